@@ -1,0 +1,197 @@
+"""Typed, validated configuration of a pipeline run (``cams.yaml``).
+
+Every section is a frozen dataclass; :func:`load_config` parses YAML, rejects unknown keys, wrong types
+and out-of-range values with the dotted key path, resolves relative paths against the YAML file's folder
+and checks that every file it names exists, all before any work starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from configs.validate import ConfigError, build, field, in_range
+
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+_CAMERA_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One camera. ``source``: video file, stream URL, webcam index (int) or a folder of images."""
+
+    id: str
+    source: str | int
+    fps: float | None = field(None, check=in_range(0.0, None, low_open=True))
+    stride: int = field(1, check=in_range(1, 1000))
+    roi: tuple[int, int, int, int] | None = None
+    max_frames: int | None = field(None, check=in_range(1, None))
+
+    @property
+    def kind(self) -> Literal["webcam", "stream", "folder", "file"]:
+        if isinstance(self.source, int):
+            return "webcam"
+        if self.source.lower().startswith(STREAM_SCHEMES):
+            return "stream"
+        return "folder" if Path(self.source).is_dir() else "file"
+
+
+@dataclass(frozen=True)
+class BgSubConfig:
+    """Weight-free background-subtraction detector for static cameras."""
+
+    method: Literal["mog2", "knn"] = "mog2"
+    history: int = field(300, check=in_range(1, 100000))
+    var_threshold: float = field(25.0, check=in_range(0.0, None, low_open=True))
+    detect_shadows: bool = True
+    warmup_frames: int = field(0, check=in_range(0, 100000))
+    kernel: int = field(3, check=in_range(1, 51))
+    min_area: int = field(150, check=in_range(1, None))
+    min_height: int = field(16, check=in_range(1, None))
+    max_area_fraction: float = field(0.25, check=in_range(0.0, 1.0, low_open=True))
+    aspect: tuple[float, float] = (0.9, 6.0)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Detector backend and its parameters. ``classes`` are COCO ids (0 = person)."""
+
+    backend: Literal["ultralytics", "bgsub"] = "ultralytics"
+    weights: str | None = None
+    confidence: float = field(0.25, check=in_range(0.0, 1.0))
+    iou: float = field(0.7, check=in_range(0.0, 1.0))
+    image_size: int = field(640, check=in_range(32, 4096))
+    classes: tuple[int, ...] = (0,)
+    device: str = "auto"
+    half: bool = False
+    bgsub: BgSubConfig = field(default_factory=BgSubConfig)
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """One tracker per camera from the ``trackers`` package; ``params`` go to its constructor."""
+
+    kind: Literal["bytetrack", "botsort", "ocsort"] = "bytetrack"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Reader behaviour shared by all cameras."""
+
+    queue_size: int = field(16, check=in_range(1, 10000))
+    reconnect_attempts: int = field(5, check=in_range(0, 1000000))
+    reconnect_backoff: float = field(1.0, check=in_range(0.0, 3600.0))
+    reconnect_backoff_max: float = field(30.0, check=in_range(0.0, 3600.0))
+    max_consecutive_failures: int = field(25, check=in_range(1, 1000000))
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """What a run writes under its output folder."""
+
+    dir: str | None = None
+    mot: bool = True
+    video: bool = False
+    crops: bool = False
+    crop_every: int = field(5, check=in_range(1, 10000))
+    crop_min_height: int = field(32, check=in_range(1, 10000))
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A whole run: cameras, detector, tracker, readers and outputs."""
+
+    cameras: tuple[CameraConfig, ...]
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    sources: SourceOptions = field(default_factory=SourceOptions)
+    outputs: OutputConfig = field(default_factory=OutputConfig)
+    path: str | None = None
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read, validate and resolve ``path`` (YAML). Raises FileNotFoundError or ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"camera config not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'cameras' list, got {type(raw).__name__}")
+    return config_from_dict(raw, base_dir=path.parent, origin=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, origin: str | None = None) -> PipelineConfig:
+    """Validate a parsed config; relative paths resolve against ``base_dir`` (default: cwd)."""
+    raw = dict(raw)
+    if "path" in raw:
+        raise ConfigError("Non-existent config key: path (it is set from the file name)")
+    cfg: PipelineConfig = build(PipelineConfig, raw, "")
+    base = Path.cwd() if base_dir is None else Path(base_dir)
+    cameras = tuple(_resolve_camera(cam, base, f"cameras[{i}]") for i, cam in enumerate(cfg.cameras))
+    _check_cameras(cameras)
+    detector = _resolve_detector(cfg.detector, base)
+    outputs = cfg.outputs
+    if outputs.dir is not None and not Path(outputs.dir).is_absolute():
+        outputs = replace(outputs, dir=str(Path.cwd() / outputs.dir))
+    return replace(cfg, cameras=cameras, detector=detector, outputs=outputs, path=origin)
+
+
+def _resolve_camera(cam: CameraConfig, base: Path, key: str) -> CameraConfig:
+    if not _CAMERA_ID.match(cam.id):
+        raise ConfigError(f"{key}.id: expected letters, digits, '_', '-' or '.', got {cam.id!r}")
+    if cam.roi is not None:
+        x1, y1, x2, y2 = cam.roi
+        if x1 < 0 or y1 < 0 or x2 <= x1 or y2 <= y1:
+            raise ConfigError(f"{key}.roi: expected [x1, y1, x2, y2] with 0 <= x1 < x2 and 0 <= y1 < y2, got {list(cam.roi)}")
+    if isinstance(cam.source, int):
+        if cam.source < 0:
+            raise ConfigError(f"{key}.source: expected a webcam index >= 0, got {cam.source}")
+        return cam
+    if not cam.source.strip():
+        raise ConfigError(f"{key}.source: expected a file, folder, URL or webcam index, got an empty string")
+    if cam.source.lower().startswith(STREAM_SCHEMES):
+        return cam
+    source = Path(cam.source).expanduser()
+    if not source.is_absolute():
+        source = base / source
+    if not source.exists():
+        raise ConfigError(f"{key}.source: file or folder not found: {source}")
+    return replace(cam, source=str(source.resolve()))
+
+
+def _check_cameras(cameras: tuple[CameraConfig, ...]) -> None:
+    if not cameras:
+        raise ConfigError("cameras: expected at least one camera, got an empty list")
+    seen: set[str] = set()
+    for i, cam in enumerate(cameras):
+        if cam.id in seen:
+            raise ConfigError(f"cameras[{i}].id: duplicate camera id {cam.id!r}; ids must be unique")
+        seen.add(cam.id)
+
+
+def _resolve_detector(det: DetectorConfig, base: Path) -> DetectorConfig:
+    lo, hi = det.bgsub.aspect
+    if not 0 < lo <= hi:
+        raise ConfigError(f"detector.bgsub.aspect: expected [min, max] height/width with 0 < min <= max, got {[lo, hi]}")
+    if det.backend == "bgsub":
+        return det
+    if det.weights is None:
+        raise ConfigError("detector.weights: required for backend 'ultralytics' (a .pt, .onnx, OpenVINO folder or .engine)")
+    weights = Path(det.weights).expanduser()
+    if not weights.is_absolute() and (base / weights).exists():
+        weights = base / weights
+    if weights.exists():
+        return replace(det, weights=str(weights.resolve()))
+    if weights.suffix == ".pt" and len(weights.parts) == 1:
+        # A bare hub name such as 'yolo11n.pt': ultralytics downloads it on a connected machine.
+        return det
+    raise ConfigError(f"detector.weights: file or folder not found: {weights}")

@@ -1,0 +1,198 @@
+"""The streaming loop: readers → batched detection → per-camera tracking → sinks, with timing.
+
+:func:`run_pipeline` is what ``python -m pipeline.run`` calls; tests call it directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import supervision as sv
+from tqdm import tqdm
+
+from configs.schema import PipelineConfig
+from pipeline.records import Frame, empty_detections
+from pipeline.sinks import RunOutputs
+from pipeline.sources import CameraReader, FrameBatcher, SourceInfo, check_roi, probe
+from pipeline.tracking import build_trackers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageClock:
+    """Accumulated seconds per stage."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
+        return now
+
+
+def sanitize(detections: sv.Detections, width: int, height: int) -> sv.Detections:
+    """Clip boxes to the image and drop non-finite or empty ones (whatever a detector returned)."""
+    if len(detections) == 0:
+        return detections
+    xyxy = np.asarray(detections.xyxy, dtype=np.float32)
+    finite = np.isfinite(xyxy).all(axis=1)
+    xyxy = np.nan_to_num(xyxy)
+    xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, width)
+    xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, height)
+    keep = finite & (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+    detections.xyxy = xyxy
+    return detections[keep]
+
+
+def in_roi(detections: sv.Detections, roi: tuple[int, int, int, int] | None) -> sv.Detections:
+    """Keep boxes whose centre lies inside ``roi`` (x1, y1, x2, y2); all boxes when ``roi`` is None."""
+    if roi is None or len(detections) == 0:
+        return detections
+    cx = (detections.xyxy[:, 0] + detections.xyxy[:, 2]) / 2
+    cy = (detections.xyxy[:, 1] + detections.xyxy[:, 3]) / 2
+    x1, y1, x2, y2 = roi
+    return detections[(cx >= x1) & (cx < x2) & (cy >= y1) & (cy < y2)]
+
+
+def prepare_sources(config: PipelineConfig) -> dict[str, SourceInfo]:
+    """Probe every camera and check its ROI before any work starts (raises ConfigError)."""
+    infos = {}
+    for cam in config.cameras:
+        info = probe(cam)
+        check_roi(cam, info)
+        if not info.live and info.frame_count == 0 and cam.kind == "file":
+            log.warning("camera %s: %s reports no frames (empty video?)", cam.id, cam.source)
+        infos[cam.id] = info
+    return infos
+
+
+def _progress_bars(config: PipelineConfig, infos: dict[str, SourceInfo], enabled: bool) -> dict[str, tqdm]:
+    bars = {}
+    for position, cam in enumerate(config.cameras):
+        info = infos[cam.id]
+        total = None
+        if not info.live and info.frame_count > 0:
+            total = -(-info.frame_count // cam.stride)
+            if cam.max_frames is not None:
+                total = min(total, cam.max_frames)
+        bars[cam.id] = tqdm(
+            total=total, desc=cam.id, unit="frame", position=position, leave=True,
+            disable=not enabled, dynamic_ncols=True, file=sys.stderr,
+        )  # fmt: skip
+    return bars
+
+
+def run_pipeline(config: PipelineConfig, out_dir: Path, detector: Any, progress: bool = True) -> dict[str, Any]:
+    """Run every camera of ``config`` through ``detector`` and per-camera trackers into ``out_dir``.
+
+    Returns the summary (also written to ``out_dir/summary.json``). Ctrl-C stops the readers, flushes
+    every output and writes a summary marked ``interrupted``.
+    """
+    infos = prepare_sources(config)
+    cams = {c.id: c for c in config.cameras}
+    rates = {cid: (infos[cid].fps or 25.0) / cams[cid].stride for cid in cams}
+    trackers = build_trackers(list(cams), config.tracker.kind, rates, dict(config.tracker.params))
+    readers = [CameraReader(c, config.sources, infos[c.id]) for c in config.cameras]
+    clock = StageClock()
+    frames_done = dict.fromkeys(cams, 0)
+    track_ids: dict[str, set[int]] = {cid: set() for cid in cams}
+    interrupted = False
+    started = time.perf_counter()
+    outputs = RunOutputs(
+        out_dir, rates, mot=config.outputs.mot, video=config.outputs.video, crops=config.outputs.crops,
+        crop_every=config.outputs.crop_every, crop_min_height=config.outputs.crop_min_height,
+    )  # fmt: skip
+    bars = _progress_bars(config, infos, progress)
+    for reader in readers:
+        reader.start()
+    try:
+        with outputs:
+            for batch in FrameBatcher(readers):
+                tracked = _process_batch(batch, detector, trackers, cams, clock)
+                t = time.perf_counter()
+                for frame, dets in zip(batch, tracked):
+                    outputs.append(frame, dets)
+                    track_ids[frame.camera_id].update(dets.tracker_id.tolist())
+                    frames_done[frame.camera_id] += 1
+                    bars[frame.camera_id].update(1)
+                outputs.flush()
+                clock.add("sinks", t)
+    except KeyboardInterrupt:
+        interrupted = True
+        log.warning("interrupted: outputs flushed and closed")
+    finally:
+        for reader in readers:
+            reader.stop()
+        for bar in bars.values():
+            bar.close()
+    wall = time.perf_counter() - started
+    summary = _summary(config, out_dir, readers, frames_done, track_ids, clock, wall, interrupted, outputs)
+    (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def _process_batch(
+    batch: list[Frame], detector: Any, trackers: dict, cams: dict, clock: StageClock
+) -> list[sv.Detections]:
+    t = time.perf_counter()
+    detections = detector([f.image for f in batch], [f.camera_id for f in batch])
+    if len(detections) != len(batch):
+        raise RuntimeError(f"detector returned {len(detections)} results for {len(batch)} frames")
+    t = clock.add("detect", t)
+    tracked = []
+    for frame, dets in zip(batch, detections):
+        h, w = frame.image.shape[:2]
+        dets = dets if dets is not None else empty_detections()
+        dets = in_roi(sanitize(dets, w, h), cams[frame.camera_id].roi)
+        tracked.append(trackers[frame.camera_id].update(dets, frame.image))
+    clock.add("track", t)
+    return tracked
+
+
+def _summary(
+    config: PipelineConfig, out_dir: Path, readers: list[CameraReader], frames_done: dict[str, int],
+    track_ids: dict[str, set[int]], clock: StageClock, wall: float, interrupted: bool, outputs: RunOutputs,
+) -> dict[str, Any]:  # fmt: skip
+    total_frames = sum(frames_done.values())
+    fps = {stage: (total_frames / s if s > 0 else None) for stage, s in clock.seconds.items()}
+    fps["end_to_end"] = total_frames / wall if wall > 0 else None
+    cameras = {
+        r.camera.id: {
+            "frames": frames_done[r.camera.id], "tracks": len(track_ids[r.camera.id]),
+            "dropped": r.stats.dropped, "corrupt": r.stats.corrupt, "reconnects": r.stats.reconnects,
+            "error": r.stats.error,
+        }
+        for r in readers
+    }  # fmt: skip
+    return {
+        "out_dir": str(out_dir),
+        "interrupted": interrupted,
+        "frames": total_frames,
+        "tracks": sum(len(v) for v in track_ids.values()),
+        "boxes": outputs.boxes,
+        "crops": outputs.crops.count if outputs.crops is not None else 0,
+        "wall_s": round(wall, 3),
+        "stage_seconds": {k: round(v, 3) for k, v in clock.seconds.items()},
+        "fps": {k: (round(v, 2) if v is not None else None) for k, v in fps.items()},
+        "cameras": cameras,
+        "config": dataclasses.asdict(config),
+    }
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """One line for the end of a run: frames, tracks, fps per stage."""
+    fps = " ".join(f"{k}={v:.1f}" for k, v in summary["fps"].items() if v is not None)
+    state = " (interrupted)" if summary["interrupted"] else ""
+    return (
+        f"done{state}: {summary['frames']} frames, {summary['tracks']} tracks, {summary['boxes']} boxes "
+        f"in {summary['wall_s']:.1f}s | fps {fps} | {summary['out_dir']}"
+    )

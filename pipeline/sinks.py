@@ -1,0 +1,252 @@
+"""Sinks: context managers with ``append(frame, detections)`` that flush on exit (and so on Ctrl-C).
+
+A run folder holds::
+
+    DIR/tracks.csv, DIR/tracks.jsonl      cross-camera tracks, one row per tracked box
+    DIR/mot/<camera_id>.txt               MOTChallenge rows: frame(1-based),id,x,y,w,h,conf,-1,-1,-1
+    DIR/videos/<camera_id>.mp4            annotated video (when asked)
+    DIR/crops/<camera_id>/*.jpg           harvested crops (when asked) with DIR/crops/manifest.csv
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+from typing import IO, Any
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from pipeline.records import Frame, global_ids_of
+
+log = logging.getLogger(__name__)
+
+TRACK_COLUMNS = ("camera_id", "frame", "timestamp", "track_id", "global_id", "x1", "y1", "x2", "y2", "confidence")
+MANIFEST_COLUMNS = (
+    "path", "camera_id", "track_id", "tracklet_id", "frame_index", "timestamp",
+    "x1", "y1", "x2", "y2", "confidence", "global_id",
+)  # fmt: skip
+
+
+def _confidence(detections: sv.Detections) -> np.ndarray:
+    if detections.confidence is None:
+        return np.ones(len(detections), dtype=np.float32)
+    return detections.confidence.astype(np.float32)
+
+
+class MotWriter:
+    """One camera's MOTChallenge file; ``frame`` in the file is the source index + 1."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh: IO[str] = open(path, "w")
+
+    def append(self, frame: Frame, detections: sv.Detections, ids: np.ndarray | None = None) -> None:
+        if len(detections) == 0:
+            return
+        ids = detections.tracker_id if ids is None else ids
+        xyxy = detections.xyxy.astype(np.float64)
+        rows = np.column_stack([
+            np.full(len(detections), frame.index + 1), ids, xyxy[:, 0], xyxy[:, 1],
+            xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1], _confidence(detections),
+        ])  # fmt: skip
+        np.savetxt(self._fh, rows, fmt="%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1")
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+
+class TracksWriter:
+    """``tracks.csv`` and ``tracks.jsonl``: every tracked box of every camera, in processing order."""
+
+    def __init__(self, out_dir: Path) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self._csv: IO[str] = open(out_dir / "tracks.csv", "w")
+        self._jsonl: IO[str] = open(out_dir / "tracks.jsonl", "w")
+        self._csv.write(",".join(TRACK_COLUMNS) + "\n")
+
+    def append(self, frame: Frame, detections: sv.Detections) -> None:
+        n = len(detections)
+        if n == 0:
+            return
+        cam = frame.camera_id  # validated to [A-Za-z0-9_.-]: safe inside CSV and JSON without quoting
+        values = np.column_stack([
+            np.full(n, frame.index), np.full(n, frame.timestamp), detections.tracker_id,
+            global_ids_of(detections), detections.xyxy.astype(np.float64), _confidence(detections),
+        ])  # fmt: skip
+        np.savetxt(self._csv, values, fmt=f"{cam},%d,%.3f,%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f")
+        json_fmt = (
+            f'{{"camera_id": "{cam}", "frame": %d, "timestamp": %.3f, "track_id": %d, "global_id": %d, '
+            '"x1": %.2f, "y1": %.2f, "x2": %.2f, "y2": %.2f, "confidence": %.4f}'
+        )
+        np.savetxt(self._jsonl, values, fmt=json_fmt)
+
+    def flush(self) -> None:
+        self._csv.flush()
+        self._jsonl.flush()
+
+    def close(self) -> None:
+        for fh in (self._csv, self._jsonl):
+            if not fh.closed:
+                fh.close()
+
+
+class VideoWriter:
+    """Annotated video of one camera (boxes and ``#track`` / ``G<global>`` labels)."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.fps = fps if fps > 0 else 25.0
+        self._writer: cv2.VideoWriter | None = None
+        self._boxes = sv.BoxAnnotator(thickness=2)
+        self._labels = sv.LabelAnnotator(text_scale=0.4, text_padding=3)
+
+    def append(self, frame: Frame, detections: sv.Detections) -> None:
+        image = frame.image.copy()
+        if len(detections):
+            gids = global_ids_of(detections)
+            labels = [f"#{t}" if g < 0 else f"G{g} #{t}" for t, g in zip(detections.tracker_id, gids)]
+            image = self._boxes.annotate(image, detections)
+            image = self._labels.annotate(image, detections, labels=labels)
+        if self._writer is None:
+            h, w = image.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not self._writer.isOpened():
+                raise OSError(f"cannot write video {self.path} (mp4v codec unavailable?)")
+        self._writer.write(image)
+
+    def flush(self) -> None:
+        """Video containers are finalised only by ``close``."""
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+class CropHarvester:
+    """Save every ``every``-th box of each track (height >= ``min_height``) as JPEG + ``manifest.csv``."""
+
+    def __init__(self, crops_dir: Path, every: int = 5, min_height: int = 32, jpeg_quality: int = 92) -> None:
+        crops_dir.mkdir(parents=True, exist_ok=True)
+        self.dir = crops_dir
+        self.every = every
+        self.min_height = min_height
+        self.jpeg_quality = jpeg_quality
+        self._seen: dict[tuple[str, int], int] = {}
+        self._tracklet_ids: dict[tuple[str, int], int] = {}
+        self._fh: IO[str] = open(crops_dir / "manifest.csv", "w", newline="")
+        self._csv = csv.writer(self._fh)
+        self._csv.writerow(MANIFEST_COLUMNS)
+        self.count = 0
+
+    def tracklet_id(self, camera_id: str, track_id: int) -> int:
+        """A run-wide unique tracklet id for (camera, track), in order of first appearance."""
+        key = (camera_id, int(track_id))
+        if key not in self._tracklet_ids:
+            self._tracklet_ids[key] = len(self._tracklet_ids)
+        return self._tracklet_ids[key]
+
+    def append(self, frame: Frame, detections: sv.Detections) -> None:
+        if len(detections) == 0:
+            return
+        h, w = frame.image.shape[:2]
+        xyxy = np.round(detections.xyxy).astype(int)
+        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
+        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+        tall = (xyxy[:, 3] - xyxy[:, 1] >= self.min_height) & (xyxy[:, 2] > xyxy[:, 0])
+        conf = _confidence(detections)
+        gids = global_ids_of(detections)
+        for i in np.flatnonzero(tall):
+            self._save(frame, int(detections.tracker_id[i]), xyxy[i], float(conf[i]), int(gids[i]))
+
+    def _save(self, frame: Frame, track_id: int, box: np.ndarray, conf: float, gid: int) -> None:
+        key = (frame.camera_id, track_id)
+        seen = self._seen.get(key, 0)
+        self._seen[key] = seen + 1
+        if seen % self.every:
+            return
+        tracklet = self.tracklet_id(frame.camera_id, track_id)
+        rel = Path(frame.camera_id) / f"t{tracklet:06d}_f{frame.index:07d}.jpg"
+        (self.dir / rel).parent.mkdir(exist_ok=True)
+        x1, y1, x2, y2 = box
+        ok = cv2.imwrite(str(self.dir / rel), frame.image[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+        if not ok:
+            log.warning("could not write crop %s", rel)
+            return
+        self._csv.writerow([
+            rel.as_posix(), frame.camera_id, track_id, tracklet, frame.index, f"{frame.timestamp:.3f}",
+            x1, y1, x2, y2, f"{conf:.4f}", gid,
+        ])  # fmt: skip
+        self.count += 1
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+
+class RunOutputs:
+    """All sinks of one run folder behind one ``append``; a context manager that always closes them."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        camera_fps: dict[str, float],
+        *,
+        mot: bool = True,
+        video: bool = False,
+        crops: bool = False,
+        crop_every: int = 5,
+        crop_min_height: int = 32,
+    ) -> None:
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.tracks = TracksWriter(self.dir)
+        self.mot = {c: MotWriter(self.dir / "mot" / f"{c}.txt") for c in camera_fps} if mot else {}
+        self.videos = {c: VideoWriter(self.dir / "videos" / f"{c}.mp4", f) for c, f in camera_fps.items()} if video else {}
+        self.crops = CropHarvester(self.dir / "crops", crop_every, crop_min_height) if crops else None
+        self.boxes = 0
+
+    def append(self, frame: Frame, detections: sv.Detections) -> None:
+        self.boxes += len(detections)
+        self.tracks.append(frame, detections)
+        if frame.camera_id in self.mot:
+            self.mot[frame.camera_id].append(frame, detections)
+        if frame.camera_id in self.videos:
+            self.videos[frame.camera_id].append(frame, detections)
+        if self.crops is not None:
+            self.crops.append(frame, detections)
+
+    def _all(self) -> list[Any]:
+        return [self.tracks, *self.mot.values(), *self.videos.values(), *([self.crops] if self.crops else [])]
+
+    def flush(self) -> None:
+        for sink in self._all():
+            sink.flush()
+
+    def close(self) -> None:
+        errors = []
+        for sink in self._all():
+            try:
+                sink.close()
+            except Exception as exc:  # close every sink even if one fails
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> "RunOutputs":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

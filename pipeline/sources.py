@@ -1,0 +1,374 @@
+"""Camera readers: one thread per camera feeding a bounded queue of :class:`~pipeline.records.Frame`.
+
+Files and image folders never drop a frame (the reader blocks when the queue is full); live streams and
+webcams drop the oldest queued frame when the pipeline falls behind and reconnect with exponential
+backoff when the stream fails, while the other cameras keep running. Corrupt or unreadable frames are
+logged, counted and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from configs.schema import CameraConfig, SourceOptions
+from configs.validate import ConfigError
+from pipeline.records import Frame
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_FPS = 25.0
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a source says about itself before reading: size, rate and length (0 when unknown)."""
+
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    live: bool
+
+
+@dataclass
+class ReaderStats:
+    """Counters a reader keeps; read by the run summary."""
+
+    frames: int = 0
+    dropped: int = 0
+    corrupt: int = 0
+    reconnects: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class EndOfStream:
+    """Put on a camera's queue once when its reader stops."""
+
+    camera_id: str
+    reason: str
+
+
+def is_live(camera: CameraConfig) -> bool:
+    return camera.kind in ("stream", "webcam")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files of a sequence folder in name order (MOTChallenge ``img1/`` style)."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _folder_fps(folder: Path) -> float | None:
+    """Frame rate from a MOTChallenge ``seqinfo.ini`` beside or above the image folder."""
+    for ini in (folder / "seqinfo.ini", folder.parent / "seqinfo.ini"):
+        if ini.is_file():
+            for line in ini.read_text(errors="replace").splitlines():
+                key, _, value = line.partition("=")
+                if key.strip().lower() == "framerate":
+                    try:
+                        return float(value)
+                    except ValueError:
+                        return None
+    return None
+
+
+def probe(camera: CameraConfig) -> SourceInfo:
+    """Open a file or folder source once to learn its size, rate and length.
+
+    Live sources are not opened here (that may block); they report zeros and ``live=True``.
+    Raises ConfigError when a file cannot be opened as video or a folder holds no images.
+    """
+    key = f"camera {camera.id!r}"
+    if is_live(camera):
+        return SourceInfo(0, 0, camera.fps or 0.0, 0, live=True)
+    path = Path(str(camera.source))
+    if camera.kind == "folder":
+        images = list_images(path)
+        if not images:
+            raise ConfigError(f"{key}: expected image files {IMAGE_SUFFIXES} in folder {path}, found none")
+        first = cv2.imread(str(images[0]))
+        height, width = first.shape[:2] if first is not None else (0, 0)
+        fps = camera.fps or _folder_fps(path) or DEFAULT_FPS
+        return SourceInfo(width, height, fps, len(images), live=False)
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise ConfigError(f"{key}: cannot open {path} as a video (unsupported or corrupt file)")
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = camera.fps or cap.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
+        count = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+    finally:
+        cap.release()
+    return SourceInfo(width, height, float(fps), count, live=False)
+
+
+def check_roi(camera: CameraConfig, info: SourceInfo) -> None:
+    """ConfigError when the camera's region of interest does not lie inside its frame."""
+    if camera.roi is None or info.width <= 0 or info.height <= 0:
+        return
+    x1, y1, x2, y2 = camera.roi
+    if x1 >= info.width or y1 >= info.height or x2 > info.width or y2 > info.height:
+        raise ConfigError(
+            f"camera {camera.id!r}: roi {list(camera.roi)} lies outside the {info.width}x{info.height} frame; "
+            f"expected 0 <= x1 < x2 <= {info.width} and 0 <= y1 < y2 <= {info.height}"
+        )
+
+
+class CameraReader(threading.Thread):
+    """Decode one camera into ``self.queue`` until the source ends, fails for good, or ``stop()``."""
+
+    def __init__(self, camera: CameraConfig, options: SourceOptions, info: SourceInfo | None = None) -> None:
+        super().__init__(name=f"reader-{camera.id}", daemon=True)
+        self.camera = camera
+        self.options = options
+        self.info = info if info is not None else probe(camera)
+        self.live = is_live(camera)
+        self.queue: queue.Queue[Frame | EndOfStream] = queue.Queue(maxsize=options.queue_size)
+        self.stats = ReaderStats()
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop_event.is_set()
+
+    def run(self) -> None:
+        reason = "end of source"
+        try:
+            frames = self._folder_frames() if self.camera.kind == "folder" else self._capture_frames()
+            for frame in frames:
+                if self.stopped:
+                    reason = "stopped"
+                    break
+                self._emit(frame)
+        except Exception as exc:  # a reader must never take the process down; the error is reported
+            log.exception("camera %s: reader failed", self.camera.id)
+            self.stats.error = f"{type(exc).__name__}: {exc}"
+            reason = "error"
+        if self.stats.error and reason == "end of source":
+            reason = "error"
+        self._put_end(EndOfStream(self.camera.id, reason))
+
+    # -- emitting -------------------------------------------------------------------------------
+    def _emit(self, frame: Frame) -> None:
+        self.stats.frames += 1
+        if not self.live:
+            while not self.stopped:
+                try:
+                    self.queue.put(frame, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+            return
+        while True:  # live: keep the newest frames, drop the oldest
+            try:
+                self.queue.put_nowait(frame)
+                return
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                    self.stats.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def _put_end(self, end: EndOfStream) -> None:
+        while True:
+            try:
+                self.queue.put(end, timeout=0.1)
+                return
+            except queue.Full:
+                if self.live or self.stopped:
+                    try:
+                        self.queue.get_nowait()
+                    except queue.Empty:
+                        pass
+
+    # -- frame producers -----------------------------------------------------------------------
+    def _limit_reached(self, emitted: int) -> bool:
+        return self.camera.max_frames is not None and emitted >= self.camera.max_frames
+
+    def _folder_frames(self) -> Iterator[Frame]:
+        images = list_images(Path(str(self.camera.source)))
+        fps = self.info.fps or DEFAULT_FPS
+        emitted = 0
+        for index in range(0, len(images), self.camera.stride):
+            if self._limit_reached(emitted) or self.stopped:
+                return
+            image = cv2.imread(str(images[index]), cv2.IMREAD_COLOR)
+            if image is None or image.size == 0:
+                self.stats.corrupt += 1
+                log.warning("camera %s: cannot decode %s, skipped", self.camera.id, images[index].name)
+                continue
+            emitted += 1
+            yield Frame(self.camera.id, index, index / fps, image)
+
+    def _capture_frames(self) -> Iterator[Frame]:
+        attempt = 0
+        index = -1
+        emitted = 0
+        started = time.monotonic()
+        while not self.stopped:
+            cap = self._open()
+            if cap is None:
+                if not self.live or not self._backoff(attempt):
+                    return
+                attempt += 1
+                continue
+            try:
+                for index, image, msec in self._read(cap, index):
+                    attempt = 0
+                    if index % self.camera.stride:
+                        continue
+                    if self._limit_reached(emitted):
+                        return
+                    emitted += 1
+                    yield Frame(self.camera.id, index, self._timestamp(index, msec, started), image)
+            finally:
+                cap.release()
+            if not self.live or self.stopped or self._limit_reached(emitted):
+                return
+            self.stats.reconnects += 1
+            log.warning("camera %s: stream interrupted, reconnecting", self.camera.id)
+            if not self._backoff(attempt):
+                return
+            attempt += 1
+
+    def _open(self) -> cv2.VideoCapture | None:
+        cap = cv2.VideoCapture(self.camera.source)
+        if cap.isOpened():
+            return cap
+        cap.release()
+        msg = f"cannot open source {self.camera.source!r}"
+        log.warning("camera %s: %s", self.camera.id, msg)
+        self.stats.error = msg
+        return None
+
+    def _backoff(self, attempt: int) -> bool:
+        """Sleep before reconnect ``attempt``; False when attempts are exhausted or we were stopped."""
+        opts = self.options
+        if attempt >= opts.reconnect_attempts:
+            self.stats.error = f"gave up after {attempt} reconnect attempts: {self.stats.error or 'stream failed'}"
+            log.error("camera %s: %s", self.camera.id, self.stats.error)
+            return False
+        delay = min(opts.reconnect_backoff * (2**attempt), opts.reconnect_backoff_max)
+        return not self._stop_event.wait(delay)
+
+    def _read(self, cap: cv2.VideoCapture, last_index: int) -> Iterator[tuple[int, np.ndarray, float]]:
+        """Yield (index, image, position ms) and skip corrupt frames; ends at EOF or too many failures."""
+        failures = 0
+        index = last_index
+        total = self.info.frame_count
+        while not self.stopped:
+            previous = cap.get(cv2.CAP_PROP_POS_FRAMES)
+            skip = self.camera.stride > 1 and (index + 1) % self.camera.stride and not self.live
+            if skip:
+                ok, image = cap.grab(), None  # skipped by stride: no need to decode
+            else:
+                ok, image = cap.read()
+                ok = ok and image is not None and image.ndim == 3 and image.shape[2] == 3 and image.size > 0
+            position = cap.get(cv2.CAP_PROP_POS_FRAMES)
+            if not ok:
+                # A failed read that does not move the position is the end of a file, not a bad frame.
+                at_end = not self.live and (total <= 0 or position >= total or position <= previous)
+                if at_end:
+                    return
+                failures += 1
+                self.stats.corrupt += 1
+                index += 1
+                log.warning("camera %s: unreadable frame near index %d, skipped", self.camera.id, index)
+                if failures >= self.options.max_consecutive_failures:
+                    self.stats.error = f"{failures} unreadable frames in a row"
+                    return
+                continue
+            failures = 0
+            index += 1
+            if image is None:
+                continue
+            yield index, image, cap.get(cv2.CAP_PROP_POS_MSEC)
+
+    def _timestamp(self, index: int, msec: float, started: float) -> float:
+        if self.live:
+            return time.monotonic() - started
+        if self.camera.fps is None and msec > 0:
+            return msec / 1000.0
+        return index / (self.info.fps or DEFAULT_FPS)
+
+
+@dataclass
+class _Head:
+    reader: CameraReader
+    frame: Frame | None = None
+    done: bool = False
+
+
+@dataclass
+class FrameBatcher:
+    """Merge the readers' queues into batches of frames, one frame per camera at most.
+
+    File runs are in time order across cameras: a batch holds every camera whose next frame is within
+    half a frame period of the earliest pending timestamp. Live runs batch whatever is ready.
+    """
+
+    readers: list[CameraReader]
+    poll_s: float = 0.05
+    _heads: dict[str, _Head] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self._heads = {r.camera.id: _Head(r) for r in self.readers}
+        self.live = any(r.live for r in self.readers)
+
+    def __iter__(self) -> Iterator[list[Frame]]:
+        while True:
+            self._fill()
+            pending = [h for h in self._heads.values() if h.frame is not None]
+            if not pending:
+                if all(h.done for h in self._heads.values()):
+                    return
+                continue
+            earliest = min(h.frame.timestamp for h in pending)
+            tolerance = 0.5 / max(max(h.reader.info.fps for h in pending), 1e-6)
+            batch = []
+            for head in pending:
+                if self.live or head.frame.timestamp <= earliest + tolerance:
+                    batch.append(head.frame)
+                    head.frame = None
+            yield batch
+
+    def _fill(self) -> None:
+        """Make sure every file camera has its next frame pending; take what live cameras have."""
+        for head in self._heads.values():
+            if head.done or head.frame is not None:
+                continue
+            block = not self.live
+            try:
+                item = head.reader.queue.get(timeout=self.poll_s) if not block else self._blocking_get(head)
+            except queue.Empty:
+                continue
+            if isinstance(item, EndOfStream):
+                head.done = True
+                if item.reason == "error":
+                    log.error("camera %s stopped: %s", item.camera_id, head.reader.stats.error)
+            else:
+                head.frame = item
+
+    @staticmethod
+    def _blocking_get(head: _Head) -> Frame | EndOfStream:
+        while True:
+            try:
+                return head.reader.queue.get(timeout=0.5)
+            except queue.Empty:
+                if not head.reader.is_alive() and head.reader.queue.empty():
+                    return EndOfStream(head.reader.camera.id, "reader exited")
