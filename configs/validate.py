@@ -53,6 +53,9 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         options = get_args(tp)
         if value is None and type(None) in options:
             return None
+        concrete = [o for o in options if o is not type(None)]
+        if len(concrete) == 1:  # Optional[X]: X's own, more precise message
+            return convert(concrete[0], value, path)
         errors = []
         for option in options:
             if option is type(None):

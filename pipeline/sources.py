@@ -270,7 +270,6 @@ class CameraReader(threading.Thread):
         """Yield (index, image, position ms) and skip corrupt frames; ends at EOF or too many failures."""
         failures = 0
         index = last_index
-        total = self.info.frame_count
         while not self.stopped:
             previous = cap.get(cv2.CAP_PROP_POS_FRAMES)
             skip = self.camera.stride > 1 and (index + 1) % self.camera.stride and not self.live
@@ -281,14 +280,12 @@ class CameraReader(threading.Thread):
                 ok = ok and image is not None and image.ndim == 3 and image.shape[2] == 3 and image.size > 0
             position = cap.get(cv2.CAP_PROP_POS_FRAMES)
             if not ok:
-                # A failed read that does not move the position is the end of a file, not a bad frame.
-                at_end = not self.live and (total <= 0 or position >= total or position <= previous)
-                if at_end:
+                index += 1  # that frame slot is consumed: indices stay aligned with the file's frames
+                if not self.live and self._file_ended(index, position, previous):
                     return
                 failures += 1
                 self.stats.corrupt += 1
-                index += 1
-                log.warning("camera %s: unreadable frame near index %d, skipped", self.camera.id, index)
+                log.warning("camera %s: unreadable frame %d, skipped", self.camera.id, index)
                 if failures >= self.options.max_consecutive_failures:
                     self.stats.error = f"{failures} unreadable frames in a row"
                     return
@@ -298,6 +295,13 @@ class CameraReader(threading.Thread):
             if image is None:
                 continue
             yield index, image, cap.get(cv2.CAP_PROP_POS_MSEC)
+
+    def _file_ended(self, index: int, position: float, previous: float) -> bool:
+        """A failed read at or past the known length (or, length unknown, one that did not move) is EOF."""
+        total = self.info.frame_count
+        if total > 0:
+            return index >= total or position >= total
+        return position <= previous
 
     def _timestamp(self, index: int, msec: float, started: float) -> float:
         if self.live:
