@@ -151,7 +151,9 @@ def _resolve_camera(cam: CameraConfig, base: Path, key: str) -> CameraConfig:
     if cam.roi is not None:
         x1, y1, x2, y2 = cam.roi
         if x1 < 0 or y1 < 0 or x2 <= x1 or y2 <= y1:
-            raise ConfigError(f"{key}.roi: expected [x1, y1, x2, y2] with 0 <= x1 < x2 and 0 <= y1 < y2, got {list(cam.roi)}")
+            raise ConfigError(
+                f"{key}.roi: expected [x1, y1, x2, y2] with 0 <= x1 < x2 and 0 <= y1 < y2, got {list(cam.roi)}"
+            )
     if isinstance(cam.source, int):
         if cam.source < 0:
             raise ConfigError(f"{key}.source: expected a webcam index >= 0, got {cam.source}")
@@ -181,11 +183,15 @@ def _check_cameras(cameras: tuple[CameraConfig, ...]) -> None:
 def _resolve_detector(det: DetectorConfig, base: Path) -> DetectorConfig:
     lo, hi = det.bgsub.aspect
     if not 0 < lo <= hi:
-        raise ConfigError(f"detector.bgsub.aspect: expected [min, max] height/width with 0 < min <= max, got {[lo, hi]}")
+        raise ConfigError(
+            f"detector.bgsub.aspect: expected [min, max] height/width with 0 < min <= max, got {[lo, hi]}"
+        )
     if det.backend == "bgsub":
         return det
     if det.weights is None:
-        raise ConfigError("detector.weights: required for backend 'ultralytics' (a .pt, .onnx, OpenVINO folder or .engine)")
+        raise ConfigError(
+            "detector.weights: required for backend 'ultralytics' (a .pt, .onnx, OpenVINO folder or .engine)"
+        )
     weights = Path(det.weights).expanduser()
     if not weights.is_absolute() and (base / weights).exists():
         weights = base / weights

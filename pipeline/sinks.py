@@ -214,7 +214,9 @@ class RunOutputs:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.tracks = TracksWriter(self.dir)
         self.mot = {c: MotWriter(self.dir / "mot" / f"{c}.txt") for c in camera_fps} if mot else {}
-        self.videos = {c: VideoWriter(self.dir / "videos" / f"{c}.mp4", f) for c, f in camera_fps.items()} if video else {}
+        self.videos = (
+            {c: VideoWriter(self.dir / "videos" / f"{c}.mp4", f) for c, f in camera_fps.items()} if video else {}
+        )
         self.crops = CropHarvester(self.dir / "crops", crop_every, crop_min_height) if crops else None
         self.boxes = 0
 
@@ -245,7 +247,7 @@ class RunOutputs:
         if errors:
             raise errors[0]
 
-    def __enter__(self) -> "RunOutputs":
+    def __enter__(self) -> RunOutputs:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,9 +12,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -228,8 +228,8 @@ class CameraReader(threading.Thread):
                 attempt += 1
                 continue
             try:
-                for index, image, msec in self._read(cap, index):
-                    attempt = 0
+                for frame_index, image, msec in self._read(cap, index):
+                    attempt, index = 0, frame_index
                     if index % self.camera.stride:
                         continue
                     if self._limit_reached(emitted):

@@ -77,6 +77,8 @@ class CameraTracker:
         self._tracker.reset()
 
 
-def build_trackers(camera_ids: list[str], kind: str, frame_rates: dict[str, float], params: dict[str, Any]) -> dict[str, CameraTracker]:
+def build_trackers(
+    camera_ids: list[str], kind: str, frame_rates: dict[str, float], params: dict[str, Any]
+) -> dict[str, CameraTracker]:
     """One independent tracker per camera id."""
     return {cid: CameraTracker(kind, frame_rates.get(cid, 30.0), **params) for cid in camera_ids}

@@ -39,7 +39,10 @@ def test_minimal_config_has_defaults(video: Path) -> None:
         ({"detector": {"backend": "bgsub", "image_size": "big"}}, "detector.image_size: expected an integer"),
         ({"detector": {"backend": "bgsub", "bgsub": {"aspect": [3, 1]}}}, "detector.bgsub.aspect"),
         ({"detector": {"backend": "ultralytics"}}, "detector.weights: required"),
-        ({"detector": {"backend": "ultralytics", "weights": "/nope/model_openvino_model"}}, "file or folder not found: /nope"),
+        (
+            {"detector": {"backend": "ultralytics", "weights": "/nope/model_openvino_model"}},
+            "file or folder not found: /nope",
+        ),
         ({"cameras": []}, "cameras: expected at least one camera"),
         ({"cameras": "cam.mp4"}, "cameras: expected a list"),
         ({"cameras": [{"id": "c0"}]}, "cameras[0].source: required key is missing"),
@@ -65,15 +68,17 @@ def test_relative_paths_resolve_against_yaml_folder(tmp_path: Path) -> None:
     (tmp_path / "clips" / "a.mp4").write_bytes(b"x")
     (tmp_path / "frames").mkdir()
     (tmp_path / "cams.yaml").write_text(
-        yaml.safe_dump({
-            "cameras": [
-                {"id": "a", "source": "clips/a.mp4"},
-                {"id": "b", "source": "frames"},
-                {"id": "live", "source": "rtsp://127.0.0.1:8554/x"},
-                {"id": "web", "source": 0},
-            ],
-            "detector": {"backend": "bgsub"},
-        })
+        yaml.safe_dump(
+            {
+                "cameras": [
+                    {"id": "a", "source": "clips/a.mp4"},
+                    {"id": "b", "source": "frames"},
+                    {"id": "live", "source": "rtsp://127.0.0.1:8554/x"},
+                    {"id": "web", "source": 0},
+                ],
+                "detector": {"backend": "bgsub"},
+            }
+        )
     )
     c = load_config(tmp_path / "cams.yaml")
     kinds = {cam.id: cam.kind for cam in c.cameras}

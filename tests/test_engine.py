@@ -47,7 +47,11 @@ class Scripted:
             if self.empty:
                 boxes = np.zeros((0, 4))
             xyxy = np.asarray(boxes, np.float32).reshape(-1, 4)
-            out.append(sv.Detections(xyxy=xyxy, confidence=np.full(len(xyxy), 0.9, np.float32), class_id=np.zeros(len(xyxy), int)))
+            out.append(
+                sv.Detections(
+                    xyxy=xyxy, confidence=np.full(len(xyxy), 0.9, np.float32), class_id=np.zeros(len(xyxy), int)
+                )
+            )
         return out
 
 

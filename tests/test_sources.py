@@ -41,7 +41,9 @@ def test_file_reads_every_frame_in_order(tmp_path: Path) -> None:
     assert brightness == sorted(brightness)
 
 
-@pytest.mark.parametrize(("stride", "max_frames", "expected"), [(2, None, [0, 2, 4, 6, 8, 10]), (3, 2, [0, 3]), (1, 4, [0, 1, 2, 3])])
+@pytest.mark.parametrize(
+    ("stride", "max_frames", "expected"), [(2, None, [0, 2, 4, 6, 8, 10]), (3, 2, [0, 3]), (1, 4, [0, 1, 2, 3])]
+)
 def test_stride_and_max_frames(tmp_path: Path, stride: int, max_frames: int | None, expected: list[int]) -> None:
     src = write_video(tmp_path / "a.avi", 12)
     frames, _ = read_all(CameraConfig("a", str(src), stride=stride, max_frames=max_frames))

@@ -1,0 +1,208 @@
+"""PETS2009 S2L1: tracking accuracy against Ultralytics' own tracker, and pipeline speed vs detector-only.
+
+    python benchmarks/pets_tracking.py [--runs 3] [--frames 795] [--out benchmarks/results/pets]
+
+Accuracy: our pipeline (configs/pets09.yaml: YOLOv8n INT8 OpenVINO at 640 + ByteTrack from `trackers`)
+and Ultralytics ``model.track(..., tracker="bytetrack.yaml")`` with the same weights and confidence, both
+scored by ``pipeline.evaluate`` against ``mot15/gt.txt`` in the same run.
+
+Speed: end-to-end fps of the whole pipeline vs detector-only fps (decode the same frames and run the same
+detector, nothing else) for 1 camera and for 3 cameras (three copies of vtest.avi), each measured in a
+fresh subprocess (median of ``--runs``), with the subprocess's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+VIDEO = SHARED / "data/pets09_s2l1/vtest.avi"
+GT = SHARED / "data/pets09_s2l1/mot15/gt.txt"
+CONFIG = REPO / "configs/pets09.yaml"
+
+
+def _config(n_cams: int, frames: int | None):
+    from configs import load_config
+
+    cfg = load_config(CONFIG)
+    cam = cfg.cameras[0]
+    cams = tuple(dataclasses.replace(cam, id=f"view{i}", max_frames=frames) for i in range(n_cams))
+    outputs = dataclasses.replace(cfg.outputs, progress=False)
+    return dataclasses.replace(cfg, cameras=cams, outputs=outputs)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure_detector_only(n_cams: int, frames: int | None) -> dict:
+    """Decode n_cams copies frame by frame and call the detector on each batch; nothing else."""
+    import cv2
+
+    from detectors import detector_from_config
+
+    cfg = _config(n_cams, frames)
+    detector = detector_from_config(cfg.detector)
+    caps = [cv2.VideoCapture(str(VIDEO)) for _ in range(n_cams)]
+    ids = [c.id for c in cfg.cameras]
+    detector([caps[0].read()[1]], ids[:1])  # warm-up on a frame not counted, then rewind
+    caps[0].set(cv2.CAP_PROP_POS_FRAMES, 0)
+    done, start = 0, time.perf_counter()
+    while frames is None or done < frames * n_cams:
+        images = [img for ok, img in (c.read() for c in caps) if ok]
+        if not images:
+            break
+        detector(images, ids[: len(images)])
+        done += len(images)
+    wall = time.perf_counter() - start
+    return {"frames": done, "wall_s": wall, "fps": done / wall, "peak_rss_mb": _peak_rss_mb()}
+
+
+def measure_pipeline(n_cams: int, frames: int | None, out_dir: Path) -> dict:
+    from detectors import detector_from_config
+    from pipeline.engine import run_pipeline
+
+    cfg = _config(n_cams, frames)
+    detector = detector_from_config(cfg.detector)
+    import cv2
+
+    detector([cv2.VideoCapture(str(VIDEO)).read()[1]], ["warmup"])  # same warm-up as detector-only
+    start = time.perf_counter()
+    summary = run_pipeline(cfg, out_dir, detector, progress=False)
+    wall = time.perf_counter() - start
+    return {"frames": summary["frames"], "wall_s": wall, "fps": summary["frames"] / wall,
+            "peak_rss_mb": _peak_rss_mb(), "stage_fps": summary["fps"]}  # fmt: skip
+
+
+def ultralytics_track(out_file: Path, frames: int | None) -> float:
+    """Ultralytics' own tracker with the same weights and confidence; writes MOT rows, returns fps."""
+    from ultralytics import YOLO
+
+    cfg = _config(1, frames)
+    det = cfg.detector
+    model = YOLO(det.weights, task="detect")
+    rows, start, n = [], time.perf_counter(), 0
+    stream = model.track(
+        source=str(VIDEO), stream=True, tracker="bytetrack.yaml", conf=det.confidence, iou=det.iou,
+        imgsz=det.image_size, classes=list(det.classes), verbose=False, persist=True,
+    )  # fmt: skip
+    for index, result in enumerate(stream):
+        if frames is not None and index >= frames:
+            break
+        n += 1
+        boxes = result.boxes
+        if boxes is None or boxes.id is None:
+            continue
+        xyxy, ids, conf = boxes.xyxy.cpu().numpy(), boxes.id.cpu().numpy(), boxes.conf.cpu().numpy()
+        wh = xyxy[:, 2:] - xyxy[:, :2]
+        rows.append(np.column_stack([np.full(len(ids), index + 1), ids, xyxy[:, :2], wh, conf]))
+    fps = n / (time.perf_counter() - start)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    data = np.concatenate(rows) if rows else np.zeros((0, 7))
+    np.savetxt(out_file, data, fmt="%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1")
+    return fps
+
+
+def accuracy(out: Path, frames: int | None) -> list[dict]:
+    from detectors import detector_from_config
+    from pipeline.engine import run_pipeline
+    from pipeline.evaluate import evaluate_sequence
+    from pipeline.mot_io import load_mot
+
+    gt = load_mot(GT)
+    if frames is not None:
+        gt = gt[gt[:, 0] <= frames]
+    cfg = _config(1, frames)
+    run_pipeline(cfg, out / "ours", detector_from_config(cfg.detector), progress=False)
+    ultra_fps = ultralytics_track(out / "ultralytics" / "view0.txt", frames)
+    table = []
+    for name, pred in (
+        ("ours (pipeline.run)", out / "ours/mot/view0.txt"),
+        ("ultralytics model.track", out / "ultralytics/view0.txt"),
+    ):
+        r = evaluate_sequence(gt, load_mot(pred))
+        table.append(
+            {"tracker": name, **{k: r[k] for k in ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW", "FP", "FN")}}
+        )
+    table[1]["fps"] = ultra_fps
+    return table
+
+
+def _subprocess(mode: str, n_cams: int, frames: int | None, out: Path) -> dict:
+    cmd = [sys.executable, __file__, "--_one", mode, "--cams", str(n_cams), "--out", str(out)]
+    if frames is not None:
+        cmd += ["--frames", str(frames)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{mode} x{n_cams} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def speed(out: Path, runs: int, frames: int | None) -> list[dict]:
+    table = []
+    for n_cams in (1, 3):
+        res = {m: [_subprocess(m, n_cams, frames, out / f"speed_{m}_{n_cams}_{i}") for i in range(runs)]
+               for m in ("detector", "pipeline")}  # fmt: skip
+        det_fps = statistics.median(r["fps"] for r in res["detector"])
+        pipe_fps = statistics.median(r["fps"] for r in res["pipeline"])
+        table.append({
+            "cameras": n_cams, "detector_only_fps": det_fps, "pipeline_fps": pipe_fps, "ratio": pipe_fps / det_fps,
+            "detector_runs": [round(r["fps"], 2) for r in res["detector"]],
+            "pipeline_runs": [round(r["fps"], 2) for r in res["pipeline"]],
+            "peak_rss_mb_detector": max(r["peak_rss_mb"] for r in res["detector"]),
+            "peak_rss_mb_pipeline": max(r["peak_rss_mb"] for r in res["pipeline"]),
+        })  # fmt: skip
+    return table
+
+
+def _markdown(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--frames", type=int, default=None, help="first N frames only (default: all 795)")
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks/results/pets")
+    p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--skip-accuracy", action="store_true")
+    p.add_argument("--cams", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--_one", choices=["detector", "pipeline"], default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args._one == "detector":
+        print(json.dumps(measure_detector_only(args.cams, args.frames)))
+        return
+    if args._one == "pipeline":
+        print(json.dumps(measure_pipeline(args.cams, args.frames, args.out)))
+        return
+    for path in (VIDEO, GT, CONFIG):
+        if not path.exists():
+            sys.exit(f"missing {path}: this benchmark needs ../shared beside the checkout")
+    import os
+
+    print(f"machine: {os.cpu_count()} CPUs; video {VIDEO.name}; frames {args.frames or 'all'}")
+    if not args.skip_accuracy:
+        print("\n## Accuracy (PETS2009 S2L1, YOLOv8n INT8 OpenVINO @640, same run)\n")
+        print(_markdown(accuracy(args.out, args.frames)))
+    if not args.skip_speed:
+        print(f"\n## Speed (median of {args.runs} runs, each in a fresh process)\n")
+        print(_markdown(speed(args.out, args.runs, args.frames)))
+
+
+if __name__ == "__main__":
+    main()
