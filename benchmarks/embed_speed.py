@@ -1,0 +1,151 @@
+"""Embedding throughput and peak memory of the ReID embedder, PyTorch vs onnxruntime, on this machine.
+
+    python benchmarks/embed_speed.py [--weights W --arch A] [--threads 2] [--batches 10] [--repeats 3]
+
+Each backend runs in its own fresh process, so its peak RSS is its own (the onnx process loads a ``.onnx``
+exported beforehand and never imports torch): load the embedder, one warm-up batch, then ``--repeats``
+timed runs of ``--batches`` batches of ``--batch-size`` crops. crops/s counts the whole embedder call
+(resize + normalise + forward + L2); "prep ms" is the resize + stack share of one batch. Crops are cut
+from PETS09 vtest.avi with its ground-truth boxes when ``../shared`` is present, random-size noise
+otherwise. The table gives the median over repeats and the min..max range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MCPA_SHARED", REPO.parent / "shared"))
+DEFAULT_WEIGHTS = SHARED / "weights" / "osnet_x0_25_msmt17.pth"
+
+
+def benchmark_crops(count: int) -> tuple[list[np.ndarray], str]:
+    """``count`` BGR person crops from vtest.avi (GT boxes, first frames), or random-size noise crops."""
+    video, gt_file = SHARED / "data/pets09_s2l1/vtest.avi", SHARED / "data/pets09_s2l1/mot15/gt.txt"
+    rng = np.random.default_rng(0)
+    if not (video.exists() and gt_file.exists()):
+        sizes = rng.integers(40, 200, size=(count, 2))
+        return [rng.integers(0, 256, (h, w // 2 + 10, 3), dtype=np.uint8) for h, w in sizes], "random noise"
+    import cv2
+
+    gt = np.loadtxt(gt_file, delimiter=",")
+    capture, crops, index = cv2.VideoCapture(str(video)), [], 0
+    while len(crops) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        for x, y, w, h in gt[gt[:, 0] == index + 1, 2:6]:
+            crops.append(frame[max(int(y), 0) : int(y + h), max(int(x), 0) : int(x + w)])
+        index += 1
+    capture.release()
+    return crops[:count], f"vtest.avi GT crops (frames 0..{index - 1})"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). ``getrusage`` is not used: on Linux its ru_maxrss keeps
+    the peak of the forked parent across exec, which would charge the exporter's torch to onnx."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux; bytes on macOS
+
+
+def child(args: argparse.Namespace) -> None:
+    """Measure one backend in this process and print one JSON line."""
+    from reid import load_embedder
+    from reid.embedder import prepare_batch
+
+    if args.backend == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
+    embedder = load_embedder(
+        str(args.weights), device="cpu", arch=args.arch or None, batch_size=args.batch_size,
+        backend=args.backend, threads=args.threads,
+    )  # fmt: skip
+    crops, source = benchmark_crops(args.batch_size)
+    embedder(crops)  # warm-up
+    rates = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        for _ in range(args.batches):
+            embedder(crops)
+        rates.append(args.batches * len(crops) / (time.perf_counter() - start))
+    peak_mb = peak_rss_mb()
+    prep = []
+    for _ in range(args.repeats):  # the resize + stack share of the time
+        start = time.perf_counter()
+        prepare_batch(crops, embedder.input_size)
+        prep.append(1000 * (time.perf_counter() - start))
+    result = {"backend": args.backend, "rates": rates, "prep_ms": statistics.median(prep), "peak_rss_mb": peak_mb}
+    print(json.dumps({**result, "crops": source}))
+
+
+def run_backend(args: argparse.Namespace, backend: str, weights: Path) -> dict:
+    cmd = [sys.executable, __file__, "--child", "--backend", backend, "--weights", str(weights),
+           "--threads", str(args.threads), "--batches", str(args.batches), "--repeats", str(args.repeats),
+           "--batch-size", str(args.batch_size)] + (["--arch", args.arch] if args.arch else [])  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=REPO)
+    if done.returncode != 0:
+        raise SystemExit(f"{backend} benchmark failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument("--arch", default="osnet_x0_25", help="needed for zoo state dicts; '' for ours")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads for both backends")
+    parser.add_argument("--batches", type=int, default=10, help="timed batches per repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"])
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--backend", default="torch", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not args.weights.exists():
+        raise SystemExit(f"weights file not found: {args.weights} (pass --weights)")
+    if args.child:
+        return child(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        if "onnx" in args.backends:  # export first, so the onnx process loads a .onnx and never imports torch
+            from reid.export import export_onnx
+
+            onnx_file = export_onnx(args.weights, Path(tmp) / "model.onnx", arch=args.arch or None)
+        results = [
+            run_backend(args, backend, onnx_file if backend == "onnx" else args.weights) for backend in args.backends
+        ]
+    print(
+        f"embedder speed: {args.weights.name} ({args.arch or 'arch from checkpoint'}), batch {args.batch_size}, "
+        f"{args.threads} thread(s), {args.batches} batches x {args.repeats} repeats; crops: {results[0]['crops']}"
+    )
+    print(
+        f"{'backend':<8} {'crops/s (median)':>16} {'min..max':>12} {'ms/batch':>9} {'prep ms':>8} {'peak RSS MB':>12}"
+    )
+    for res in results:
+        med = statistics.median(res["rates"])
+        spread = f"{min(res['rates']):.0f}..{max(res['rates']):.0f}"
+        ms = 1000 * args.batch_size / med
+        row = f"{res['backend']:<8} {med:>16.1f} {spread:>12} {ms:>9.1f} {res['prep_ms']:>8.1f}"
+        print(f"{row} {res['peak_rss_mb']:>12.0f}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}))
+
+
+if __name__ == "__main__":
+    main()
