@@ -104,6 +104,58 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class EmbedConfig:
+    """ReID embedding of tracked boxes: which model, and which boxes are worth a crop."""
+
+    weights: str = "classical"
+    arch: str | None = None
+    device: str = "auto"
+    backend: Literal["torch", "onnx"] = "torch"
+    flip: bool = False
+    batch_size: int = field(64, check=in_range(1, 4096))
+    min_height: int = field(48, check=in_range(1, 10000))
+    min_width: int = field(16, check=in_range(1, 10000))
+    max_overlap: float = field(0.4, check=in_range(0.0, 1.0))
+    every_k: int = field(3, check=in_range(1, 10000))
+
+
+@dataclass(frozen=True)
+class TransitWindow:
+    """Seconds a person needs between two cameras (either direction unless the other has its own)."""
+
+    cameras: tuple[str, str]
+    min_s: float = field(0.0, check=in_range(0.0, None))
+    max_s: float = field(3600.0, check=in_range(0.0, None))
+
+
+@dataclass(frozen=True)
+class GalleryConfig:
+    """The shared gallery of global identities."""
+
+    index: Literal["auto", "flat", "ivf"] = "auto"
+    device: str = "auto"
+    expiry_s: float | None = field(None, check=in_range(0.0, None, low_open=True))
+    max_identities: int | None = field(None, check=in_range(1, None))
+    load: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkingConfig:
+    """Online linking of mature tracklets to global ids, and the optional offline re-clustering."""
+
+    threshold: float = field(0.5, check=in_range(-1.0, 1.0))
+    margin: float = field(0.05, check=in_range(0.0, 2.0))
+    min_crops: int = field(3, check=in_range(1, 10000))
+    revise_until_crops: int = field(10, check=in_range(0, 100000))
+    tracklet_timeout_s: float = field(5.0, check=in_range(0.0, None, low_open=True))
+    transit: tuple[TransitWindow, ...] = ()
+    gallery: GalleryConfig = field(default_factory=GalleryConfig)
+    offline: bool = False
+    offline_threshold: float = field(0.5, check=in_range(-1.0, 1.0))
+    rerank: bool = False
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """A whole run: cameras, detector, tracker, readers and outputs."""
 
@@ -112,6 +164,8 @@ class PipelineConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     sources: SourceOptions = field(default_factory=SourceOptions)
     outputs: OutputConfig = field(default_factory=OutputConfig)
+    embed: EmbedConfig | None = None
+    linking: LinkingConfig = field(default_factory=LinkingConfig)
     path: str | None = None
 
 
@@ -139,10 +193,39 @@ def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, origin: 
     cameras = tuple(_resolve_camera(cam, base, f"cameras[{i}]") for i, cam in enumerate(cfg.cameras))
     _check_cameras(cameras)
     detector = _resolve_detector(cfg.detector, base)
+    _check_linking(cfg.linking, {c.id for c in cameras})
+    embed = cfg.embed
+    if embed is not None and embed.weights != "classical":
+        embed = replace(embed, weights=_existing_path(embed.weights, base, "embed.weights"))
+    linking = cfg.linking
+    if linking.gallery.load is not None:
+        gallery = replace(linking.gallery, load=_existing_path(linking.gallery.load, base, "linking.gallery.load"))
+        linking = replace(linking, gallery=gallery)
     outputs = cfg.outputs
     if outputs.dir is not None and not Path(outputs.dir).is_absolute():
         outputs = replace(outputs, dir=str(Path.cwd() / outputs.dir))
-    return replace(cfg, cameras=cameras, detector=detector, outputs=outputs, path=origin)
+    return replace(cfg, cameras=cameras, detector=detector, outputs=outputs, embed=embed, linking=linking, path=origin)
+
+
+def _existing_path(value: str, base: Path, key: str) -> str:
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    if not path.exists():
+        raise ConfigError(f"{key}: file not found: {path}")
+    return str(path.resolve())
+
+
+def _check_linking(linking: LinkingConfig, camera_ids: set[str]) -> None:
+    for i, window in enumerate(linking.transit):
+        key = f"linking.transit[{i}]"
+        unknown = [c for c in window.cameras if c not in camera_ids]
+        if unknown:
+            raise ConfigError(f"{key}.cameras: unknown camera {unknown[0]!r}; expected ids from {sorted(camera_ids)}")
+        if window.cameras[0] == window.cameras[1]:
+            raise ConfigError(f"{key}.cameras: expected two different cameras, got {list(window.cameras)}")
+        if window.min_s > window.max_s:
+            raise ConfigError(f"{key}: expected min_s <= max_s, got min_s={window.min_s} > max_s={window.max_s}")
 
 
 def _resolve_camera(cam: CameraConfig, base: Path, key: str) -> CameraConfig:

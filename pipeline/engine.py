@@ -18,7 +18,9 @@ import numpy as np
 import supervision as sv
 from tqdm import tqdm
 
-from configs.schema import PipelineConfig
+from configs.schema import EmbedConfig, PipelineConfig
+from pipeline.identity import IdentityStage
+from pipeline.identity_outputs import save_tracklets, write_identity_outputs
 from pipeline.records import Frame, empty_detections
 from pipeline.sinks import RunOutputs
 from pipeline.sources import CameraReader, FrameBatcher, SourceInfo, check_roi, probe
@@ -91,17 +93,24 @@ def _progress_bars(config: PipelineConfig, infos: dict[str, SourceInfo], enabled
     return bars
 
 
-def run_pipeline(config: PipelineConfig, out_dir: Path, detector: Any, progress: bool = True) -> dict[str, Any]:
-    """Run every camera of ``config`` through ``detector`` and per-camera trackers into ``out_dir``.
+def run_pipeline(
+    config: PipelineConfig, out_dir: Path, detector: Any, progress: bool = True, embedder: Any = None
+) -> dict[str, Any]:
+    """Run every camera of ``config`` through ``detector``, per-camera trackers and (with ``embedder``)
+    the identity stage into ``out_dir``.
 
     Returns the summary (also written to ``out_dir/summary.json``). Ctrl-C stops the readers, flushes
-    every output and writes a summary marked ``interrupted``.
+    every output and writes a summary marked ``interrupted`` (identity outputs are still written).
     """
     infos = prepare_sources(config)
     cams = {c.id: c for c in config.cameras}
     rates = {cid: (infos[cid].fps or 25.0) / cams[cid].stride for cid in cams}
     trackers = build_trackers(list(cams), config.tracker.kind, rates, dict(config.tracker.params))
     readers = [CameraReader(c, config.sources, infos[c.id]) for c in config.cameras]
+    identity = None
+    if embedder is not None:
+        embed_cfg = config.embed if config.embed is not None else EmbedConfig()
+        identity = IdentityStage(embedder, list(cams), embed_cfg, config.linking)
     clock = StageClock()
     frames_done = dict.fromkeys(cams, 0)
     track_ids: dict[str, set[int]] = {cid: set() for cid in cams}
@@ -118,6 +127,10 @@ def run_pipeline(config: PipelineConfig, out_dir: Path, detector: Any, progress:
         with outputs:
             for batch in FrameBatcher(readers):
                 tracked = _process_batch(batch, detector, trackers, cams, clock)
+                if identity is not None:
+                    t = time.perf_counter()
+                    tracked = identity(batch, tracked)
+                    clock.add("embed_link", t)
                 t = time.perf_counter()
                 for frame, dets in zip(batch, tracked):
                     outputs.append(frame, dets)
@@ -136,8 +149,23 @@ def run_pipeline(config: PipelineConfig, out_dir: Path, detector: Any, progress:
             bar.close()
     wall = time.perf_counter() - started
     summary = _summary(config, out_dir, readers, frames_done, track_ids, clock, wall, interrupted, outputs)
+    if identity is not None:
+        summary["identities"] = finish_identities(identity, Path(out_dir), config.linking.offline)
     (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def finish_identities(identity: IdentityStage, out_dir: Path, offline: bool) -> dict[str, Any]:
+    """Final global ids into every output, identities summary, contact sheets, saved gallery."""
+    tracklets, mapping = identity.finish(offline)
+    save_tracklets(out_dir, tracklets, identity.thumbnails.thumbs)
+    identity.save_gallery(out_dir / "gallery.npz")
+    return {
+        **write_identity_outputs(out_dir, tracklets, mapping, identity.thumbnails.thumbs),
+        "tracklets": len(tracklets),
+        "crops_embedded": identity.crops_embedded,
+        "offline": offline,
+    }
 
 
 def _process_batch(
@@ -192,7 +220,9 @@ def summary_line(summary: dict[str, Any]) -> str:
     """One line for the end of a run: frames, tracks, fps per stage."""
     fps = " ".join(f"{k}={v:.1f}" for k, v in summary["fps"].items() if v is not None)
     state = " (interrupted)" if summary["interrupted"] else ""
+    ids = summary.get("identities")
+    linked = f", {ids['global_ids']} global ids ({ids['multi_camera_ids']} in >1 camera)" if ids else ""
     return (
-        f"done{state}: {summary['frames']} frames, {summary['tracks']} tracks, {summary['boxes']} boxes "
+        f"done{state}: {summary['frames']} frames, {summary['tracks']} tracks{linked}, {summary['boxes']} boxes "
         f"in {summary['wall_s']:.1f}s | fps {fps} | {summary['out_dir']}"
     )

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from configs import ConfigError, PipelineConfig, load_config
+from configs import ConfigError, EmbedConfig, PipelineConfig, load_config
 
 log = logging.getLogger("pipeline.run")
 
@@ -29,6 +29,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--crops", action="store_true", help="also harvest crops to OUT/crops/ with manifest.csv")
     p.add_argument("--max-frames", type=int, default=None, help="stop each camera after this many frames")
     p.add_argument("--device", default=None, help="detector device override: auto, cpu, cuda:0")
+    p.add_argument(
+        "--reid",
+        default=None,
+        metavar="WEIGHTS",
+        help="embed and link across cameras with this ReID model: 'classical', a checkpoint or .onnx",
+    )
+    p.add_argument("--reid-arch", default=None, help="architecture of a torchreid zoo file given to --reid")
+    p.add_argument("--no-reid", action="store_true", help="no embedding or cross-camera linking")
+    p.add_argument("--offline", action="store_true", help="re-cluster all tracklets globally at the end of the run")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p.parse_args(argv)
@@ -49,7 +58,31 @@ def apply_overrides(config: PipelineConfig, args: argparse.Namespace) -> Pipelin
     detector = config.detector
     if args.device:
         detector = dataclasses.replace(detector, device=args.device)
-    return dataclasses.replace(config, outputs=outputs, cameras=cameras, detector=detector)
+    embed = config.embed
+    if args.reid is not None:
+        embed = dataclasses.replace(
+            embed or EmbedConfig(), weights=args.reid, arch=args.reid_arch or (embed and embed.arch)
+        )
+        if args.reid != "classical" and not Path(args.reid).exists():
+            raise FileNotFoundError(f"--reid: expected 'classical' or an existing weights file, got {args.reid}")
+    if args.no_reid:
+        embed = None
+    linking = dataclasses.replace(config.linking, offline=config.linking.offline or args.offline)
+    return dataclasses.replace(
+        config, outputs=outputs, cameras=cameras, detector=detector, embed=embed, linking=linking
+    )
+
+
+def build_embedder(config: PipelineConfig):
+    """The ReID embedder of ``config.embed`` (None when embedding is off)."""
+    if config.embed is None:
+        return None
+    from reid import load_embedder
+
+    e = config.embed
+    return load_embedder(
+        e.weights, device=e.device, arch=e.arch, batch_size=e.batch_size, flip=e.flip, backend=e.backend
+    )
 
 
 def output_dir(config: PipelineConfig, out: Path | None) -> Path:
@@ -70,12 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         config = apply_overrides(load_config(args.cameras), args)
         prepare_sources(config)  # fail on unreadable files or bad ROIs before loading models
         detector = detector_from_config(config.detector)
+        embedder = build_embedder(config)
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out_dir = output_dir(config, args.out)
     log.info("writing to %s", out_dir)
-    summary = run_pipeline(config, out_dir, detector, progress=config.outputs.progress)
+    summary = run_pipeline(config, out_dir, detector, progress=config.outputs.progress, embedder=embedder)
     print(summary_line(summary))
     return 0
 

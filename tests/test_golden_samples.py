@@ -40,6 +40,17 @@ def test_sample_run_tracks_every_camera_well(sample_run: Path) -> None:
         assert metrics["MOTA"] >= 0.85, (camera, metrics["MOTA"])
 
 
+def test_sample_run_links_people_across_cameras(sample_run: Path) -> None:
+    result = evaluate_paths(SAMPLES / "gt", sample_run / "mot_global")
+    assert result["multicamera"]["idf1"] >= 0.9, result["multicamera"]
+    per_camera_only = evaluate_paths(SAMPLES / "gt", sample_run / "mot")["multicamera"]["idf1"]
+    assert result["multicamera"]["idf1"] > per_camera_only + 0.2  # linking is what lifts it
+    identities = json.loads((sample_run / "identities.json").read_text())
+    assert sum(len(i["cameras"]) > 1 for i in identities) >= 6  # all 8 people cross cameras; allow slack
+    assert (sample_run / "identities" / "index.html").is_file()
+    assert all((sample_run / "identities" / f"{i['global_id']}.png").is_file() for i in identities)
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [

@@ -1,0 +1,122 @@
+"""The identity stage: embed chosen boxes of all cameras in one call, grow tracklets, link them online.
+
+Per batch of frames (one per camera): :class:`~pipeline.embed.EmbedSelector` picks boxes worth a crop,
+:class:`~pipeline.embed.EmbedBatcher` embeds them across cameras, :class:`~pipeline.tracklets.TrackletStore`
+accumulates them, and :class:`~pipeline.linker.OnlineLinker` gives mature tracklets a global id from the
+shared :class:`~pipeline.gallery.Gallery`. At the end, :meth:`IdentityStage.finish` returns the final
+tracklet → global id mapping (online, or re-clustered offline).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from configs.schema import EmbedConfig, LinkingConfig
+from pipeline.embed import EmbedBatcher, EmbedSelector, crop_boxes
+from pipeline.gallery import Gallery
+from pipeline.linker import OnlineLinker, offline_relink
+from pipeline.records import Frame, embeddings_of, with_global_ids
+from pipeline.tracklets import Tracklet, TrackletStore
+
+log = logging.getLogger(__name__)
+
+THUMB_SIZE = (64, 128)  # width, height of contact-sheet thumbnails
+
+
+@dataclass
+class ThumbnailKeeper:
+    """Up to ``per_track`` thumbnails per (camera, track), spread over the track's life (reservoir)."""
+
+    per_track: int = 6
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.thumbs: dict[tuple[str, int], list[np.ndarray]] = {}
+        self._seen: dict[tuple[str, int], int] = {}
+        self._rng = np.random.default_rng(self.seed)
+
+    def add(self, frame: Frame, detections: sv.Detections, chosen: np.ndarray) -> None:
+        rows = np.flatnonzero(chosen)
+        if len(rows) == 0:
+            return
+        crops, valid = crop_boxes(frame.image, detections.xyxy[rows])
+        for track_id, crop in zip(detections.tracker_id[rows[valid]].tolist(), crops):
+            key = (frame.camera_id, int(track_id))
+            seen = self._seen.get(key, 0) + 1
+            self._seen[key] = seen
+            kept = self.thumbs.setdefault(key, [])
+            slot = len(kept) if len(kept) < self.per_track else int(self._rng.integers(seen))
+            if slot >= self.per_track:
+                continue
+            thumb = cv2.resize(crop, THUMB_SIZE, interpolation=cv2.INTER_AREA)
+            if slot == len(kept):
+                kept.append(thumb)
+            else:
+                kept[slot] = thumb
+
+
+class IdentityStage:
+    """Embed → tracklets → online linking for every batch; see the module docstring."""
+
+    def __init__(self, embedder: Any, camera_ids: Sequence[str], embed: EmbedConfig, linking: LinkingConfig) -> None:
+        dim = int(embedder.embedding_dim)
+        g = linking.gallery
+        self.gallery = Gallery(
+            dim, index=g.index, device=g.device, max_identities=g.max_identities, expiry_s=g.expiry_s
+        )
+        if g.load is not None:
+            self.gallery.load(g.load)
+            log.info("gallery: %d identities loaded from %s", len(self.gallery), g.load)
+        options = {"min_height": embed.min_height, "min_width": embed.min_width, "max_overlap": embed.max_overlap}
+        self.selectors = {cid: EmbedSelector(every_k=embed.every_k, **options) for cid in camera_ids}
+        self.batcher = EmbedBatcher(embedder, max_batch=embed.batch_size)
+        self.store = TrackletStore()
+        transit = {tuple(w.cameras): (w.min_s, w.max_s) for w in linking.transit}
+        self.linker = OnlineLinker(
+            self.gallery, threshold=linking.threshold, margin=linking.margin, min_crops=linking.min_crops,
+            revise_until_crops=linking.revise_until_crops, transit=transit or None, cameras=list(camera_ids),
+        )  # fmt: skip
+        self.linking = linking
+        self.thumbnails = ThumbnailKeeper()
+        self.crops_embedded = 0
+
+    def __call__(self, frames: Sequence[Frame], tracked: Sequence[sv.Detections]) -> list[sv.Detections]:
+        """Return ``tracked`` with the ``embedding`` (where embedded) and ``global_id`` columns."""
+        masks = [self.selectors[f.camera_id](d, f) for f, d in zip(frames, tracked)]
+        embedded = self.batcher(frames, tracked, masks)
+        for frame, dets, mask in zip(frames, embedded, masks):
+            self.store.update(frame.camera_id, frame.index, frame.timestamp, dets)
+            emb = embeddings_of(dets)
+            if emb is not None:
+                usable = mask & np.isfinite(emb).all(axis=1)
+                self.crops_embedded += int(usable.sum())
+                self.thumbnails.add(frame, dets, usable)
+        now = max(f.timestamp for f in frames)
+        ended = self.store.ended({f.camera_id: f.timestamp for f in frames}, self.linking.tracklet_timeout_s)
+        self.linker.step(self.store, now, ended)
+        return [with_global_ids(d, self.store.global_ids(f.camera_id, d.tracker_id)) for f, d in zip(frames, embedded)]
+
+    def finish(self, offline: bool | None = None) -> tuple[list[Tracklet], dict[int, int]]:
+        """All tracklets and the final {tracklet_id: global_id}; offline re-clustering when asked."""
+        tracklets = self.store.all()
+        if offline if offline is not None else self.linking.offline:
+            mapping = offline_relink(tracklets, threshold=self.linking.offline_threshold, rerank=self.linking.rerank)
+            log.info(
+                "offline re-clustering: %d tracklets -> %d identities",
+                len(tracklets),
+                len(set(mapping.values()) - {-1}),
+            )
+        else:
+            mapping = {t.tracklet_id: t.global_id for t in tracklets}
+        return tracklets, mapping
+
+    def save_gallery(self, path: Path) -> None:
+        self.gallery.save(path)

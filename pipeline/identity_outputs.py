@@ -1,0 +1,254 @@
+"""End-of-run identity outputs: final global ids in every track file, per-camera MOT files of global ids,
+an identities summary (CSV and JSON), and contact sheets (PNG per identity) with an HTML index.
+
+    DIR/tracks.csv, DIR/tracks.jsonl      global_id column rewritten with the final ids
+    DIR/mot_global/<camera_id>.txt        MOTChallenge rows whose id is the global id
+    DIR/identities.csv, identities.json   global id -> cameras, first/last seen, box and tracklet counts
+    DIR/identities/<gid>.png, index.html  crops of each identity, one row per camera
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.sinks import TRACK_COLUMNS
+from pipeline.tracklets import Tracklet
+
+MAX_THUMBS_PER_CAMERA = 8
+TRACKLETS_FILE = "tracklets.npz"
+
+
+def save_tracklets(out_dir: Path, tracklets: list[Tracklet], thumbs: dict[tuple[str, int], list[np.ndarray]]) -> Path:
+    """Everything offline re-linking needs, so a finished run can be re-clustered without its videos.
+
+    ``tracklets.npz``: per tracklet id, camera, track id, frame/time span, box and crop counts, online
+    global id, unit mean embedding (NaN row when none) and up to 6 thumbnails (T, 128, 64, 3) uint8.
+    """
+    dim = next((len(t.mean) for t in tracklets if t.mean is not None), 0)
+    means = np.full((len(tracklets), dim), np.nan, np.float32)
+    for i, t in enumerate(tracklets):
+        if t.mean is not None:
+            means[i] = t.mean
+    thumb_list = [np.stack(thumbs[(t.camera_id, t.track_id)]) if thumbs.get((t.camera_id, t.track_id))
+                  else np.zeros((0, 128, 64, 3), np.uint8) for t in tracklets]  # fmt: skip
+    counts = np.array([len(x) for x in thumb_list], np.int64)
+    path = Path(out_dir) / TRACKLETS_FILE
+    np.savez_compressed(
+        path,
+        tracklet_id=np.array([t.tracklet_id for t in tracklets], np.int64),
+        camera_id=np.array([t.camera_id for t in tracklets], dtype=str),
+        track_id=np.array([t.track_id for t in tracklets], np.int64),
+        first_frame=np.array([t.first_frame for t in tracklets], np.int64),
+        last_frame=np.array([t.last_frame for t in tracklets], np.int64),
+        first_timestamp=np.array([t.first_timestamp for t in tracklets], np.float64),
+        last_timestamp=np.array([t.last_timestamp for t in tracklets], np.float64),
+        n_boxes=np.array([t.n_boxes for t in tracklets], np.int64),
+        n_embedded=np.array([t.n_embedded for t in tracklets], np.int64),
+        global_id=np.array([t.global_id for t in tracklets], np.int64),
+        mean=means,
+        thumb_count=counts,
+        thumbs=np.concatenate(thumb_list) if len(thumb_list) else np.zeros((0, 128, 64, 3), np.uint8),
+    )
+    return path
+
+
+def load_tracklets(run_dir: Path) -> tuple[list[Tracklet], dict[tuple[str, int], list[np.ndarray]]]:
+    """Inverse of :func:`save_tracklets` (means come back as ``embedding_sum`` with n_embedded kept)."""
+    path = Path(run_dir) / TRACKLETS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: expected the tracklets file of a run made with embedding enabled")
+    try:
+        data = np.load(path)
+        arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path}: not a readable tracklets file ({exc})") from exc
+    tracklets, thumbs, start = [], {}, 0
+    for i in range(len(arrays["tracklet_id"])):
+        mean = arrays["mean"][i]
+        has = bool(np.isfinite(mean).all()) and arrays["n_embedded"][i] > 0
+        t = Tracklet(
+            tracklet_id=int(arrays["tracklet_id"][i]), camera_id=str(arrays["camera_id"][i]),
+            track_id=int(arrays["track_id"][i]), first_frame=int(arrays["first_frame"][i]),
+            last_frame=int(arrays["last_frame"][i]), first_timestamp=float(arrays["first_timestamp"][i]),
+            last_timestamp=float(arrays["last_timestamp"][i]), n_boxes=int(arrays["n_boxes"][i]),
+            n_embedded=int(arrays["n_embedded"][i]) if has else 0,
+            embedding_sum=mean.astype(np.float32) if has else None, global_id=int(arrays["global_id"][i]),
+            ended=True,
+        )  # fmt: skip
+        tracklets.append(t)
+        n = int(arrays["thumb_count"][i])
+        thumbs[(t.camera_id, t.track_id)] = list(arrays["thumbs"][start : start + n])
+        start += n
+    return tracklets, thumbs
+
+
+def _read_tracks(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """tracks.csv → (camera ids (N,) str, values (N, 9) float64 of the other columns)."""
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or tuple(header) != TRACK_COLUMNS:
+            raise ValueError(f"{path}: expected header {','.join(TRACK_COLUMNS)}, got {header}")
+        rows = list(reader)
+    cams = np.array([r[0] for r in rows], dtype=object)
+    values = np.array([r[1:] for r in rows], dtype=np.float64).reshape(len(rows), len(TRACK_COLUMNS) - 1)
+    return cams, values
+
+
+def _row_global_ids(
+    cams: np.ndarray, values: np.ndarray, tracklets: list[Tracklet], mapping: dict[int, int]
+) -> np.ndarray:
+    """(N,) int64 final global id of every track row: the tracklet of (camera, track) spanning its frame."""
+    gids = np.full(len(cams), -1, dtype=np.int64)
+    by_track: dict[tuple[str, int], list[Tracklet]] = defaultdict(list)
+    for t in tracklets:
+        by_track[(t.camera_id, t.track_id)].append(t)
+    frames, tracks = values[:, 0].astype(np.int64), values[:, 2].astype(np.int64)
+    keys = np.array([f"{c}\x00{t}" for c, t in zip(cams, tracks)], dtype=object)
+    for key in np.unique(keys) if len(keys) else []:
+        cam, track = key.split("\x00")
+        rows = np.flatnonzero(keys == key)
+        for t in by_track.get((cam, int(track)), []):
+            inside = rows[(frames[rows] >= t.first_frame) & (frames[rows] <= t.last_frame)]
+            gids[inside] = mapping.get(t.tracklet_id, -1)
+    return gids
+
+
+def rewrite_tracks(out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int]) -> dict[str, int]:
+    """Write final global ids into tracks.csv/jsonl and mot_global/; return row counts."""
+    out_dir = Path(out_dir)
+    cams, values = _read_tracks(out_dir / "tracks.csv")
+    gids = _row_global_ids(cams, values, tracklets, mapping)
+    values[:, 3] = gids
+    _write_tracks(out_dir, cams, values)
+    # MOT files need an id for every row: rows of tracklets never linked get fresh ids past every global id,
+    # unique per (camera, track), so no row is lost and no id is shared by two people.
+    mot_ids = gids.copy()
+    unlinked = gids < 0
+    if unlinked.any():
+        keys = np.array([f"{c}\x00{int(t)}" for c, t in zip(cams[unlinked], values[unlinked, 2])], dtype=object)
+        _, local = np.unique(keys, return_inverse=True)
+        mot_ids[unlinked] = max(gids.max(initial=-1), max(mapping.values(), default=-1)) + 1 + local
+    mot_dir = out_dir / "mot_global"
+    mot_dir.mkdir(exist_ok=True)
+    for cam in sorted(set(cams.tolist())):
+        rows = cams == cam
+        v = values[rows]
+        table = np.column_stack(
+            [v[:, 0] + 1, mot_ids[rows], v[:, 4], v[:, 5], v[:, 6] - v[:, 4], v[:, 7] - v[:, 5], v[:, 8]]
+        )
+        np.savetxt(mot_dir / f"{cam}.txt", table, fmt="%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1")
+    return {"rows": len(cams), "linked_rows": int((~unlinked).sum()), "unlinked_rows": int(unlinked.sum())}
+
+
+def _write_tracks(out_dir: Path, cams: np.ndarray, values: np.ndarray) -> None:
+    tmp_csv, tmp_jsonl = out_dir / "tracks.csv.tmp", out_dir / "tracks.jsonl.tmp"
+    with open(tmp_csv, "w") as fc, open(tmp_jsonl, "w") as fj:
+        fc.write(",".join(TRACK_COLUMNS) + "\n")
+        for cam, row in zip(cams, values):  # camera ids are [A-Za-z0-9_.-]: safe unquoted in CSV
+            f, ts, tr, g, x1, y1, x2, y2, c = row
+            fc.write(f"{cam},{int(f)},{ts:.3f},{int(tr)},{int(g)},{x1:.2f},{y1:.2f},{x2:.2f},{y2:.2f},{c:.4f}\n")
+            record = {"camera_id": cam, "frame": int(f), "timestamp": round(ts, 3), "track_id": int(tr),
+                      "global_id": int(g), "x1": round(x1, 2), "y1": round(y1, 2), "x2": round(x2, 2),
+                      "y2": round(y2, 2), "confidence": round(c, 4)}  # fmt: skip
+            fj.write(json.dumps(record) + "\n")
+    tmp_csv.replace(out_dir / "tracks.csv")
+    tmp_jsonl.replace(out_dir / "tracks.jsonl")
+
+
+def identities_summary(tracklets: list[Tracklet], mapping: dict[int, int]) -> list[dict]:
+    """One record per global id: cameras, first/last seen (s), boxes and tracklets."""
+    groups: dict[int, list[Tracklet]] = defaultdict(list)
+    for t in tracklets:
+        gid = mapping.get(t.tracklet_id, -1)
+        if gid >= 0:
+            groups[gid].append(t)
+    out = []
+    for gid in sorted(groups):
+        members = groups[gid]
+        out.append({
+            "global_id": gid,
+            "cameras": sorted({t.camera_id for t in members}),
+            "first_seen": round(min(t.first_timestamp for t in members), 3),
+            "last_seen": round(max(t.last_timestamp for t in members), 3),
+            "boxes": sum(t.n_boxes for t in members),
+            "tracklets": len(members),
+        })  # fmt: skip
+    return out
+
+
+def write_identities(out_dir: Path, summary: list[dict]) -> None:
+    out_dir = Path(out_dir)
+    (out_dir / "identities.json").write_text(json.dumps(summary, indent=2))
+    with open(out_dir / "identities.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["global_id", "cameras", "first_seen", "last_seen", "boxes", "tracklets"])
+        for rec in summary:
+            writer.writerow([rec["global_id"], " ".join(rec["cameras"]), rec["first_seen"], rec["last_seen"],
+                             rec["boxes"], rec["tracklets"]])  # fmt: skip
+
+
+def write_contact_sheets(
+    out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int],
+    thumbs: dict[tuple[str, int], list[np.ndarray]], summary: list[dict],
+) -> Path:  # fmt: skip
+    """A PNG per identity (one row of crops per camera) and ``identities/index.html``; returns the index."""
+    sheet_dir = Path(out_dir) / "identities"
+    sheet_dir.mkdir(parents=True, exist_ok=True)
+    per_identity: dict[int, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    for t in tracklets:
+        gid = mapping.get(t.tracklet_id, -1)
+        if gid >= 0:
+            per_identity[gid][t.camera_id].extend(thumbs.get((t.camera_id, t.track_id), []))
+    for gid, cams in per_identity.items():
+        cv2.imwrite(str(sheet_dir / f"{gid}.png"), _sheet(cams))
+    rows = []
+    for rec in summary:
+        img = f"{rec['global_id']}.png" if (sheet_dir / f"{rec['global_id']}.png").exists() else ""
+        rows.append(
+            f"<tr><td>{rec['global_id']}</td><td>{html.escape(', '.join(rec['cameras']))}</td>"
+            f"<td>{rec['first_seen']:.1f}</td><td>{rec['last_seen']:.1f}</td><td>{rec['boxes']}</td>"
+            f"<td>{rec['tracklets']}</td><td>{f'<img src={img!r}>' if img else ''}</td></tr>"
+        )
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>identities</title>"
+        "<style>body{font-family:sans-serif}td{padding:4px;border-bottom:1px solid #ccc;vertical-align:top}</style>"
+        f"<h1>{len(summary)} identities</h1><table><tr><th>global id</th><th>cameras</th><th>first seen (s)</th>"
+        "<th>last seen (s)</th><th>boxes</th><th>tracklets</th><th>crops (one row per camera)</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    index = sheet_dir / "index.html"
+    index.write_text(page)
+    return index
+
+
+def _sheet(cams: dict[str, list[np.ndarray]]) -> np.ndarray:
+    """Grid image: one row per camera (label strip + up to MAX_THUMBS_PER_CAMERA thumbnails)."""
+    w, h = 64, 128
+    label_w = 90
+    ncols = max(1, min(MAX_THUMBS_PER_CAMERA, max((len(v) for v in cams.values()), default=1)))
+    sheet = np.full((h * max(1, len(cams)), label_w + w * ncols, 3), 255, np.uint8)
+    for r, (cam, images) in enumerate(sorted(cams.items())):
+        cv2.putText(sheet, cam[:12], (4, r * h + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        for c, img in enumerate(images[:ncols]):
+            sheet[r * h : (r + 1) * h, label_w + c * w : label_w + (c + 1) * w] = img
+    return sheet
+
+
+def write_identity_outputs(
+    out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int], thumbs: dict[tuple[str, int], list[np.ndarray]]
+) -> dict[str, int]:
+    """Rewrite track files with ``mapping`` and write identities summary and contact sheets; return counts."""
+    rows = rewrite_tracks(out_dir, tracklets, mapping)
+    records = identities_summary(tracklets, mapping)
+    write_identities(out_dir, records)
+    write_contact_sheets(out_dir, tracklets, mapping, thumbs, records)
+    return {"global_ids": len(records), "multi_camera_ids": sum(len(r["cameras"]) > 1 for r in records), **rows}

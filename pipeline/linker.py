@@ -1,0 +1,423 @@
+"""Cross-camera linking: tracklets -> global identities, online against the gallery and offline by clustering.
+
+Constraints that hold for every assignment either linker makes:
+- cannot-link: two tracklets of one camera active on a common frame are never one identity;
+- transit windows ``{(cam_a, cam_b): (min_s, max_s)}``: an identity last seen in ``cam_a`` may be joined
+  by a tracklet of ``cam_b`` starting ``gap`` seconds later only when ``min_s <= gap <= max_s`` (a window
+  given for one direction also serves the other unless that one has its own; same-camera re-entry and
+  pairs without a window are unconstrained).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from pipeline.gallery import Gallery, GalleryFullError
+from pipeline.tracklets import Tracklet, TrackletStore, cannot_link
+
+logger = logging.getLogger(__name__)
+
+Transit = Mapping[tuple[str, str], tuple[float, float]]
+Cache = dict[int, Tracklet]  # tracklet snapshots taken during one step
+
+
+def check_transit(transit: Transit | None, cameras: Iterable[str] | None) -> dict[tuple[str, str], tuple[float, float]]:
+    """Validated copy of ``transit``; ValueError for unknown cameras, a camera paired with itself or min > max."""
+    if not transit:
+        return {}
+    if cameras is None:
+        raise ValueError("transit: expected cameras=[...] alongside transit windows to check their names, got None")
+    known = set(cameras)
+    out = {}
+    for pair, window in transit.items():
+        if len(pair) != 2 or not set(pair) <= known:
+            raise ValueError(f"transit {pair}: expected a pair of known cameras {sorted(known)}, got {pair!r}")
+        if pair[0] == pair[1]:
+            raise ValueError(f"transit {pair}: expected two different cameras (re-entry is always allowed)")
+        low, high = (float(v) for v in window)
+        if not low <= high:
+            raise ValueError(f"transit {pair}: expected (min_s, max_s) with min_s <= max_s, got {tuple(window)}")
+        out[(pair[0], pair[1])] = (low, high)
+    return out
+
+
+class OnlineLinker:
+    """Give each mature tracklet a global id from ``gallery`` (see the module docstring for constraints).
+
+    Args:
+        gallery: the shared :class:`Gallery` (passed in; the linker never creates one).
+        threshold: smallest cosine similarity to join an identity. margin: the best allowed identity must
+            beat the runner-up by this much, else the tracklet founds a new identity.
+        min_crops: embedded crops a tracklet needs before it is linked.
+        revise_until_crops: a tracklet with fewer crops than this is re-queried whenever it gains crops
+            and moves when another identity now wins clearly (an identity it founded and left empty is
+            removed from the gallery; its id is never reused).
+        transit: optional camera-pair transit windows; needs ``cameras`` to check the names.
+        k: identities fetched per query. max_prototypes: prototypes stored per identity.
+    """
+
+    def __init__(
+        self,
+        gallery: Gallery,
+        threshold: float = 0.5,
+        margin: float = 0.05,
+        min_crops: int = 3,
+        revise_until_crops: int = 10,
+        transit: Transit | None = None,
+        *,
+        cameras: Iterable[str] | None = None,
+        k: int = 10,
+        max_prototypes: int = 16,
+    ) -> None:
+        if min_crops < 1 or revise_until_crops < 0 or k < 1 or max_prototypes < 1:
+            raise ValueError(
+                f"expected min_crops, k, max_prototypes >= 1 and revise_until_crops >= 0, got "
+                f"{min_crops}, {k}, {max_prototypes}, {revise_until_crops}"
+            )
+        if margin < 0:
+            raise ValueError(f"margin: expected >= 0, got {margin}")
+        self.gallery, self.threshold, self.margin = gallery, threshold, margin
+        self.min_crops, self.revise_until_crops, self.k = min_crops, revise_until_crops, k
+        self.max_prototypes = max_prototypes
+        self.transit = check_transit(transit, cameras)
+        self._members: dict[int, list[int]] = {}  # global id -> its tracklet ids, in join order
+        self._base: dict[int, tuple[np.ndarray, str, float]] = {}  # pre-existing identity -> (protos, cam, seen)
+        self._assigned: dict[int, int] = {}  # tracklet id -> global id
+        self._used_n: dict[int, int] = {}  # tracklet id -> n_embedded at its last decision / refresh
+        self._next_expiry = -np.inf
+
+    def members(self, global_id: int) -> list[int]:
+        """Tracklet ids this linker has put in ``global_id``."""
+        return list(self._members.get(global_id, []))
+
+    # ------------------------------------------------------------------ the step
+    def step(self, store: TrackletStore, now: float, ended: Sequence[Tracklet] = ()) -> list[tuple[int, int]]:
+        """Link what changed in ``store`` since the last step; return new or changed (tracklet_id, global_id).
+
+        ``now`` (seconds, the cameras' shared clock) drives gallery expiry. ``ended`` (from
+        ``store.ended``) only serves logging tracklets that end without a global id.
+        """
+        expiry = self.gallery.expiry_s
+        if expiry is not None and now >= self._next_expiry:  # a scan of every identity: not every frame
+            self._next_expiry = now + expiry / 10
+            for gid in self.gallery.expire(now):
+                self._forget_identity(gid)
+        self._log_unlinked(ended)
+        updated = store.pop_updated()
+        if len(updated) == 0:
+            return []
+        cache: dict[int, Tracklet] = {}
+        n_emb = store.n_embedded(updated)
+        changes: list[tuple[int, int]] = []
+        detached = self._repair(store, updated, cache, changes)
+        decide, refresh = [], []
+        for tid, n in zip(updated.tolist(), n_emb.tolist()):
+            gid = self._assigned.get(tid)
+            if n < self.min_crops:
+                continue
+            young = self._used_n.get(tid, 0) < n < self.revise_until_crops
+            if gid is None or tid in detached or young:
+                decide.append(tid)
+            elif n >= max(1.5 * self._used_n.get(tid, 0), self._used_n.get(tid, 0) + 1):
+                refresh.append(tid)
+        self._decide_all(store, decide, cache, changes)
+        self._refresh(store, refresh, cache)
+        self._touch(store, updated)
+        if changes:
+            store.set_global_ids([t for t, _ in changes], [g for _, g in changes])
+        return changes
+
+    def _decide_all(self, store: TrackletStore, tids: list[int], cache: Cache, changes: list) -> None:
+        tracklets = [self._get(store, t, cache) for t in tids]
+        usable = [t for t in tracklets if t.mean is not None]
+        if not usable:
+            return
+        scores, ids = self.gallery.search(np.stack([t.mean for t in usable]), self.k)
+        fresh: dict[int, np.ndarray] = {}  # identities changed in this step: their gallery rows are stale
+        for t, row_scores, row_ids in zip(usable, scores, ids):
+            current = self._assigned.get(t.tracklet_id)
+            target = self._choose(store, t, row_scores, row_ids, fresh, cache)
+            self._used_n[t.tracklet_id] = t.n_embedded
+            if current is not None and target in (None, current):
+                continue  # stays: only a clear win elsewhere moves an assigned tracklet
+            if current is not None:
+                self._leave(store, t.tracklet_id, current, cache, fresh)
+            gid = self._join(store, t, target, cache, fresh)
+            if gid != current:
+                changes.append((t.tracklet_id, gid))
+
+    def _choose(
+        self,
+        store: TrackletStore,
+        t: Tracklet,
+        row_scores: np.ndarray,
+        row_ids: np.ndarray,
+        fresh: dict[int, np.ndarray],
+        cache: Cache,
+    ) -> int | None:
+        """The identity ``t`` should join, or None to found a new one."""
+        current = self._assigned.get(t.tracklet_id)
+        cands = {int(g): float(s) for s, g in zip(row_scores, row_ids) if g >= 0 and g not in fresh}
+        for gid, protos in fresh.items():
+            cands[gid] = float((protos @ t.mean).max())
+        if current is not None:  # score the current identity without t's own prototypes
+            others = self._prototypes(store, current, cache, exclude=t.tracklet_id)
+            cands.pop(current, None)
+            if len(others):
+                cands[current] = float((others @ t.mean).max())
+        gids = list(cands)
+        ok = self._allowed(store, t, gids) if gids else np.zeros(0, dtype=bool)
+        allowed = sorted(((cands[g], g) for g, keep in zip(gids, ok.tolist()) if keep), reverse=True)
+        if not allowed or allowed[0][0] < self.threshold:
+            return None
+        runner_up = allowed[1][0] if len(allowed) > 1 else -np.inf
+        return allowed[0][1] if allowed[0][0] - runner_up >= self.margin else None
+
+    def _allowed(self, store: TrackletStore, t: Tracklet, gids: list[int]) -> np.ndarray:
+        """(G,) bool: which candidate identities ``t`` may join (cannot-link, then transit windows)."""
+        members = [[m for m in self._members.get(g, []) if m != t.tracklet_id] for g in gids]
+        flat = np.array([m for ms in members for m in ms], dtype=np.int64)
+        owner = np.repeat(np.arange(len(gids)), [len(ms) for ms in members])
+        clash = np.zeros(len(gids), dtype=bool)
+        if len(flat):
+            np.logical_or.at(clash, owner, store.overlaps(t.tracklet_id, flat))
+        if not self.transit:
+            return ~clash
+        cams, times = store.last_seen(flat) if len(flat) else ([], np.zeros(0))
+        ok = ~clash
+        for g, gid in enumerate(gids):
+            seen = [(ts, cam) for ts, cam, o in zip(times.tolist(), cams, owner.tolist()) if o == g]
+            if gid in self._base:
+                seen.append((self._base[gid][2], self._base[gid][1]))
+            elif not seen and gid in self.gallery:  # a gallery identity this linker has not touched yet
+                info = self.gallery.info(gid)
+                seen.append((info.last_seen, info.last_camera))
+            ok[g] &= not seen or self._transit_ok(max(seen), t)
+        return ok
+
+    def _transit_ok(self, last: tuple[float, str], t: Tracklet) -> bool:
+        last_ts, last_cam = last
+        window = self.transit.get((last_cam, t.camera_id)) or self.transit.get((t.camera_id, last_cam))
+        gap = t.first_timestamp - last_ts
+        return last_cam == t.camera_id or window is None or window[0] <= gap <= window[1]
+
+    # ------------------------------------------------------------------ membership
+    def _join(self, store: TrackletStore, t: Tracklet, gid: int | None, cache: Cache, fresh: dict) -> int:
+        """Put ``t`` in ``gid`` (None: a new identity); return the id it got (-1 if the gallery refused)."""
+        tid = t.tracklet_id
+        if gid is None:
+            try:
+                gid = self.gallery.add_identity(self._own_prototypes(t), t.camera_id, t.last_timestamp)
+            except GalleryFullError as exc:
+                logger.error("tracklet %d stays unlinked: %s", tid, exc)
+                self._assigned.pop(tid, None)
+                return -1
+            self._members[gid] = [tid]
+        else:
+            if gid not in self._members and gid in self.gallery:
+                info = self.gallery.info(gid)
+                self._base[gid] = (self.gallery.prototypes(gid), info.last_camera, info.last_seen)
+            self._members.setdefault(gid, []).append(tid)
+        self._assigned[tid] = gid
+        self._push(store, gid, cache, fresh, t.camera_id, t.last_timestamp)
+        return gid
+
+    def _leave(self, store: TrackletStore, tid: int, gid: int, cache: Cache, fresh: dict) -> None:
+        members = self._members.get(gid, [])
+        if tid in members:
+            members.remove(tid)
+        self._assigned.pop(tid, None)
+        if not members and gid not in self._base:
+            if gid in self.gallery:
+                self.gallery.remove(gid)
+            self._forget_identity(gid)
+            fresh.pop(gid, None)
+            logger.debug("identity %d removed: its only tracklet %d moved", gid, tid)
+        elif members:
+            last = max((self._get(store, m, cache) for m in members), key=lambda m: m.last_timestamp)
+            self._push(store, gid, cache, fresh, last.camera_id, last.last_timestamp)
+
+    def _push(self, store: TrackletStore, gid: int, cache: Cache, fresh: dict, camera: str, ts: float) -> None:
+        protos = self._prototypes(store, gid, cache)
+        if gid in self.gallery and len(protos):
+            self.gallery.update(gid, protos, camera, ts)
+            fresh[gid] = self.gallery.prototypes(gid)
+
+    def _forget_identity(self, gid: int) -> None:
+        self._members.pop(gid, None)
+        self._base.pop(gid, None)
+
+    def _own_prototypes(self, t: Tracklet) -> np.ndarray:
+        protos = np.concatenate([t.mean[None], t.exemplars.reshape(-1, len(t.mean))])
+        return protos[: self.max_prototypes]
+
+    def _prototypes(self, store: TrackletStore, gid: int, cache: Cache, exclude: int | None = None) -> np.ndarray:
+        """Means of the identity's tracklets (newest first), then their exemplars, then pre-existing ones."""
+        tracklets = [self._get(store, m, cache) for m in self._members.get(gid, []) if m != exclude]
+        tracklets = sorted((t for t in tracklets if t.mean is not None), key=lambda t: -t.last_timestamp)
+        parts = [np.stack([t.mean for t in tracklets])] if tracklets else []
+        parts += [t.exemplars for t in tracklets if len(t.exemplars)]
+        if gid in self._base:
+            parts.append(self._base[gid][0])
+        if not parts:
+            return np.zeros((0, self.gallery.dim), np.float32)
+        return np.concatenate(parts)[: self.max_prototypes].astype(np.float32)
+
+    def _refresh(self, store: TrackletStore, tids: list[int], cache: Cache) -> None:
+        """Re-send the prototypes of identities whose tracklets gained many crops (geometric schedule)."""
+        done: set[int] = set()
+        for tid in tids:
+            gid = self._assigned[tid]
+            t = self._get(store, tid, cache)
+            self._used_n[tid] = t.n_embedded
+            if gid not in done:
+                done.add(gid)
+                self._push(store, gid, cache, {}, t.camera_id, t.last_timestamp)
+
+    def _touch(self, store: TrackletStore, updated: np.ndarray) -> None:
+        """Record the latest sighting of every identity with an updated tracklet (keeps it from expiring)."""
+        tids = [t for t in updated.tolist() if t in self._assigned]
+        if tids:
+            cams, times = store.last_seen(tids)
+            for tid, cam, ts in zip(tids, cams, times.tolist()):
+                if self._assigned[tid] in self.gallery:
+                    self.gallery.update(self._assigned[tid], None, cam, ts)
+
+    def _repair(self, store: TrackletStore, updated: np.ndarray, cache: Cache, changes: list) -> set[int]:
+        """Detach tracklets whose growth made them overlap a same-camera tracklet of their identity."""
+        pairs = [(t, m) for t in updated.tolist() if t in self._assigned for m in self._members[self._assigned[t]]]
+        if not pairs:
+            return set()
+        a, b = np.array(pairs, dtype=np.int64).T
+        detached: set[int] = set()
+        clash = store.overlaps(a, b)
+        for tid, other in zip(a[clash].tolist(), b[clash].tolist()):
+            gid = self._assigned.get(tid)
+            if gid is None or self._assigned.get(other) != gid:
+                continue  # already resolved by an earlier pair
+            loser = max(tid, other)  # the later tracklet leaves
+            logger.info(
+                "tracklet %d left identity %d: it now overlaps tracklet %d of its camera", loser, gid, min(tid, other)
+            )
+            self._leave(store, loser, gid, cache, {})
+            detached.add(loser)
+            changes.append((loser, -1))
+        return detached
+
+    @staticmethod
+    def _get(store: TrackletStore, tid: int, cache: Cache) -> Tracklet:
+        if tid not in cache:
+            cache[tid] = store.get(tid)
+        return cache[tid]
+
+    def _log_unlinked(self, ended: Sequence[Tracklet]) -> None:
+        for t in ended:
+            if t.tracklet_id in self._assigned:
+                continue
+            if t.n_embedded == 0:
+                logger.info(
+                    "tracklet %d (camera %s, track %d, %d boxes) ended with no usable crop: no global id",
+                    t.tracklet_id,
+                    t.camera_id,
+                    t.track_id,
+                    t.n_boxes,
+                )
+            else:
+                logger.debug(
+                    "tracklet %d ended with %d of %d crops needed: no global id",
+                    t.tracklet_id,
+                    t.n_embedded,
+                    self.min_crops,
+                )
+
+
+# ---------------------------------------------------------------------- offline
+def offline_relink(
+    tracklets: Sequence[Tracklet],
+    *,
+    threshold: float,
+    linkage: str = "average",
+    rerank: bool = False,
+    k1: int = 20,
+    k2: int = 6,
+    lambda_value: float = 0.3,
+) -> dict[int, int]:
+    """Cluster all tracklets on their mean embeddings; return {tracklet_id: global id 0..K-1}.
+
+    Agglomerative clustering (``linkage`` "average", "complete" or "single") on cosine distance, merging
+    while the linkage similarity is >= ``threshold``; never merges clusters holding a cannot-link pair.
+    ``rerank`` uses k-reciprocal Jaccard distances from :mod:`reid.cluster`
+    (distance = (1 - lambda_value) * jaccard + lambda_value * cosine distance). Tracklets without an
+    embedding get -1. Ids are numbered by each cluster's smallest tracklet id.
+    """
+    if linkage not in ("average", "complete", "single"):
+        raise ValueError(f"linkage: expected 'average', 'complete' or 'single', got {linkage!r}")
+    with_mean = [t for t in tracklets if t.mean is not None]
+    out = {t.tracklet_id: -1 for t in tracklets}
+    if not with_mean:
+        return out
+    feats = np.stack([t.mean for t in with_mean]).astype(np.float64)
+    dist = np.clip(1.0 - feats @ feats.T, 0.0, 2.0)
+    if rerank:
+        from reid.cluster import k_reciprocal_jaccard
+
+        k1, k2 = min(k1, len(feats) - 1), min(k2, len(feats) - 1)
+        jaccard = np.asarray(k_reciprocal_jaccard(feats.astype(np.float32), k1, k2), dtype=np.float64)
+        dist = (1.0 - lambda_value) * jaccard + lambda_value * dist
+    labels = constrained_agglomerative(dist, cannot_link(with_mean), 1.0 - threshold, linkage)
+    order = np.argsort([t.tracklet_id for t in with_mean], kind="stable")
+    _, first_seen = np.unique(labels[order], return_index=True)
+    renumber = np.empty(labels.max() + 1, np.int64)
+    renumber[labels[order][np.sort(first_seen)]] = np.arange(len(first_seen))
+    out.update({t.tracklet_id: int(renumber[label]) for t, label in zip(with_mean, labels)})
+    return out
+
+
+def constrained_agglomerative(dist: np.ndarray, forbidden: np.ndarray, max_dist: float, linkage: str) -> np.ndarray:
+    """(N,) int cluster labels of agglomerative clustering with cannot-link constraints.
+
+    ``dist`` (N, N) symmetric distances; ``forbidden`` (N, N) bool pairs that may never share a cluster.
+    Merges the closest allowed pair (Lance-Williams update) while its distance is <= ``max_dist``. Keeps
+    each cluster's nearest allowed neighbour, so a merge costs O(N) plus a row rescan for the clusters
+    whose neighbour was one of the merged two.
+    """
+    n = len(dist)
+    d = np.array(dist, dtype=np.float64)
+    ban = np.array(forbidden, dtype=bool) | np.eye(n, dtype=bool)
+    size = np.ones(n)
+    alive = np.ones(n, dtype=bool)
+    labels = np.arange(n)
+    masked = np.where(ban, np.inf, d)
+    nn = masked.argmin(axis=1)
+    nn_d = masked[np.arange(n), nn]
+    while True:
+        i = int(np.argmin(np.where(alive, nn_d, np.inf)))
+        if not alive[i] or nn_d[i] > max_dist:
+            break
+        j = int(nn[i])
+        if linkage == "average":
+            row = (size[i] * d[i] + size[j] * d[j]) / (size[i] + size[j])
+        else:
+            row = np.maximum(d[i], d[j]) if linkage == "complete" else np.minimum(d[i], d[j])
+        d[i], d[:, i] = row, row
+        ban[i] |= ban[j]
+        ban[:, i] = ban[i]
+        size[i] += size[j]
+        alive[j], labels[labels == j] = False, i
+        ban[j], ban[:, j] = True, True
+        row_masked = np.where(ban[i] | ~alive, np.inf, d[i])
+        nn_d[j] = np.inf
+        nn[i], nn_d[i] = int(row_masked.argmin()), row_masked.min()
+        stale = np.flatnonzero(alive & ((nn == i) | (nn == j)))
+        stale = stale[stale != i]
+        closer = alive & (row_masked < nn_d)
+        closer[i] = False
+        nn[closer], nn_d[closer] = i, row_masked[closer]
+        if len(stale):
+            sub = np.where(ban[stale] | ~alive[None], np.inf, d[stale])
+            nn[stale] = sub.argmin(axis=1)
+            nn_d[stale] = sub[np.arange(len(stale)), nn[stale]]
+    return np.unique(labels, return_inverse=True)[1]

@@ -1,0 +1,345 @@
+"""Tracklets: one per (camera, tracker id), with a quality-weighted mean embedding and diverse exemplars.
+
+:class:`TrackletStore` keeps the per-tracklet state as parallel arrays (one row a tracklet, the row
+number is the globally unique tracklet id) so a frame's boxes update it with array operations;
+:class:`Tracklet` is a read-only snapshot of one row handed to the linker and the sinks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import supervision as sv
+
+from pipeline.embed import detections_quality, usable_rows
+from pipeline.records import embeddings_of
+
+logger = logging.getLogger(__name__)
+
+_DUPLICATE_SIM = 0.98  # a crop this close to an exemplar replaces it (if better) rather than adding one
+_MIN_WEIGHT = 1e-3  # a crop of quality 0 still counts a little, so every embedded tracklet has a mean
+
+
+@dataclass
+class Tracklet:
+    """One camera's track of one person (a snapshot; the store owns the live state).
+
+    Attributes:
+        tracklet_id: globally unique id. camera_id, track_id: where it comes from (track ids are per camera).
+        first_frame, last_frame: frame indices of its first and last box (it was active in between).
+        first_timestamp, last_timestamp: the same as seconds.
+        n_boxes: boxes seen. n_embedded: boxes with a usable embedding.
+        embedding_sum: (D,) float32 quality-weighted sum of its unit embeddings (zeros when none).
+        exemplars: (m, D) float32 up to M mutually dissimilar unit embeddings of its crops.
+        global_id: the linked identity, -1 while unknown. ended: closed by :meth:`TrackletStore.ended`.
+    """
+
+    tracklet_id: int
+    camera_id: str
+    track_id: int
+    first_frame: int
+    last_frame: int
+    first_timestamp: float
+    last_timestamp: float
+    n_boxes: int = 0
+    n_embedded: int = 0
+    embedding_sum: np.ndarray | None = None
+    exemplars: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    global_id: int = -1
+    ended: bool = False
+
+    @property
+    def mean(self) -> np.ndarray | None:
+        """(D,) float32 unit-norm mean embedding, or None when nothing was embedded."""
+        if self.embedding_sum is None or self.n_embedded == 0:
+            return None
+        norm = float(np.linalg.norm(self.embedding_sum))
+        if not np.isfinite(norm) or norm == 0.0:
+            return None
+        return (self.embedding_sum / norm).astype(np.float32)
+
+    def overlaps(self, other: Tracklet) -> bool:
+        """True when both come from one camera and were active on a common frame (never one person)."""
+        return (
+            self.camera_id == other.camera_id
+            and self.first_frame <= other.last_frame
+            and other.first_frame <= self.last_frame
+        )
+
+
+def cannot_link(tracklets: list[Tracklet]) -> np.ndarray:
+    """(N, N) bool: pairs of distinct tracklets of one camera active on a common frame."""
+    n = len(tracklets)
+    if n == 0:
+        return np.zeros((0, 0), dtype=bool)
+    cams = np.unique([t.camera_id for t in tracklets], return_inverse=True)[1]
+    first = np.array([t.first_frame for t in tracklets], dtype=np.int64)
+    last = np.array([t.last_frame for t in tracklets], dtype=np.int64)
+    out = (cams[:, None] == cams[None, :]) & (first[:, None] <= last[None, :]) & (first[None, :] <= last[:, None])
+    np.fill_diagonal(out, False)
+    return out
+
+
+class TrackletStore:
+    """Live state of every tracklet of every camera (one pipeline thread; not thread-safe).
+
+    Args:
+        max_exemplars: M, the most exemplar embeddings kept per tracklet.
+        exemplar_min_quality: crops below this quality are averaged in but never become exemplars.
+        first_id: the first tracklet id (offset it to keep ids unique across runs).
+    """
+
+    def __init__(self, max_exemplars: int = 8, exemplar_min_quality: float = 0.3, first_id: int = 0) -> None:
+        if max_exemplars < 1:
+            raise ValueError(f"max_exemplars: expected an int >= 1, got {max_exemplars}")
+        self.max_exemplars = max_exemplars
+        self.exemplar_min_quality = exemplar_min_quality
+        self.first_id = first_id
+        self.dim: int | None = None
+        self._n = 0
+        self._cameras: list[str] = []
+        self._cam_index: dict[str, int] = {}
+        self._open: dict[str, dict[int, int]] = {}  # camera -> track id -> row of its open tracklet
+        self._exemplars: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # row -> (m, D) unit rows, (m,) quality
+        self._updated: set[int] = set()
+        self._alloc(64)
+
+    # ------------------------------------------------------------------ storage
+    def _alloc(self, capacity: int) -> None:
+        def grow(name: str, dtype: type, fill: float) -> None:
+            old = getattr(self, name, None)
+            new = np.full((capacity,) + (() if old is None else old.shape[1:]), fill, dtype=dtype)
+            if old is not None:
+                new[: self._n] = old[: self._n]
+            setattr(self, name, new)
+
+        for name, dtype, fill in [
+            ("_cam", np.int32, -1),
+            ("_track", np.int64, -1),
+            ("_first_frame", np.int64, 0),
+            ("_last_frame", np.int64, 0),
+            ("_first_ts", np.float64, 0.0),
+            ("_last_ts", np.float64, 0.0),
+            ("_n_boxes", np.int64, 0),
+            ("_n_embedded", np.int64, 0),
+            ("_weight", np.float64, 0.0),
+            ("_global", np.int64, -1),
+            ("_closed", bool, False),
+        ]:
+            grow(name, dtype, fill)
+        if self.dim is not None:
+            old = self._sum
+            self._sum = np.zeros((capacity, self.dim), dtype=np.float64)
+            self._sum[: self._n] = old[: self._n]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _rows_for(self, camera_id: str, track_ids: np.ndarray, frame_index: int, timestamp: float) -> np.ndarray:
+        """Rows of the open tracklets of ``track_ids`` (unique), creating the missing ones."""
+        if camera_id not in self._cam_index:
+            self._cam_index[camera_id] = len(self._cameras)
+            self._cameras.append(camera_id)
+            self._open[camera_id] = {}
+        opened = self._open[camera_id]
+        rows = np.array([opened.get(int(t), -1) for t in track_ids], dtype=np.int64)
+        new = np.flatnonzero(rows < 0)
+        if len(new):
+            if self._n + len(new) > len(self._cam):
+                self._alloc(max(2 * len(self._cam), self._n + len(new)))
+            created = np.arange(self._n, self._n + len(new))
+            self._n += len(new)
+            rows[new] = created
+            self._cam[created] = self._cam_index[camera_id]
+            self._track[created] = track_ids[new]
+            self._first_frame[created] = frame_index
+            self._first_ts[created] = timestamp
+            opened.update(zip(track_ids[new].tolist(), created.tolist()))
+        return rows
+
+    # ------------------------------------------------------------------ updates
+    def update(
+        self,
+        camera_id: str,
+        frame_index: int,
+        timestamp: float,
+        detections: sv.Detections,
+        quality: np.ndarray | None = None,
+    ) -> None:
+        """Add one frame's tracked boxes of one camera.
+
+        Boxes with tracker_id < 0 are ignored. Rows of the ``embedding`` column (N, D) that are NaN, not
+        finite or zero count as not embedded. ``quality`` (N,) in [0, 1] weights the mean; by default
+        :func:`pipeline.embed.detections_quality`.
+        """
+        if detections.tracker_id is None:
+            raise ValueError("detections: expected a tracker_id column (run the tracker first), got None")
+        track_ids = np.asarray(detections.tracker_id).astype(np.int64)
+        keep = track_ids >= 0
+        keep[keep] &= _first_occurrence(track_ids[keep])
+        if not keep.any():
+            return
+        rows = self._rows_for(camera_id, track_ids[keep], int(frame_index), float(timestamp))
+        self._last_frame[rows] = np.maximum(self._last_frame[rows], frame_index)
+        self._last_ts[rows] = np.maximum(self._last_ts[rows], timestamp)
+        self._n_boxes[rows] += 1
+        self._updated.update((rows + self.first_id).tolist())
+        embeddings = embeddings_of(detections)
+        if embeddings is None:
+            return
+        if quality is None:
+            quality = detections_quality(detections)
+        quality = np.asarray(quality, dtype=np.float32).reshape(-1)
+        if quality.shape != (len(detections),):
+            raise ValueError(f"quality: expected ({len(detections)},), got {quality.shape}")
+        emb = np.asarray(embeddings, dtype=np.float32)[keep]
+        usable = usable_rows(emb)
+        if not usable.any():
+            return
+        self._add_embeddings(rows[usable], emb[usable], quality[keep][usable])
+
+    def _add_embeddings(self, rows: np.ndarray, emb: np.ndarray, quality: np.ndarray) -> None:
+        if self.dim is None:
+            self.dim = emb.shape[1]
+            self._sum = np.zeros((len(self._cam), self.dim), dtype=np.float64)
+        if emb.shape[1] != self.dim:
+            raise ValueError(f"embedding: expected dimension {self.dim}, got {emb.shape[1]}")
+        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        weight = np.maximum(np.nan_to_num(quality, nan=0.0), _MIN_WEIGHT).astype(np.float64)
+        self._sum[rows] += weight[:, None] * emb
+        self._weight[rows] += weight
+        self._n_embedded[rows] += 1
+        for row, vec, q in zip(rows.tolist(), emb, quality.tolist()):
+            if q >= self.exemplar_min_quality or row not in self._exemplars:
+                self._add_exemplar(row, vec, q)
+
+    def _add_exemplar(self, row: int, vec: np.ndarray, q: float) -> None:
+        """Keep up to M exemplars spread out: when full, drop the most redundant of the M + 1."""
+        current = self._exemplars.get(row)
+        if current is None:
+            self._exemplars[row] = (vec[None].copy(), np.array([q], np.float32))
+            return
+        ex, qs = current
+        sims = ex @ vec
+        nearest = int(np.argmax(sims))
+        if sims[nearest] > _DUPLICATE_SIM:  # consecutive crops look alike: keep the better of the two
+            if q > qs[nearest]:
+                ex[nearest], qs[nearest] = vec, q
+            return
+        ex, qs = np.concatenate([ex, vec[None]]), np.append(qs, np.float32(q))
+        if len(ex) > self.max_exemplars:
+            sim = ex @ ex.T
+            np.fill_diagonal(sim, -np.inf)
+            # Most redundant = highest similarity to its nearest other exemplar; lower quality breaks ties.
+            keep = np.arange(len(ex)) != int(np.argmax(sim.max(axis=1) - 1e-3 * qs))
+            ex, qs = ex[keep], qs[keep]
+        self._exemplars[row] = (ex, qs)
+
+    def set_global_ids(self, tracklet_ids: np.ndarray | list[int], global_ids: np.ndarray | list[int]) -> None:
+        """Record the linker's decisions: ``global_ids[i]`` for ``tracklet_ids[i]`` (-1 = none)."""
+        rows = self._rows_of(tracklet_ids)
+        self._global[rows] = np.asarray(global_ids, dtype=np.int64)
+
+    def global_ids(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
+        """(N,) int64 global ids of the open tracklets of ``track_ids`` in ``camera_id`` (-1 when unknown)."""
+        opened = self._open.get(camera_id, {})
+        rows = np.array([opened.get(int(t), -1) for t in np.asarray(track_ids).reshape(-1)], dtype=np.int64)
+        out = np.full(len(rows), -1, dtype=np.int64)
+        out[rows >= 0] = self._global[rows[rows >= 0]]
+        return out
+
+    def pop_updated(self) -> np.ndarray:
+        """(K,) int64 ids of tracklets that got a box since the last call (one consumer: the linker)."""
+        ids = np.array(sorted(self._updated), dtype=np.int64)
+        self._updated.clear()
+        return ids
+
+    # ------------------------------------------------------------------ queries
+    def _rows_of(self, tracklet_ids: np.ndarray | list[int]) -> np.ndarray:
+        rows = np.asarray(tracklet_ids, dtype=np.int64).reshape(-1) - self.first_id
+        if len(rows) and (rows.min() < 0 or rows.max() >= self._n):
+            raise KeyError(
+                f"tracklet ids: expected ids in [{self.first_id}, {self.first_id + self._n}), got {tracklet_ids}"
+            )
+        return rows
+
+    def get(self, tracklet_id: int) -> Tracklet:
+        """Snapshot of one tracklet; KeyError for an unknown id."""
+        return self._snapshot(int(self._rows_of([tracklet_id])[0]))
+
+    def _snapshot(self, row: int) -> Tracklet:
+        ex = self._exemplars.get(row)
+        dim = self.dim or 0
+        return Tracklet(
+            tracklet_id=row + self.first_id,
+            camera_id=self._cameras[self._cam[row]],
+            track_id=int(self._track[row]),
+            first_frame=int(self._first_frame[row]),
+            last_frame=int(self._last_frame[row]),
+            first_timestamp=float(self._first_ts[row]),
+            last_timestamp=float(self._last_ts[row]),
+            n_boxes=int(self._n_boxes[row]),
+            n_embedded=int(self._n_embedded[row]),
+            embedding_sum=None if self.dim is None else self._sum[row].astype(np.float32),
+            exemplars=np.zeros((0, dim), np.float32) if ex is None else ex[0].copy(),
+            global_id=int(self._global[row]),
+            ended=bool(self._closed[row]),
+        )
+
+    def _snapshots(self, mask: np.ndarray) -> list[Tracklet]:
+        return [self._snapshot(int(r)) for r in np.flatnonzero(mask)]
+
+    def n_embedded(self, tracklet_ids: np.ndarray | list[int]) -> np.ndarray:
+        """(K,) int64 embedded-crop counts of ``tracklet_ids``."""
+        return self._n_embedded[self._rows_of(tracklet_ids)].copy()
+
+    def overlaps(self, a: np.ndarray | list[int] | int, b: np.ndarray | list[int]) -> np.ndarray:
+        """(K,) bool, pair by pair: tracklets ``a[i]`` and ``b[i]`` (``a`` may be one id) are distinct, of one
+        camera and active on a common frame."""
+        ra, rb = self._rows_of(np.atleast_1d(a)), self._rows_of(b)
+        return (
+            (self._cam[ra] == self._cam[rb])
+            & (self._first_frame[rb] <= self._last_frame[ra])
+            & (self._first_frame[ra] <= self._last_frame[rb])
+            & (ra != rb)
+        )
+
+    def last_seen(self, tracklet_ids: np.ndarray | list[int]) -> tuple[list[str], np.ndarray]:
+        """Camera ids and (K,) float64 last timestamps of ``tracklet_ids``."""
+        rows = self._rows_of(tracklet_ids)
+        return [self._cameras[c] for c in self._cam[rows]], self._last_ts[rows].copy()
+
+    def mature(self, min_crops: int) -> list[Tracklet]:
+        """Tracklets with at least ``min_crops`` usable embedded crops."""
+        return self._snapshots(self._n_embedded[: self._n] >= max(min_crops, 1))
+
+    def ended(self, now_by_camera: Mapping[str, float], timeout_s: float) -> list[Tracklet]:
+        """Close and return the open tracklets of the cameras in ``now_by_camera`` unseen for > ``timeout_s``.
+
+        A closed tracklet's track id, if it comes back, starts a new tracklet. Each tracklet is returned
+        once, by the call that closes it.
+        """
+        n = self._n
+        now = np.full(n, -np.inf)  # cameras not in now_by_camera: nothing ends
+        for camera_id, t in now_by_camera.items():
+            if camera_id in self._cam_index:
+                now[self._cam[:n] == self._cam_index[camera_id]] = t
+        closing = ~self._closed[:n] & (self._last_ts[:n] < now - timeout_s)
+        self._closed[:n] |= closing
+        for row in np.flatnonzero(closing).tolist():
+            self._open[self._cameras[self._cam[row]]].pop(int(self._track[row]), None)
+        return self._snapshots(closing)
+
+    def all(self) -> list[Tracklet]:
+        """Snapshots of every tracklet, open and ended, in id order."""
+        return self._snapshots(np.ones(self._n, dtype=bool))
+
+
+def _first_occurrence(values: np.ndarray) -> np.ndarray:
+    """(N,) bool marking the first occurrence of each value."""
+    mask = np.zeros(len(values), dtype=bool)
+    mask[np.unique(values, return_index=True)[1]] = True
+    return mask
