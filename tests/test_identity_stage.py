@@ -1,0 +1,145 @@
+"""The identity stage inside the pipeline and its end-of-run outputs, on scripted inputs with known answers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import supervision as sv
+
+from configs import ConfigError, config_from_dict
+from pipeline.engine import run_pipeline
+from pipeline.identity_outputs import load_tracklets, rewrite_tracks
+from pipeline.relink import main as relink_main
+from pipeline.tracklets import Tracklet
+
+W, H = 160, 120
+COLOURS = {"red": (0, 0, 255), "green": (0, 255, 0)}
+
+
+def two_people_video(path: Path, n: int, order: tuple[str, str], tint: int = 0) -> Path:
+    """A red and a green person-sized block side by side; ``order`` says which is on the left; ``tint``
+    adds blue (as a different camera's colour cast would)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (W, H))
+    for _ in range(n):
+        img = np.full((H, W, 3), 90, np.uint8)
+        img[20:100, 20:50] = COLOURS[order[0]]
+        img[20:100, 100:130] = COLOURS[order[1]]
+        img[20:100, :, 0] = tint
+        writer.write(img)
+    writer.release()
+    return path
+
+
+class FixedBoxes:
+    def __call__(self, images, camera_ids=None):
+        xyxy = np.array([[20, 20, 50, 100], [100, 20, 130, 100]], np.float32)
+        return [
+            sv.Detections(xyxy=xyxy, confidence=np.full(2, 0.9, np.float32), class_id=np.zeros(2, int)) for _ in images
+        ]
+
+
+class ColourEmbedder:
+    """Mean BGR colour of the crop, unit-normalised (red and green are orthogonal); optional NaNs."""
+
+    embedding_dim = 3
+
+    def __init__(self, nan: bool = False) -> None:
+        self.nan = nan
+
+    def __call__(self, crops):
+        out = np.array([c.reshape(-1, 3).mean(0) + 1.0 for c in crops], np.float32).reshape(-1, 3)
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return np.full_like(out, np.nan) if self.nan else out
+
+
+def run(tmp_path: Path, embedder, offline: bool = False) -> tuple[dict, Path]:
+    cams = [
+        {"id": "a", "source": str(two_people_video(tmp_path / "a.avi", 20, ("red", "green")))},
+        {"id": "b", "source": str(two_people_video(tmp_path / "b.avi", 20, ("green", "red"), tint=40))},
+    ]
+    cfg = config_from_dict({
+        "cameras": cams, "detector": {"backend": "bgsub"},
+        "embed": {"weights": "classical", "min_height": 20, "every_k": 1},
+        "linking": {"threshold": 0.8, "min_crops": 2, "offline": offline, "offline_threshold": 0.8},
+    })  # fmt: skip
+    out = tmp_path / "run"
+    return run_pipeline(cfg, out, FixedBoxes(), progress=False, embedder=embedder), out
+
+
+def mot_ids(path: Path) -> dict[tuple[int, float], int]:
+    rows = np.loadtxt(path, delimiter=",", ndmin=2)
+    return {(int(r[0]), float(r[2])): int(r[1]) for r in rows}
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_same_colour_gets_one_global_id_across_cameras(tmp_path: Path, offline: bool) -> None:
+    summary, out = run(tmp_path, ColourEmbedder(), offline=offline)
+    assert summary["identities"]["global_ids"] == 2 and summary["identities"]["multi_camera_ids"] == 2
+    a, b = mot_ids(out / "mot_global" / "a.txt"), mot_ids(out / "mot_global" / "b.txt")
+    frame = 10
+    red_a, green_a = a[(frame, 20.0)], a[(frame, 100.0)]
+    green_b, red_b = b[(frame, 20.0)], b[(frame, 100.0)]
+    assert red_a == red_b and green_a == green_b and red_a != green_a
+    with open(out / "tracks.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["global_id"] for r in rows} == {str(red_a), str(green_a)}
+    identities = json.loads((out / "identities.json").read_text())
+    assert [i["cameras"] for i in identities] == [["a", "b"], ["a", "b"]]
+    assert (out / "identities" / "index.html").read_text().count("<img") == 2
+
+
+def test_nan_embeddings_never_link_and_lose_no_row(tmp_path: Path) -> None:
+    summary, out = run(tmp_path, ColourEmbedder(nan=True))
+    assert summary["identities"]["global_ids"] == 0
+    per_camera = np.loadtxt(out / "mot" / "a.txt", delimiter=",", ndmin=2)
+    global_rows = np.loadtxt(out / "mot_global" / "a.txt", delimiter=",", ndmin=2)
+    assert len(global_rows) == len(per_camera)  # unlinked rows keep fresh, distinct ids
+    assert len(set(global_rows[:, 1])) == 2
+
+
+def test_relink_cli_rewrites_a_finished_run(tmp_path: Path) -> None:
+    _, out = run(tmp_path, ColourEmbedder())
+    tracklets, thumbs = load_tracklets(out)
+    assert len(tracklets) == 4 and all(len(thumbs[(t.camera_id, t.track_id)]) > 0 for t in tracklets)
+    assert relink_main([str(out), "--threshold", "0.999"]) == 0  # too strict: nothing merges across cameras
+    identities = json.loads((out / "identities.json").read_text())
+    assert len(identities) == 4 and all(len(i["cameras"]) == 1 for i in identities)
+    assert relink_main([str(tmp_path / "nowhere")]) == 2
+
+
+def test_rewrite_maps_rows_by_tracklet_frame_span(tmp_path: Path) -> None:
+    (tmp_path / "tracks.csv").write_text(
+        "camera_id,frame,timestamp,track_id,global_id,x1,y1,x2,y2,confidence\n"
+        "a,0,0.0,1,-1,0,0,10,20,0.9\na,5,0.5,1,-1,0,0,10,20,0.9\na,9,0.9,1,-1,0,0,10,20,0.9\nb,2,0.2,1,-1,5,5,15,25,0.8\n"
+    )
+    tracklets = [
+        Tracklet(0, "a", 1, 0, 5, 0.0, 0.5),
+        Tracklet(1, "a", 1, 9, 9, 0.9, 0.9),
+        Tracklet(2, "b", 1, 2, 2, 0.2, 0.2),
+    ]
+    counts = rewrite_tracks(tmp_path, tracklets, {0: 7, 1: -1, 2: 7})
+    assert counts == {"rows": 4, "linked_rows": 3, "unlinked_rows": 1}
+    with open(tmp_path / "tracks.csv") as fh:
+        assert [r["global_id"] for r in csv.DictReader(fh)] == ["7", "7", "-1", "7"]
+    mot_a = np.loadtxt(tmp_path / "mot_global" / "a.txt", delimiter=",", ndmin=2)
+    assert mot_a[:, 0].tolist() == [1, 6, 10] and mot_a[:, 1].tolist() == [7, 7, 8]
+    assert len((tmp_path / "tracks.jsonl").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    ("transit", "message"),
+    [
+        ([{"cameras": ["a", "z"]}], "unknown camera 'z'"),
+        ([{"cameras": ["a", "a"]}], "expected two different cameras"),
+        ([{"cameras": ["a", "b"], "min_s": 9, "max_s": 1}], "expected min_s <= max_s"),
+    ],
+)
+def test_transit_windows_are_validated(transit: list, message: str) -> None:
+    cams = [{"id": "a", "source": 0}, {"id": "b", "source": 1}]
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"cameras": cams, "detector": {"backend": "bgsub"}, "linking": {"transit": transit}})
