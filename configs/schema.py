@@ -29,6 +29,7 @@ class CameraConfig:
     fps: float | None = field(None, check=in_range(0.0, None, low_open=True))
     stride: int = field(1, check=in_range(1, 1000))
     roi: tuple[int, int, int, int] | None = None
+    crop: tuple[int, int, int, int] | None = None
     max_frames: int | None = field(None, check=in_range(1, None))
 
     @property

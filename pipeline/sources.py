@@ -114,15 +114,25 @@ def probe(camera: CameraConfig) -> SourceInfo:
 
 
 def check_roi(camera: CameraConfig, info: SourceInfo) -> None:
-    """ConfigError when the camera's region of interest does not lie inside its frame."""
-    if camera.roi is None or info.width <= 0 or info.height <= 0:
+    """ConfigError when the camera's crop or region of interest does not lie inside its frame.
+
+    The ROI is checked against the frame after cropping (a virtual camera's own frame).
+    """
+    if info.width <= 0 or info.height <= 0:
         return
-    x1, y1, x2, y2 = camera.roi
-    if x1 >= info.width or y1 >= info.height or x2 > info.width or y2 > info.height:
-        raise ConfigError(
-            f"camera {camera.id!r}: roi {list(camera.roi)} lies outside the {info.width}x{info.height} frame; "
-            f"expected 0 <= x1 < x2 <= {info.width} and 0 <= y1 < y2 <= {info.height}"
-        )
+    width, height = info.width, info.height
+    for name in ("crop", "roi"):
+        box = getattr(camera, name)
+        if box is None:
+            continue
+        x1, y1, x2, y2 = box
+        if x1 >= width or y1 >= height or x2 > width or y2 > height:
+            raise ConfigError(
+                f"camera {camera.id!r}: {name} {list(box)} lies outside the {width}x{height} frame; "
+                f"expected 0 <= x1 < x2 <= {width} and 0 <= y1 < y2 <= {height}"
+            )
+        if name == "crop":
+            width, height = x2 - x1, y2 - y1
 
 
 class CameraReader(threading.Thread):
@@ -165,6 +175,9 @@ class CameraReader(threading.Thread):
     # -- emitting -------------------------------------------------------------------------------
     def _emit(self, frame: Frame) -> None:
         self.stats.frames += 1
+        if self.camera.crop is not None:  # a virtual camera: a fixed window of the source
+            x1, y1, x2, y2 = self.camera.crop
+            frame = Frame(frame.camera_id, frame.index, frame.timestamp, np.ascontiguousarray(frame.image[y1:y2, x1:x2]))
         if not self.live:
             while not self.stopped:
                 try:

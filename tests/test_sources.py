@@ -145,3 +145,15 @@ def test_roi_must_lie_inside_the_frame(roi: tuple, ok: bool) -> None:
     else:
         with pytest.raises(ConfigError, match="lies outside the 64x48 frame"):
             check_roi(cam, info)
+
+
+def test_crop_makes_a_virtual_camera(tmp_path: Path) -> None:
+    src = write_video(tmp_path / "a.avi", 3, size=(64, 48))
+    frames, _ = read_all(CameraConfig("left", str(src), crop=(0, 8, 32, 48)))
+    assert [f.image.shape for f in frames] == [(40, 32, 3)] * 3 and frames[0].image.flags["C_CONTIGUOUS"]
+    info = SourceInfo(64, 48, 10.0, 3, live=False)
+    check_roi(CameraConfig("left", "x", crop=(0, 8, 32, 48), roi=(0, 0, 32, 40)), info)
+    with pytest.raises(ConfigError, match="roi .* lies outside the 32x40 frame"):
+        check_roi(CameraConfig("left", "x", crop=(0, 8, 32, 48), roi=(0, 0, 33, 40)), info)
+    with pytest.raises(ConfigError, match="crop .* lies outside the 64x48 frame"):
+        check_roi(CameraConfig("left", "x", crop=(0, 0, 65, 48)), info)
