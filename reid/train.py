@@ -1,0 +1,441 @@
+"""Unsupervised ReID training without identity labels (``python -m reid.train``).
+
+One epoch, top to bottom (:func:`run_epoch`):
+
+1. extract L2-normalised features of every training crop with the eval transform;
+2. k-reciprocal Jaccard distance between them (``reid.cluster``, faiss k-NN);
+3. DBSCAN on it with the video constraints (must-link tracklets, cannot-link boxes of one frame)
+   -> pseudo labels (``reid.pseudo_labels``); the hybrid memory adds SpCL's self-paced reliability;
+4. rebuild the memory from the cluster centroids (``reid.memory``: cluster, hybrid or camera proxies);
+5. train ``iters`` iterations on PK batches of pseudo identities (camera-aware: positives from other
+   cameras first): contrastive loss against the memory (+ optional batch-hard triplet), optimiser step,
+   then the explicit momentum update of the memory;
+6. evaluate on a labelled query/gallery when there is one (labels used for scoring only), write the
+   checkpoint (atomically), the trainer state for ``--resume``, ``metrics.csv`` and ``metrics.png``.
+
+The training set is an ``UnlabeledImages`` view: it yields ``(image, camera, index)``, never a person id.
+Market-1501's training crops are ordered by their file name *without* the person-id prefix, so the run
+does not even depend on the ids' order on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from reid.data.market1501 import JUNK_PID
+from reid.losses import hard_triplet_loss
+from reid.memory import CameraProxyMemory, ClusterMemory, HybridMemory
+from reid.pseudo_labels import (
+    cannot_link_pairs,
+    cluster_pseudo_labels,
+    constrained_dbscan,
+    self_paced_labels,
+)
+from reid.train_config import TrainConfig, config_from_args, config_to_dict, load_train_state, save_run
+
+if TYPE_CHECKING:
+    from reid.data.datasets import UnlabeledImages
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ARCH = "osnet_x0_25"
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A labelled query/gallery split: images without labels plus the (N,) int64 ids used for scoring only."""
+
+    query: UnlabeledImages
+    gallery: UnlabeledImages
+    q_pids: np.ndarray
+    q_cams: np.ndarray
+    g_pids: np.ndarray
+    g_cams: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """The label-free training set and its free signals.
+
+    Attributes:
+        train: crops yielding ``(image, camera, index)``. cameras: (N,) int64 camera index.
+        tracklets: (N,) int64 tracklet id (-1 = none) or None. frames: (N,) int64 frame key within a
+        camera (two crops of one camera with one key are two people) or None. skipped: undecodable crops
+        dropped. evaluation: labelled query/gallery or None. description: for logs and the checkpoint.
+    """
+
+    train: UnlabeledImages
+    cameras: np.ndarray
+    tracklets: np.ndarray | None
+    frames: np.ndarray | None
+    skipped: int
+    evaluation: EvalSet | None
+    description: str
+
+
+def _label_free_name(path: str) -> str:
+    """Market file name without the person id: ``0002_c1s1_000451_03.jpg`` -> ``c1s1_000451_03.jpg``."""
+    return path.rsplit("/", 1)[-1].split("_", 1)[-1]
+
+
+def _subset(n: int, max_images: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded random subset of ``max_images`` of ``n`` (all when None or larger)."""
+    if max_images is None or max_images >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_images, replace=False))
+
+
+def load_market(cfg: TrainConfig) -> TrainData:
+    """Market-1501 ``bounding_box_train`` without labels; query/gallery with labels for scoring."""
+    from reid.data.datasets import UnlabeledImages
+    from reid.data.market1501 import Market1501
+
+    market = Market1501(cfg.root)
+    names = np.array([_label_free_name(r.path) for r in market.train])
+    records = [market.train[i] for i in np.argsort(names, kind="stable")]
+    records = [records[i] for i in _subset(len(records), cfg.max_images, cfg.seed)]
+    cameras = np.array([r.camid for r in records], dtype=np.int64)
+    train = UnlabeledImages(market.store, [r.path for r in records], cameras)
+    # No cannot-link from Market's frame numbers: its DPM boxes include duplicates of one person in one
+    # frame (796 of the 3,508 same-camera same-frame pairs of bounding_box_train are one person).
+    return TrainData(train, cameras, None, None, 0, _market_eval_set(market), f"market1501 {cfg.root}")
+
+
+def _market_eval_set(market) -> EvalSet:
+    """Query against the gallery without its junk images (pid -1: never scored, so never embedded)."""
+    from reid.data.datasets import UnlabeledImages
+
+    q_pids, q_cams = market.labels("query")
+    g_pids, g_cams = market.labels("gallery")
+    keep = np.flatnonzero(g_pids != JUNK_PID)
+    gallery = UnlabeledImages(market.store, [market.gallery[i].path for i in keep], g_cams[keep])
+    return EvalSet(market.unlabeled("query"), gallery, q_pids, q_cams, g_pids[keep], g_cams[keep])
+
+
+def load_manifest(cfg: TrainConfig) -> TrainData:
+    """Harvested crops of a pipeline ``manifest.csv`` (undecodable crops are skipped and counted)."""
+    from reid.data.datasets import UnlabeledImages
+    from reid.data.manifest import HarvestedCrops
+
+    crops = HarvestedCrops(cfg.manifest)
+    keep = _subset(len(crops), cfg.max_images, cfg.seed)
+    cameras, tracklets = crops.camids[keep], crops.tracklet_ids[keep]
+    train = UnlabeledImages(crops.store, [crops.paths[i] for i in keep], cameras, tracklet_ids=tracklets)
+    return TrainData(
+        train, cameras, tracklets, crops.frame_index[keep], crops.skipped, None, f"manifest {cfg.manifest}"
+    )
+
+
+def build_model_from_init(arch: str | None, init: str | None) -> tuple[nn.Module, str, dict[str, Any]]:
+    """The model to train: ``(model, arch, build kwargs)`` from ``--init`` (ours / zoo / ImageNet) or random.
+
+    Raises:
+        ValueError: ``init`` holds weights of another architecture, or is unreadable.
+    """
+    from reid.models import build_model
+    from reid.weights import load_checkpoint, load_weights_into
+
+    if init is None:
+        arch = arch or DEFAULT_ARCH
+        log.warning("no --init: training %s from random weights", arch)
+        return build_model(arch), arch, {}
+    ckpt = load_checkpoint(init)
+    if ckpt["arch"] is not None:
+        if arch is not None and arch != ckpt["arch"]:
+            raise ValueError(f"--init {init}: expected a checkpoint for --arch {arch}, got one for {ckpt['arch']}")
+        model = build_model(ckpt["arch"], **ckpt["model_kwargs"])
+        return load_weights_into(model, ckpt["state_dict"]), ckpt["arch"], ckpt["model_kwargs"]
+    arch = arch or DEFAULT_ARCH
+    try:
+        return load_weights_into(build_model(arch), ckpt["state_dict"]), arch, {}
+    except ValueError as err:
+        if arch.startswith("osnet"):
+            raise ValueError(f"--init {init}: {err}") from None
+        try:  # an ImageNet backbone file (torchvision layout) for resnet50 / the ViTs
+            return build_model(arch, pretrained=init), arch, {}
+        except (ValueError, KeyError, RuntimeError):
+            raise ValueError(f"--init {init}: {err}") from None
+
+
+def _to_device(images: torch.Tensor, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
+    """A (B, 3, H, W) batch on ``device`` in the run's memory layout."""
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    return images.to(device).contiguous(memory_format=layout)
+
+
+def extract_features(
+    model: nn.Module, dataset: UnlabeledImages, cfg: TrainConfig, device: torch.device, desc: str
+) -> torch.Tensor:
+    """(N, D) float32 L2-normalised eval-mode embeddings of ``dataset`` (eval transform), on the CPU."""
+    from torch.utils.data import DataLoader
+
+    from reid.data.transforms import build_eval_transform
+
+    loader = DataLoader(dataset.with_transform(build_eval_transform(*cfg.input_size)),
+                        batch_size=cfg.extract_batch, shuffle=False, num_workers=cfg.workers)  # fmt: skip
+    model.eval()
+    chunks = []
+    with torch.no_grad():
+        for images, _cams, _idx in tqdm(loader, desc=desc, leave=False):
+            chunks.append(F.normalize(model(_to_device(images, cfg, device)).float(), dim=1).cpu())
+    return torch.cat(chunks)
+
+
+def evaluate(model: nn.Module, ev: EvalSet, cfg: TrainConfig, device: torch.device) -> dict[str, float]:
+    """``{"mAP", "rank1"}`` on the labelled query/gallery (cosine distance, Market protocol)."""
+    from reid.metrics import evaluate_rank
+
+    query = extract_features(model, ev.query, cfg, device, "evaluate: query")
+    gallery = extract_features(model, ev.gallery, cfg, device, "evaluate: gallery")
+    result = evaluate_rank((1.0 - query @ gallery.t()).numpy(), ev.q_pids, ev.g_pids, ev.q_cams, ev.g_cams)
+    log.info("evaluation: mAP %.1f%%, Rank-1 %.1f%%", 100 * result["mAP"], 100 * result["cmc"][0])
+    return {"mAP": result["mAP"], "rank1": float(result["cmc"][0])}
+
+
+@dataclass
+class TrainerState:
+    """What carries over between epochs (and through ``--resume``)."""
+
+    epoch: int = 0
+    indep_threshold: float | None = None
+    history: list[dict[str, Any]] | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device: expected a visible CUDA GPU for {name!r}, got none (use --device cpu)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch and make torch deterministic (warn-only where no such kernel exists)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def make_pseudo_labels(features: torch.Tensor, data: TrainData, cfg: TrainConfig, state: TrainerState):
+    """Steps 2-3: Jaccard distance, constraints, DBSCAN (and SpCL reliability for the hybrid memory).
+
+    Returns:
+        (labels (N,) int64 numpy — cluster ids with -1 outliers, or hybrid slots all >= 0 —,
+        number of clusters, number of outliers / un-clustered instances).
+    """
+    from reid.cluster import k_reciprocal_jaccard
+
+    dist = k_reciprocal_jaccard(features, k1=cfg.k1, k2=min(cfg.k2, cfg.k1 + 1))
+    tracklets = data.tracklets if cfg.must_link else None
+    cannot = cannot_link_pairs(data.cameras, data.frames) if cfg.cannot_link and data.frames is not None else None
+    result = cluster_pseudo_labels(dist, cfg.eps, cfg.min_samples, tracklets, cannot)
+    if cfg.memory != "hybrid":
+        return result.labels, result.num_clusters, result.num_outliers
+    tight = constrained_dbscan(dist, cfg.eps - cfg.eps_gap, cfg.min_samples, tracklets, cannot)
+    loose = constrained_dbscan(dist, cfg.eps + cfg.eps_gap, cfg.min_samples, tracklets, cannot)
+    slots, num_clusters, state.indep_threshold = self_paced_labels(result.labels, tight, loose, state.indep_threshold)
+    return slots, num_clusters, int(len(slots) - np.isin(slots, np.arange(num_clusters)).sum())
+
+
+def build_memory(cfg: TrainConfig, features: torch.Tensor, labels: np.ndarray, cameras: np.ndarray) -> nn.Module:
+    """Step 4: a fresh memory initialised from this epoch's features and pseudo labels."""
+    labels_t = torch.as_tensor(labels, dtype=torch.int64, device=features.device)
+    if cfg.memory == "cluster":
+        return ClusterMemory(features, labels_t, cfg.temperature, cfg.momentum, hard=cfg.hard)
+    if cfg.memory == "hybrid":
+        return HybridMemory(features, labels_t, cfg.temperature, cfg.momentum)
+    cams = torch.as_tensor(cameras, dtype=torch.int64, device=features.device)
+    return CameraProxyMemory(
+        features, labels_t, cams, cfg.camera_temperature, cfg.momentum, cfg.inter_weight, cfg.hard_negatives
+    )
+
+
+def make_train_loader(data: TrainData, labels: np.ndarray, cfg: TrainConfig, epoch: int):
+    """PK batches (P = batch_size / K pseudo identities x K crops) for ``cfg.iters`` iterations."""
+    from torch.utils.data import DataLoader
+
+    from reid.data.samplers import CameraAwarePKSampler, PKSampler
+    from reid.data.transforms import build_train_transform
+
+    k = cfg.num_instances
+    num_ids = len(np.unique(labels[labels >= 0]))
+    p = min(cfg.batch_size // k, num_ids)
+    if p < cfg.batch_size // k:
+        log.warning("only %d pseudo identities: batches of %d x %d instead of %d x %d", num_ids, p, k,
+                    cfg.batch_size // k, k)  # fmt: skip
+    if cfg.camera_sampler:
+        sampler = CameraAwarePKSampler(labels, data.cameras, p=p, k=k, seed=cfg.seed, num_batches=cfg.iters)
+    else:
+        sampler = PKSampler(labels, p=p, k=k, seed=cfg.seed, num_batches=cfg.iters)
+    sampler.set_epoch(epoch)
+    dataset = data.train.with_transform(build_train_transform(*cfg.input_size))
+    return DataLoader(dataset, batch_size=p * k, sampler=sampler, num_workers=cfg.workers, drop_last=True)
+
+
+def train_iterations(
+    model: nn.Module, memory: nn.Module, loader, optimizer: torch.optim.Optimizer, labels: np.ndarray,
+    cfg: TrainConfig, device: torch.device, desc: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Step 5. Returns mean ``loss``/``contrast``/``triplet`` and the per-iteration ``losses`` list."""
+    model.train()
+    labels_t = torch.as_tensor(labels, dtype=torch.int64)
+    losses, contrasts, triplets = [], [], []
+    for images, _cams, indices in tqdm(loader, desc=desc, leave=False):
+        out = model(_to_device(images, cfg, device))
+        embedding = F.normalize(out.embedding, dim=1)
+        indices = indices.to(device)
+        contrast = memory(embedding, indices)
+        loss = contrast
+        triplet = torch.zeros(())
+        if cfg.triplet_weight > 0:
+            triplet = hard_triplet_loss(out.features, labels_t[indices.cpu()].to(device), cfg.triplet_margin)
+            loss = loss + cfg.triplet_weight * triplet
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            memory.update(embedding.detach(), indices)
+        losses.append(loss.item())
+        contrasts.append(contrast.item())
+        triplets.append(triplet.item())
+    return {"loss": float(np.mean(losses)), "contrast": float(np.mean(contrasts)),
+            "triplet": float(np.mean(triplets)), "losses": losses}  # fmt: skip
+
+
+def run_epoch(
+    model: nn.Module, data: TrainData, cfg: TrainConfig, state: TrainerState, optimizer, device: torch.device
+) -> dict[str, Any]:
+    """One clustering round plus ``cfg.iters`` training iterations: the recipe of the module doc."""
+    epoch = state.epoch
+    torch.manual_seed(cfg.seed * 1000 + epoch)  # augmentation stream: repeatable through --resume
+    t0 = time.perf_counter()
+    features = extract_features(model, data.train, cfg, device, desc=f"epoch {epoch + 1}: features")
+    t1 = time.perf_counter()
+    labels, num_clusters, num_outliers = make_pseudo_labels(features, data, cfg, state)
+    t2 = time.perf_counter()
+    log.info("epoch %d: %d clusters, %d outliers / un-clustered of %d crops (eps %.3f)",
+             epoch + 1, num_clusters, num_outliers, len(labels), cfg.eps)  # fmt: skip
+    memory = build_memory(cfg, features.to(device), labels, data.cameras).to(device)
+    loader = make_train_loader(data, labels, cfg, epoch)
+    stats = train_iterations(model, memory, loader, optimizer, labels, cfg, device, f"epoch {epoch + 1}: train")
+    t3 = time.perf_counter()
+    return {
+        "epoch": epoch + 1, "loss": stats["loss"], "contrast": stats["contrast"], "triplet": stats["triplet"],
+        "clusters": num_clusters, "outliers": num_outliers, "lr": optimizer.param_groups[0]["lr"],
+        "extract_s": t1 - t0, "cluster_s": t2 - t1, "train_s": t3 - t2, "losses": stats["losses"],
+    }  # fmt: skip
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig):
+    """Adam with weight decay and a 10x step decay every ``step_size`` epochs."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=0.1)
+    return optimizer, scheduler
+
+
+@contextmanager
+def _torch_settings(seed: int, threads: int):
+    """Seed everything, make torch deterministic and set its threads for the run; restore afterwards."""
+    deterministic, num_threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    seed_everything(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(num_threads)
+
+
+def _model_and_state(cfg: TrainConfig, device: torch.device):
+    """Model, optimizer, scheduler and trainer state: fresh from ``--init`` or restored by ``--resume``."""
+    from reid.models import build_model
+
+    resumed = load_train_state(cfg.resume) if cfg.resume is not None else None
+    if resumed is not None:
+        arch, model_kwargs = resumed["arch"], resumed["model_kwargs"]
+        model = build_model(arch, **model_kwargs)
+        model.load_state_dict(resumed["model"])
+    else:
+        model, arch, model_kwargs = build_model_from_init(cfg.arch, cfg.init)
+    model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+    optimizer, scheduler = make_optimizer(model, cfg)
+    state = TrainerState(history=[])
+    if resumed is not None:
+        optimizer.load_state_dict(resumed["optimizer"])
+        scheduler.load_state_dict(resumed["scheduler"])
+        state = TrainerState(resumed["epoch"], resumed["indep_threshold"], list(resumed["history"]))
+        log.info("resuming %s after epoch %d", cfg.resume, state.epoch)
+    return model, arch, model_kwargs, optimizer, scheduler, state
+
+
+def train(cfg: TrainConfig, created_by: str | None = None) -> list[dict[str, Any]]:
+    """Run (or resume) training per ``cfg``; returns the per-epoch history (also in ``metrics.csv``)."""
+    with _torch_settings(cfg.seed, cfg.threads):
+        device = resolve_device(cfg.device)
+        model, arch, model_kwargs, optimizer, scheduler, state = _model_and_state(cfg, device)
+        data = load_market(cfg) if cfg.dataset == "market1501" else load_manifest(cfg)
+        log.info("training on %s (%d crops, %d skipped) with %s, %s memory, on %s",
+                 data.description, len(data.train), data.skipped, arch, cfg.memory, device)  # fmt: skip
+        created_by = created_by or " ".join(shlex.quote(a) for a in sys.argv)
+        while state.epoch < cfg.epochs:
+            row = run_epoch(model, data, cfg, state, optimizer, device)
+            scheduler.step()
+            state.epoch += 1
+            due = state.epoch == cfg.epochs or (cfg.eval_every and state.epoch % cfg.eval_every == 0)
+            if data.evaluation is not None and cfg.evaluate and due:
+                row.update(evaluate(model, data.evaluation, cfg, device))
+            state.history.append(row)
+            summary = {"data": data.description, "crops": len(data.train), "skipped": data.skipped,
+                       "epochs": state.epoch, "clusters": row["clusters"], "memory": cfg.memory,
+                       "config": config_to_dict(cfg)}  # fmt: skip
+            trainer = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                       "epoch": state.epoch, "indep_threshold": state.indep_threshold,
+                       "history": state.history}  # fmt: skip
+            save_run(Path(cfg.out), model, arch, model_kwargs, cfg, created_by, summary, trainer)
+        return state.history
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; exit code 0 on success, 130 on Ctrl-C, 2 on bad input."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss").setLevel(logging.WARNING)
+    try:
+        cfg = config_from_args(argv)
+        history = train(cfg, created_by=" ".join(["python -m reid.train", *map(shlex.quote, argv or sys.argv[1:])]))
+    except KeyboardInterrupt:
+        log.warning("interrupted: the last complete epoch's checkpoint in the run folder stays valid")
+        return 130
+    except (ValueError, FileNotFoundError) as err:
+        log.error("%s", err)
+        return 2
+    if history:
+        last = history[-1]
+        scores = f", mAP {last['mAP']:.1%}, Rank-1 {last['rank1']:.1%}" if "mAP" in last else ""
+        print(f"done: {last['epoch']} epochs, {last['clusters']} clusters{scores}; run folder {cfg.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

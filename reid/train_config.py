@@ -1,0 +1,329 @@
+"""Configuration and records of an unsupervised ReID training run.
+
+Config: a frozen dataclass, a YAML file and CLI flags. Records, all in the run folder and each written
+atomically (temporary file, then ``os.replace``, so Ctrl-C never leaves a half-written file):
+``checkpoint.pth`` (the checkpoint format of ARCHITECTURE.md, via ``reid.weights.save_checkpoint``),
+``train_state.pth`` (everything ``--resume`` needs), ``metrics.csv`` and ``metrics.png``.
+
+Precedence: defaults < ``--config FILE.yaml`` < command-line flags. Every field is a flag of the same
+name with dashes (``min_samples`` -> ``--min-samples``; booleans also have ``--no-...``, e.g.
+``--no-must-link``). YAML keys are validated like the pipeline config (unknown keys and out-of-range
+values name the key and the allowed range).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import os
+import pickle
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import yaml
+
+from configs.validate import ConfigError, build, field, in_range
+
+MemoryKind = Literal["cluster", "hybrid", "camera"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """All knobs of ``python -m reid.train``; see ``--help`` for each one's meaning."""
+
+    # data (exactly one of dataset+root or manifest)
+    dataset: Literal["market1501"] | None = None
+    root: str | None = None
+    manifest: str | None = None
+    max_images: int | None = field(None, check=in_range(1, None))
+    out: str = "runs/reid"
+    # model
+    arch: str | None = None
+    init: str | None = None
+    input_size: tuple[int, int] = (256, 128)
+    # clustering
+    k1: int = field(30, check=in_range(1, 1000))
+    k2: int = field(6, check=in_range(1, 1000))
+    eps: float = field(0.6, check=in_range(0.0, 1.0, low_open=True))
+    eps_gap: float = field(0.02, check=in_range(0.0, 0.5))
+    min_samples: int = field(4, check=in_range(1, 1000))
+    must_link: bool = True
+    cannot_link: bool = True
+    # memory and losses
+    memory: MemoryKind = "cluster"
+    hard: bool = False
+    temperature: float = field(0.05, check=in_range(0.0, 10.0, low_open=True))
+    momentum: float = field(0.2, check=in_range(0.0, 1.0))
+    camera_temperature: float = field(0.07, check=in_range(0.0, 10.0, low_open=True))
+    inter_weight: float = field(0.5, check=in_range(0.0, 100.0))
+    hard_negatives: int = field(50, check=in_range(1, 100000))
+    triplet_weight: float = field(0.0, check=in_range(0.0, 100.0))
+    triplet_margin: float = field(0.3, check=in_range(0.0, 10.0))
+    # optimisation
+    epochs: int = field(20, check=in_range(1, 10000))
+    iters: int = field(200, check=in_range(1, 1000000))
+    batch_size: int = field(64, check=in_range(2, 4096))
+    num_instances: int = field(4, check=in_range(1, 256))
+    camera_sampler: bool = True
+    lr: float = field(3.5e-4, check=in_range(0.0, 10.0, low_open=True))
+    weight_decay: float = field(5e-4, check=in_range(0.0, 1.0))
+    step_size: int = field(20, check=in_range(1, 10000))
+    # run
+    seed: int = 1
+    device: str = "auto"
+    workers: int = field(0, check=in_range(0, 64))
+    threads: int = field(0, check=in_range(0, 1024))
+    extract_batch: int = field(64, check=in_range(1, 4096))
+    eval_every: int = field(1, check=in_range(0, 10000))
+    evaluate: bool = True
+    channels_last: bool = True
+    plot: bool = True
+    resume: str | None = None
+
+
+HELP = {
+    "dataset": "labelled dataset whose training split is used WITHOUT labels (needs --root)",
+    "root": "Market-1501 zip or folder",
+    "manifest": "harvested crops: manifest.csv (or its folder) written by the pipeline",
+    "max_images": "train on a seeded random subset of this many crops (smoke runs)",
+    "out": "run folder: checkpoint.pth, train_state.pth, metrics.csv, metrics.png",
+    "arch": "reid.models architecture (default: the --init checkpoint's, else osnet_x0_25)",
+    "init": "initial weights: our checkpoint, a torchreid zoo file or ImageNet weights for --arch",
+    "input_size": "H W of the network input",
+    "k1": "k-reciprocal neighbours for the Jaccard distance",
+    "k2": "neighbours for local query expansion",
+    "eps": "DBSCAN radius on the Jaccard distance",
+    "eps_gap": "hybrid memory: tight/loose eps = eps -/+ gap (self-paced reliability)",
+    "min_samples": "DBSCAN neighbours (self included) of a core point",
+    "must_link": "crops of one tracklet share a pseudo label (manifest only)",
+    "cannot_link": "two boxes of one camera in one frame are never one pseudo label",
+    "memory": "cluster (Cluster-Contrast), hybrid (SpCL) or camera (camera-aware proxies)",
+    "hard": "cluster memory: update centroids with the hardest batch sample instead of the mean",
+    "temperature": "InfoNCE temperature (cluster and hybrid memories)",
+    "momentum": "memory momentum m: row <- normalize(m row + (1-m) batch mean)",
+    "camera_temperature": "temperature of the camera-proxy loss",
+    "inter_weight": "weight of the inter-camera proxy term",
+    "hard_negatives": "hard negative proxies in the inter-camera term",
+    "triplet_weight": "weight of the batch-hard triplet loss (0 = off)",
+    "triplet_margin": "triplet margin",
+    "epochs": "clustering rounds",
+    "iters": "training iterations per epoch",
+    "batch_size": "images per batch (P identities x K instances)",
+    "num_instances": "K: instances per pseudo identity in a batch",
+    "camera_sampler": "prefer positives from other cameras in a batch",
+    "lr": "Adam learning rate",
+    "weight_decay": "Adam weight decay",
+    "step_size": "epochs between 10x learning-rate drops",
+    "seed": "seed of every random choice (runs are repeatable)",
+    "device": "auto, cpu, cuda or cuda:N",
+    "workers": "DataLoader worker processes",
+    "threads": "torch CPU threads (0 = all cores)",
+    "extract_batch": "batch size of feature extraction",
+    "eval_every": "evaluate on the labelled query/gallery every N epochs (0 = only at the end)",
+    "evaluate": "score on the labelled query/gallery when the dataset has one (labels for scoring only)",
+    "channels_last": "NHWC memory layout (about 1.6x faster OSNet training on CPU)",
+    "plot": "draw metrics.png after every epoch",
+    "resume": "continue a run: its folder or its train_state.pth",
+}
+
+
+def _base_type(tp: Any) -> tuple[Any, bool]:
+    """(non-None member of an Optional annotation, whether None is allowed)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m reid.train`` argument parser; every option defaults to 'not given' (None)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m reid.train",
+        description="Unsupervised ReID training: cluster pseudo-labels + contrastive memory, label-free.",
+    )
+    parser.add_argument("--config", help="YAML file with TrainConfig keys (flags override it)")
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        tp, _ = _base_type(hints[f.name])
+        flag = "--" + f.name.replace("_", "-")
+        kwargs: dict[str, Any] = {"default": None, "help": f"{HELP[f.name]} (default: {f.default})"}
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+        elif typing.get_origin(tp) is tuple:
+            parser.add_argument(flag, nargs=len(typing.get_args(tp)), type=int, metavar=("H", "W"), **kwargs)
+        elif typing.get_origin(tp) is Literal:
+            parser.add_argument(flag, choices=typing.get_args(tp), **kwargs)
+        else:
+            parser.add_argument(flag, type=tp, **kwargs)
+    return parser
+
+
+def config_from_args(argv: list[str] | None = None) -> TrainConfig:
+    """Parse flags (and the optional ``--config`` YAML) into a validated :class:`TrainConfig`."""
+    args = vars(build_parser().parse_args(argv))
+    raw: dict[str, Any] = {}
+    config_path = args.pop("config")
+    if config_path is not None:
+        raw = load_yaml(config_path)
+    raw.update({k: list(v) if isinstance(v, tuple) else v for k, v in args.items() if v is not None})
+    return make_config(raw)
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping of TrainConfig keys; FileNotFoundError / ConfigError on bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of training options, got {type(raw).__name__}")
+    return raw
+
+
+def make_config(raw: dict[str, Any]) -> TrainConfig:
+    """Validate a mapping of options (types, ranges, and that the data source is given once).
+
+    A ``resume`` without an explicit ``out`` continues writing into the resumed run's folder.
+    """
+    raw = dict(raw)
+    if raw.get("resume") is not None and raw.get("out") is None:
+        resume = Path(raw["resume"])
+        raw["out"] = str(resume if resume.is_dir() or resume.suffix != ".pth" else resume.parent)
+    cfg: TrainConfig = build(TrainConfig, raw, "")
+    if (cfg.dataset is None) == (cfg.manifest is None):
+        raise ConfigError(
+            "data: expected exactly one of --dataset market1501 --root PATH or --manifest PATH, "
+            f"got dataset={cfg.dataset!r}, manifest={cfg.manifest!r}"
+        )
+    if cfg.dataset is not None and cfg.root is None:
+        raise ConfigError(f"root: --dataset {cfg.dataset} needs --root (its zip or folder)")
+    if cfg.batch_size % cfg.num_instances:
+        raise ConfigError(f"batch_size: expected a multiple of num_instances={cfg.num_instances}, got {cfg.batch_size}")
+    if cfg.eps_gap >= cfg.eps and cfg.memory == "hybrid":
+        raise ConfigError(f"eps_gap: expected < eps={cfg.eps} for the hybrid memory, got {cfg.eps_gap}")
+    if min(cfg.input_size) < 16:
+        raise ConfigError(f"input_size: expected H, W >= 16, got {list(cfg.input_size)}")
+    if cfg.arch is not None:
+        from reid.models import list_models
+
+        if cfg.arch not in list_models():
+            raise ConfigError(f"arch: expected one of {list_models()}, got {cfg.arch!r}")
+    if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
+        raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {cfg.device!r}")
+    return cfg
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """Plain-data form (lists for tuples) for checkpoints and logs."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+STATE_FILE = "train_state.pth"
+CHECKPOINT_FILE = "checkpoint.pth"
+METRICS_COLUMNS = ("epoch", "loss", "contrast", "triplet", "clusters", "outliers", "lr",
+                   "extract_s", "cluster_s", "train_s", "mAP", "rank1")  # fmt: skip
+_STATE_KEYS = (
+    "arch",
+    "model_kwargs",
+    "model",
+    "optimizer",
+    "scheduler",
+    "epoch",
+    "indep_threshold",
+    "history",
+)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` and move the result onto ``path`` (same folder, so the rename is atomic)."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_run(
+    out: Path, model: torch.nn.Module, arch: str, model_kwargs: dict[str, Any], cfg: TrainConfig,
+    created_by: str, summary: dict[str, Any], trainer: dict[str, Any],
+) -> None:  # fmt: skip
+    """Write the epoch's checkpoint, trainer state (``trainer``: optimizer, scheduler, epoch,
+    indep_threshold, history) and metrics into ``out``."""
+    from reid.weights import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out / CHECKPOINT_FILE, model, arch, cfg.input_size, IMAGENET_MEAN, IMAGENET_STD,
+                    created_by, summary, model_kwargs)  # fmt: skip
+    state = {"arch": arch, "model_kwargs": dict(model_kwargs), "config": config_to_dict(cfg),
+             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **trainer}  # fmt: skip
+    _atomic_write(out / STATE_FILE, lambda tmp: torch.save(state, tmp))
+    write_metrics(out, trainer["history"], cfg.plot)
+
+
+def load_train_state(path: str | os.PathLike) -> dict[str, Any]:
+    """Read ``train_state.pth`` (or a run folder holding it) for ``--resume``.
+
+    Raises:
+        FileNotFoundError: nothing there. ValueError: the file is truncated, corrupt or not ours.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"resume: expected a run folder holding {STATE_FILE} or that file, got {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+        raise ValueError(f"resume: cannot read {path}: truncated or not a torch file ({type(err).__name__})") from None
+    missing = [k for k in _STATE_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ValueError(
+            f"resume: {path} is not a reid.train state (missing {missing}); pass the run folder or its "
+            f"{STATE_FILE} ({CHECKPOINT_FILE} alone holds only weights: use it with --init)"
+        )
+    return state
+
+
+def write_metrics(out: Path, history: list[dict[str, Any]], plot: bool = True) -> None:
+    """``metrics.csv`` (one row an epoch; mAP/rank1 empty when not evaluated) and ``metrics.png``."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    _atomic_write(out / "metrics.csv", lambda tmp: tmp.write_text(buffer.getvalue()))
+    if plot:
+        _atomic_write(out / "metrics.png", lambda tmp: _plot(history, tmp))
+
+
+def _plot(history: list[dict[str, Any]], path: Path) -> None:
+    """Loss, clusters/outliers and mAP/Rank-1 per epoch, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    axes[0].plot(epochs, [r["loss"] for r in history], "o-", label="loss")
+    axes[1].plot(epochs, [r["clusters"] for r in history], "o-", label="clusters")
+    axes[1].plot(epochs, [r["outliers"] for r in history], "s--", label="outliers / un-clustered")
+    scored = [r for r in history if "mAP" in r]
+    for key, label in (("mAP", "mAP"), ("rank1", "Rank-1")):
+        axes[2].plot([r["epoch"] for r in scored], [100 * r[key] for r in scored], "o-", label=label)
+    for ax, title in zip(axes, ("training loss", "pseudo labels", "evaluation (%)")):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.legend(loc="best", fontsize="small")
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.15, top=0.9, wspace=0.25)
+    fig.savefig(path, format="png", dpi=80)
+    plt.close(fig)
