@@ -1,0 +1,255 @@
+"""Online linking on synthetic tracklets with known answers, and constrained offline re-clustering."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import supervision as sv
+
+from pipeline.gallery import Gallery
+from pipeline.linker import OnlineLinker, constrained_agglomerative, offline_relink
+from pipeline.records import with_embeddings
+from pipeline.tracklets import Tracklet, TrackletStore
+
+D = 32
+PEOPLE = np.linalg.qr(np.random.default_rng(0).standard_normal((D, D)))[0][:4].astype(np.float32)  # orthonormal
+FPS = 10.0
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def simulate(linker: OnlineLinker, schedule: list[tuple], noise: float = 0.03, seed: int = 0) -> TrackletStore:
+    """Feed ``schedule`` [(camera, track_id, first_frame, last_frame, vector or f(frame) -> vector)] frame by frame."""
+    store = TrackletStore()
+    rng = np.random.default_rng(seed)
+    for f in range(max(s[3] for s in schedule) + 1):
+        for cam in sorted({s[0] for s in schedule}):
+            active = [s for s in schedule if s[0] == cam and s[2] <= f <= s[3]]
+            if not active:
+                continue
+            vecs = np.stack([s[4](f) if callable(s[4]) else s[4] for s in active])
+            emb = vecs + noise * rng.standard_normal(vecs.shape).astype(np.float32)
+            with np.errstate(invalid="ignore"):
+                emb = unit(emb)  # NaN rows stay NaN
+            xyxy = np.array([[60 * i, 0, 60 * i + 40, 128] for i in range(len(active))], np.float32)
+            dets = sv.Detections(
+                xyxy=xyxy, confidence=np.full(len(active), 0.9, np.float32), tracker_id=np.array([s[1] for s in active])
+            )
+            store.update(cam, f, f / FPS, with_embeddings(dets, emb))
+        linker.step(store, now=f / FPS)
+    assert_constraints(store)
+    return store
+
+
+def ids_by_track(store: TrackletStore) -> dict[tuple[str, int], int]:
+    return {(t.camera_id, t.track_id): t.global_id for t in store.all()}
+
+
+def assert_constraints(store: TrackletStore) -> None:
+    tracklets = store.all()
+    for i, a in enumerate(tracklets):
+        for b in tracklets[i + 1 :]:
+            assert not (a.global_id >= 0 and a.global_id == b.global_id and a.overlaps(b)), (a, b)
+
+
+def new_linker(**kwargs: object) -> OnlineLinker:
+    return OnlineLinker(Gallery(D, device="cpu"), **kwargs)
+
+
+def test_three_people_two_cameras_get_three_ids() -> None:
+    schedule = [
+        ("a", 1, 0, 20, PEOPLE[0]),
+        ("a", 2, 0, 20, PEOPLE[1]),
+        ("a", 3, 30, 50, PEOPLE[2]),
+        ("b", 1, 60, 80, PEOPLE[1]),
+        ("b", 2, 60, 80, PEOPLE[0]),
+        ("b", 7, 90, 110, PEOPLE[2]),
+    ]
+    ids = ids_by_track(simulate(new_linker(), schedule))
+    assert len(set(ids.values())) == 3 and -1 not in ids.values()
+    assert ids[("a", 1)] == ids[("b", 2)] and ids[("a", 2)] == ids[("b", 1)] and ids[("a", 3)] == ids[("b", 7)]
+
+
+def test_same_camera_overlap_never_merged_even_if_identical() -> None:
+    schedule = [("a", 1, 0, 20, PEOPLE[0]), ("a", 2, 5, 25, PEOPLE[0]), ("a", 3, 40, 50, PEOPLE[0])]
+    linker = new_linker()
+    ids = ids_by_track(simulate(linker, schedule, noise=0.0))
+    assert ids[("a", 1)] != ids[("a", 2)]
+    assert ids[("a", 3)] == 2  # identical to both earlier identities: no margin, so a new one
+
+
+@pytest.mark.parametrize(
+    ("transit", "same"),
+    [
+        (None, True),
+        ({("a", "b"): (10.0, 60.0)}, False),  # gap 0.5 s: too fast
+        ({("b", "a"): (10.0, 60.0)}, False),  # one direction serves both
+        ({("a", "b"): (0.0, 5.0)}, True),
+        ({("a", "c"): (10.0, 60.0)}, True),  # a pair without a window is unconstrained
+    ],
+)
+def test_transit_window(transit: dict | None, same: bool) -> None:
+    schedule = [("a", 1, 0, 20, PEOPLE[0]), ("b", 1, 25, 45, PEOPLE[0])]
+    ids = ids_by_track(simulate(new_linker(transit=transit, cameras=["a", "b", "c"]), schedule))
+    assert (ids[("a", 1)] == ids[("b", 1)]) == same
+
+
+@pytest.mark.parametrize(
+    ("transit", "cameras", "message"),
+    [
+        ({("a", "x"): (0, 1)}, ["a", "b"], r"expected a pair of known cameras \['a', 'b'\]"),
+        ({("a", "b"): (5, 1)}, ["a", "b"], r"min_s <= max_s, got \(5, 1\)"),
+        ({("a", "a"): (0, 1)}, ["a", "b"], "two different cameras"),
+        ({("a", "b"): (0, 1)}, None, "expected cameras="),
+    ],
+)
+def test_transit_rejected_at_construction(transit: dict, cameras: list | None, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        new_linker(transit=transit, cameras=cameras)
+
+
+@pytest.mark.parametrize(
+    ("vector", "margin", "expected"),
+    [
+        (unit(PEOPLE[0] + PEOPLE[1]), 0.05, 2),  # 0.71 to both: ambiguous -> new identity
+        (unit(PEOPLE[0] + PEOPLE[1]), 0.0, 0),  # no margin: joins the (barely) best
+        (unit(2 * PEOPLE[0] + PEOPLE[1]), 0.05, 0),  # 0.89 vs 0.45: clear
+        (unit(PEOPLE[0] + 3 * PEOPLE[2]), 0.05, 2),  # 0.32 < threshold 0.5
+    ],
+)
+def test_margin_and_threshold_against_existing_gallery(vector: np.ndarray, margin: float, expected: int) -> None:
+    gallery = Gallery(D, device="cpu")
+    gallery.add_identity(PEOPLE[0], "a", 0.0)
+    gallery.add_identity(PEOPLE[1] * (1 - 1e-4) + 1e-4 * PEOPLE[3], "a", 0.0)  # breaks the exact tie
+    linker = OnlineLinker(gallery, margin=margin)
+    ids = ids_by_track(simulate(linker, [("b", 1, 0, 5, vector)], noise=0.0))
+    assert ids[("b", 1)] == expected
+
+
+def test_nan_embeddings_rejected_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    nan = np.full(D, np.nan, np.float32)
+    schedule = [
+        ("a", 1, 0, 10, nan),  # never a usable crop
+        ("a", 2, 0, 10, lambda f: nan if f % 2 else PEOPLE[1]),  # half NaN: the rest still counts
+    ]
+    linker = new_linker()
+    store = simulate(linker, schedule)
+    assert ids_by_track(store)[("a", 1)] == -1 and ids_by_track(store)[("a", 2)] == 0
+    np.testing.assert_allclose(store.all()[1].mean, PEOPLE[1], atol=0.05)
+    with caplog.at_level(logging.INFO, logger="pipeline.linker"):
+        linker.step(store, now=10.0, ended=store.ended({"a": 10.0}, timeout_s=1.0))
+    assert "tracklet 0 (camera a, track 1, 11 boxes) ended with no usable crop" in caplog.text
+
+
+@pytest.mark.parametrize(("revise_until", "merged"), [(10, True), (4, False)])
+def test_young_tracklet_is_revised(revise_until: int, merged: bool) -> None:
+    # Track b/1 starts with three crops of a stranger, then shows person 0: while young it moves.
+    schedule = [("a", 1, 0, 30, PEOPLE[0]), ("b", 1, 40, 60, lambda f: PEOPLE[3] if f < 43 else PEOPLE[0])]
+    linker = new_linker(revise_until_crops=revise_until)
+    store = simulate(linker, schedule)
+    ids = ids_by_track(store)
+    assert (ids[("a", 1)] == ids[("b", 1)]) == merged
+    gallery = linker.gallery
+    assert (1 in gallery) != merged  # the identity b/1 founded is dropped once it moved
+    assert gallery.add_identity(PEOPLE[2], "c", 99.0) == 2  # and its id is never reused
+    assert linker.members(ids[("a", 1)]) == ([0, 1] if merged else [0])
+
+
+def test_tracklet_that_grows_into_an_overlap_is_detached() -> None:
+    # a/1 and a/2 are one person one after the other; then track 1 comes back while a/2 is still active.
+    schedule = [("a", 1, 0, 10, PEOPLE[0]), ("a", 2, 20, 40, PEOPLE[0]), ("a", 1, 30, 32, PEOPLE[0])]
+    ids = ids_by_track(simulate(new_linker(), schedule, noise=0.0))  # simulate() asserts the constraint
+    assert ids[("a", 1)] != ids[("a", 2)] and min(ids.values()) >= 0
+
+
+def make_tracklet(tid: int, cam: str, first: int, last: int, vec: np.ndarray | None) -> Tracklet:
+    return Tracklet(
+        tid,
+        cam,
+        tid,
+        first,
+        last,
+        first / FPS,
+        last / FPS,
+        n_boxes=last - first + 1,
+        n_embedded=0 if vec is None else 3,
+        embedding_sum=None if vec is None else vec.astype(np.float32),
+    )
+
+
+def test_offline_relink_recovers_clusters() -> None:
+    rng = np.random.default_rng(5)
+    truth, tracklets = [], []
+    for k in range(12):
+        person = [2, 0, 1][k % 3]
+        vec = unit(PEOPLE[person] + 0.05 * rng.standard_normal(D))
+        tracklets.append(make_tracklet(k, "ab"[k % 2], 20 * k, 20 * k + 10, vec))
+        truth.append(person)
+    tracklets.append(make_tracklet(12, "a", 0, 5, None))
+    ids = offline_relink(tracklets, threshold=0.5)
+    assert ids[12] == -1
+    got = [ids[k] for k in range(12)]
+    assert got == [0, 1, 2] * 4  # numbered by each cluster's smallest tracklet id
+    assert len({(g, t) for g, t in zip(got, truth)}) == 3
+
+
+def test_offline_relink_respects_cannot_link() -> None:
+    same = PEOPLE[0]
+    tracklets = [
+        make_tracklet(0, "a", 0, 50, same),
+        make_tracklet(1, "a", 10, 60, same),
+        make_tracklet(2, "b", 0, 60, same),
+        make_tracklet(3, "a", 70, 80, same),
+    ]
+    ids = offline_relink(tracklets, threshold=0.5)
+    assert ids[0] != ids[1]
+    assert len(set(ids.values())) == 2 and ids[2] in (ids[0], ids[1]) and ids[3] in (ids[0], ids[1])
+
+
+@pytest.mark.parametrize(("linkage", "cut"), [("average", 1.5), ("complete", 2.5), ("single", 0.5)])
+def test_constrained_agglomerative_matches_scipy_without_constraints(linkage: str, cut: float) -> None:
+    from scipy.cluster.hierarchy import fcluster
+    from scipy.cluster.hierarchy import linkage as scipy_linkage
+    from scipy.spatial.distance import squareform
+
+    x = np.random.default_rng(6).standard_normal((40, 3))
+    dist = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    ours = constrained_agglomerative(dist, np.zeros((40, 40), bool), cut, linkage)
+    theirs = fcluster(scipy_linkage(squareform(dist, checks=False), method=linkage), cut, criterion="distance")
+    pairs_ours = ours[:, None] == ours[None]
+    pairs_theirs = theirs[:, None] == theirs[None]
+    assert (pairs_ours == pairs_theirs).all() and 2 < len(set(ours)) < 40
+
+
+def test_constrained_agglomerative_cannot_link_propagates() -> None:
+    # points 0,1,2 on a line, 0 and 2 forbidden: 0-1 merge first, then 2 may not join {0, 1}
+    dist = np.array([[0, 1, 2], [1, 0, 1.1], [2, 1.1, 0]], float)
+    forbidden = np.zeros((3, 3), bool)
+    forbidden[0, 2] = forbidden[2, 0] = True
+    assert constrained_agglomerative(dist, forbidden, 5.0, "single").tolist() == [0, 0, 1]
+
+
+def test_offline_relink_rerank_and_bad_linkage() -> None:
+    tracklets = [make_tracklet(k, "ab"[k % 2], 20 * k, 20 * k + 5, unit(PEOPLE[k % 2] + 0.01 * k)) for k in range(8)]
+    with pytest.raises(ValueError, match="linkage: expected 'average', 'complete' or 'single', got 'ward'"):
+        offline_relink(tracklets, threshold=0.5, linkage="ward")
+    pytest.importorskip("reid.cluster", reason="reid/cluster.py (k_reciprocal_jaccard) not written yet")
+    ids = offline_relink(tracklets, threshold=0.5, rerank=True, k1=4, k2=2)
+    assert [ids[k] for k in range(8)] == [0, 1] * 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_crops": 0}, "expected min_crops, k, max_prototypes >= 1"),
+        ({"k": 0}, "expected min_crops, k, max_prototypes >= 1"),
+        ({"margin": -0.1}, "margin: expected >= 0, got -0.1"),
+    ],
+)
+def test_linker_bad_options(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        new_linker(**kwargs)

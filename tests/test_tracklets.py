@@ -1,0 +1,125 @@
+"""TrackletStore: ids, spans, quality-weighted means, exemplars, maturity, ending, cannot-link."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import supervision as sv
+
+from pipeline.records import with_embeddings
+from pipeline.tracklets import Tracklet, TrackletStore, cannot_link
+
+E = np.eye(4, dtype=np.float32)
+
+
+def dets(track_ids: list[int], emb: np.ndarray | None = None, conf: float = 0.9) -> sv.Detections:
+    """Non-overlapping 40x128 boxes, one per track id, optionally with an embedding column."""
+    n = len(track_ids)
+    xyxy = np.array([[60 * i, 0, 60 * i + 40, 128] for i in range(n)], np.float32).reshape(-1, 4)
+    d = sv.Detections(xyxy=xyxy, confidence=np.full(n, conf, np.float32), tracker_id=np.array(track_ids))
+    return d if emb is None else with_embeddings(d, emb)
+
+
+def test_ids_spans_and_counts() -> None:
+    store = TrackletStore()
+    store.update("a", 0, 0.0, dets([1, 2]))
+    store.update("b", 0, 0.0, dets([1]))  # same track id in another camera: another tracklet
+    store.update("a", 1, 0.1, dets([2]))
+    store.update("a", 5, 0.5, dets([1, -1]))  # -1: unconfirmed track, ignored
+    got = [(t.tracklet_id, t.camera_id, t.track_id, t.first_frame, t.last_frame, t.n_boxes) for t in store.all()]
+    assert got == [(0, "a", 1, 0, 5, 2), (1, "a", 2, 0, 1, 2), (2, "b", 1, 0, 0, 1)]
+    assert store.all()[0].last_timestamp == 0.5
+    assert store.pop_updated().tolist() == [0, 1, 2] and store.pop_updated().tolist() == []
+    assert store.all()[0].mean is None
+
+
+def test_quality_weighted_mean_ignores_nan_rows() -> None:
+    store = TrackletStore()
+    store.update("a", 0, 0.0, dets([1, 2], np.stack([E[0], E[2]])), quality=np.array([0.9, 0.5]))
+    store.update("a", 1, 0.1, dets([1, 2], np.stack([E[1], np.full(4, np.nan)])), quality=np.array([0.3, 0.5]))
+    store.update("a", 2, 0.2, dets([1], np.zeros((1, 4))))  # a zero row is not an embedding either
+    t1, t2 = store.all()
+    assert (t1.n_embedded, t2.n_embedded) == (2, 1)
+    np.testing.assert_allclose(t1.mean, np.array([0.9, 0.3, 0, 0]) / np.hypot(0.9, 0.3), rtol=1e-5)
+    np.testing.assert_allclose(t2.mean, E[2])
+
+
+def test_embedding_dim_mismatch() -> None:
+    store = TrackletStore()
+    store.update("a", 0, 0.0, dets([1], E[:1]))
+    with pytest.raises(ValueError, match="embedding: expected dimension 4, got 3"):
+        store.update("a", 1, 0.1, dets([1], np.ones((1, 3), np.float32)))
+
+
+def test_missing_tracker_id() -> None:
+    with pytest.raises(ValueError, match="expected a tracker_id column"):
+        TrackletStore().update("a", 0, 0.0, sv.Detections(xyxy=np.zeros((1, 4), np.float32)))
+
+
+def test_exemplars_stay_diverse_and_bounded() -> None:
+    store = TrackletStore(max_exemplars=3)
+    rng = np.random.default_rng(0)
+    seq = [E[0]] * 5 + [E[1]] * 5 + [E[2]] + [E[0]] * 3
+    for f, v in enumerate(seq):
+        noisy = v + 0.01 * rng.standard_normal(4).astype(np.float32)
+        store.update("a", f, f / 10, dets([1], noisy[None]))
+    ex = store.all()[0].exemplars
+    assert ex.shape == (3, 4)
+    assert sorted(np.abs(ex).argmax(axis=1).tolist()) == [0, 1, 2]  # one of each direction
+    np.testing.assert_allclose(np.linalg.norm(ex, axis=1), 1.0, rtol=1e-5)
+
+
+def test_near_duplicate_crops_make_one_exemplar() -> None:
+    store = TrackletStore(max_exemplars=4)
+    for f in range(5):
+        store.update("a", f, f / 10, dets([1], E[:1]))
+    t = store.all()[0]
+    assert t.exemplars.shape == (1, 4) and t.n_embedded == 5
+
+
+def test_mature_ended_and_reappearing_track() -> None:
+    store = TrackletStore()
+    for f in range(3):
+        store.update("a", f, f * 1.0, dets([1, 2], np.stack([E[0], E[1]]) if f < 2 else None))
+    store.update("b", 3, 3.0, dets([7], E[:1]))
+    assert [t.tracklet_id for t in store.mature(2)] == [0, 1]
+    assert [t.tracklet_id for t in store.mature(1)] == [0, 1, 2]
+    ended = store.ended({"a": 10.0, "b": 4.0}, timeout_s=5.0)
+    assert [t.tracklet_id for t in ended] == [0, 1] and all(t.ended for t in ended)
+    assert store.ended({"a": 10.0}, timeout_s=5.0) == []  # each tracklet is reported once
+    store.update("a", 11, 11.0, dets([1]))  # track 1 came back after its tracklet ended: a new tracklet
+    assert store.all()[-1].tracklet_id == 3 and store.all()[-1].first_frame == 11
+
+
+def test_global_ids_and_first_id() -> None:
+    store = TrackletStore(first_id=100)
+    store.update("a", 0, 0.0, dets([4, 5]))
+    store.set_global_ids([101], [7])
+    assert store.global_ids("a", np.array([5, 4, 9])).tolist() == [7, -1, -1]
+    assert store.global_ids("zz", np.array([5])).tolist() == [-1]
+    assert store.get(101).global_id == 7
+    with pytest.raises(KeyError):
+        store.get(0)
+
+
+def _t(tid: int, cam: str, first: int, last: int) -> Tracklet:
+    return Tracklet(tid, cam, tid, first, last, first / 10, last / 10)
+
+
+@pytest.mark.parametrize(
+    ("spans", "expected_pairs"),
+    [
+        ([("a", 0, 10), ("a", 5, 15)], [(0, 1)]),
+        ([("a", 0, 10), ("a", 10, 15)], [(0, 1)]),  # sharing frame 10 is overlapping
+        ([("a", 0, 10), ("a", 11, 15)], []),
+        ([("a", 0, 10), ("b", 5, 15)], []),  # other camera: never cannot-link
+        ([("a", 0, 10), ("b", 0, 10), ("a", 3, 4)], [(0, 2)]),
+    ],
+)
+def test_cannot_link(spans: list, expected_pairs: list) -> None:
+    tracklets = [_t(i, *s) for i, s in enumerate(spans)]
+    matrix = cannot_link(tracklets)
+    pairs = [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(matrix)))]
+    assert pairs == expected_pairs
+    assert (matrix == matrix.T).all()
+    assert all(tracklets[i].overlaps(tracklets[j]) for i, j in pairs)
