@@ -98,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from detectors import detector_from_config
     from pipeline.engine import prepare_sources, run_pipeline, summary_line
+    from pipeline.tracking import check_params
 
     try:
         config = apply_overrides(load_config(args.cameras), args)
         prepare_sources(config)  # fail on unreadable files or bad ROIs before loading models
+        check_params(config.tracker.kind, dict(config.tracker.params))
         detector = detector_from_config(config.detector)
         embedder = build_embedder(config)
     except (ConfigError, FileNotFoundError, ValueError) as exc:

@@ -42,6 +42,14 @@ def tracker_parameters(kind: str) -> list[str]:
     return [name for name in signature.parameters if name != "self"]
 
 
+def check_params(kind: str, params: dict[str, Any]) -> None:
+    """ValueError naming ``tracker.params.<key>`` when ``kind`` takes no such constructor keyword."""
+    allowed = tracker_parameters(kind)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"tracker.params.{unknown[0]}: not a {kind} parameter (valid: {', '.join(allowed)})")
+
+
 class CameraTracker:
     """A ``trackers`` tracker for one camera; ``update`` returns only confirmed tracks.
 
@@ -53,11 +61,8 @@ class CameraTracker:
 
     def __init__(self, kind: str = "bytetrack", frame_rate: float = 30.0, **params: Any) -> None:
         cls = _tracker_class(kind)
-        allowed = tracker_parameters(kind)
-        unknown = sorted(set(params) - set(allowed))
-        if unknown:
-            raise ValueError(f"tracker.params.{unknown[0]}: not a {kind} parameter (valid: {', '.join(allowed)})")
-        params = {"frame_rate": frame_rate, **params} if "frame_rate" in allowed else params
+        check_params(kind, params)
+        params = {"frame_rate": frame_rate, **params} if "frame_rate" in tracker_parameters(kind) else params
         self.kind = kind
         self._tracker = cls(**params)
         self._uses_frame = kind in _USES_FRAME

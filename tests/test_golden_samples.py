@@ -60,6 +60,10 @@ def test_sample_run_links_people_across_cameras(sample_run: Path) -> None:
             "cameras:\n  - {id: a, source: 0}\ntracker: {kind: bytetrack, buffer: 3}\n",
             "Non-existent config key: tracker.buffer",
         ),
+        (
+            "cameras:\n  - {id: a, source: 0}\ndetector: {backend: bgsub}\ntracker: {params: {buffer: 3}}\n",
+            "tracker.params.buffer: not a bytetrack parameter",
+        ),
     ],
 )
 def test_cli_rejects_bad_config_with_exit_code_2(tmp_path: Path, yaml_text: str, message: str) -> None:
