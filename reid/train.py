@@ -11,7 +11,8 @@ One epoch, top to bottom (:func:`run_epoch`):
    cameras first): contrastive loss against the memory (+ optional batch-hard triplet), optimiser step,
    then the explicit momentum update of the memory;
 6. evaluate on a labelled query/gallery when there is one (labels used for scoring only), write the
-   checkpoint (atomically), the trainer state for ``--resume``, ``metrics.csv`` and ``metrics.png``.
+   checkpoint (atomically), the trainer state for ``--resume``, ``metrics.csv`` and ``metrics.png``
+   (``reid.train_run``: those records, the run's torch settings and its state).
 
 The training set is an ``UnlabeledImages`` view: it yields ``(image, camera, index)``, never a person id.
 Market-1501's training crops are ordered by their file name *without* the person-id prefix, so the run
@@ -21,11 +22,9 @@ does not even depend on the ids' order on disk.
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +44,8 @@ from reid.pseudo_labels import (
     constrained_dbscan,
     self_paced_labels,
 )
-from reid.train_config import TrainConfig, config_from_args, config_to_dict, load_train_state, save_run
+from reid.train_config import TrainConfig, config_from_args, config_to_dict
+from reid.train_run import TrainerState, load_train_state, resolve_device, save_run, torch_settings
 
 if TYPE_CHECKING:
     from reid.data.datasets import UnlabeledImages
@@ -206,36 +206,6 @@ def evaluate(model: nn.Module, ev: EvalSet, cfg: TrainConfig, device: torch.devi
     return {"mAP": result["mAP"], "rank1": float(result["cmc"][0])}
 
 
-@dataclass
-class TrainerState:
-    """What carries over between epochs (and through ``--resume``)."""
-
-    epoch: int = 0
-    indep_threshold: float | None = None
-    history: list[dict[str, Any]] | None = None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device: expected a visible CUDA GPU for {name!r}, got none (use --device cpu)")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch and make torch deterministic (warn-only where no such kernel exists)."""
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
-
-
 def make_pseudo_labels(features: torch.Tensor, data: TrainData, cfg: TrainConfig, state: TrainerState):
     """Steps 2-3: Jaccard distance, constraints, DBSCAN (and SpCL reliability for the hybrid memory).
 
@@ -354,20 +324,6 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig):
     return optimizer, scheduler
 
 
-@contextmanager
-def _torch_settings(seed: int, threads: int):
-    """Seed everything, make torch deterministic and set its threads for the run; restore afterwards."""
-    deterministic, num_threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
-    seed_everything(seed)
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
-        torch.set_num_threads(num_threads)
-
-
 def _model_and_state(cfg: TrainConfig, device: torch.device):
     """Model, optimizer, scheduler and trainer state: fresh from ``--init`` or restored by ``--resume``."""
     from reid.models import build_model
@@ -392,7 +348,7 @@ def _model_and_state(cfg: TrainConfig, device: torch.device):
 
 def train(cfg: TrainConfig, created_by: str | None = None) -> list[dict[str, Any]]:
     """Run (or resume) training per ``cfg``; returns the per-epoch history (also in ``metrics.csv``)."""
-    with _torch_settings(cfg.seed, cfg.threads):
+    with torch_settings(cfg.seed, cfg.threads):
         device = resolve_device(cfg.device)
         model, arch, model_kwargs, optimizer, scheduler, state = _model_and_state(cfg, device)
         data = load_market(cfg) if cfg.dataset == "market1501" else load_manifest(cfg)

@@ -1,9 +1,7 @@
-"""Configuration and records of an unsupervised ReID training run.
+"""Configuration of an unsupervised ReID training run: a frozen dataclass, a YAML file and CLI flags.
 
-Config: a frozen dataclass, a YAML file and CLI flags. Records, all in the run folder and each written
-atomically (temporary file, then ``os.replace``, so Ctrl-C never leaves a half-written file):
-``checkpoint.pth`` (the checkpoint format of ARCHITECTURE.md, via ``reid.weights.save_checkpoint``),
-``train_state.pth`` (everything ``--resume`` needs), ``metrics.csv`` and ``metrics.png``.
+The records a run writes into its folder (checkpoint, ``train_state.pth``, metrics) live in
+:mod:`reid.train_run`; :func:`load_train_state` is re-exported here for existing callers.
 
 Precedence: defaults < ``--config FILE.yaml`` < command-line flags. Every field is a flag of the same
 name with dashes (``min_samples`` -> ``--min-samples``; booleans also have ``--no-...``, e.g.
@@ -14,21 +12,18 @@ values name the key and the allowed range).
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import io
 import os
-import pickle
 import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 import yaml
 
 from configs.validate import ConfigError, build, field, in_range
+from reid.train_run import load_train_state  # noqa: F401  (re-export: the --resume reader)
 
 MemoryKind = Literal["cluster", "hybrid", "camera"]
 
@@ -227,103 +222,3 @@ def make_config(raw: dict[str, Any]) -> TrainConfig:
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
     """Plain-data form (lists for tuples) for checkpoints and logs."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
-
-
-STATE_FILE = "train_state.pth"
-CHECKPOINT_FILE = "checkpoint.pth"
-METRICS_COLUMNS = ("epoch", "loss", "contrast", "triplet", "clusters", "outliers", "lr",
-                   "extract_s", "cluster_s", "train_s", "mAP", "rank1")  # fmt: skip
-_STATE_KEYS = (
-    "arch",
-    "model_kwargs",
-    "model",
-    "optimizer",
-    "scheduler",
-    "epoch",
-    "indep_threshold",
-    "history",
-)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` and move the result onto ``path`` (same folder, so the rename is atomic)."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def save_run(
-    out: Path, model: torch.nn.Module, arch: str, model_kwargs: dict[str, Any], cfg: TrainConfig,
-    created_by: str, summary: dict[str, Any], trainer: dict[str, Any],
-) -> None:  # fmt: skip
-    """Write the epoch's checkpoint, trainer state (``trainer``: optimizer, scheduler, epoch,
-    indep_threshold, history) and metrics into ``out``."""
-    from reid.weights import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
-
-    out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out / CHECKPOINT_FILE, model, arch, cfg.input_size, IMAGENET_MEAN, IMAGENET_STD,
-                    created_by, summary, model_kwargs)  # fmt: skip
-    state = {"arch": arch, "model_kwargs": dict(model_kwargs), "config": config_to_dict(cfg),
-             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **trainer}  # fmt: skip
-    _atomic_write(out / STATE_FILE, lambda tmp: torch.save(state, tmp))
-    write_metrics(out, trainer["history"], cfg.plot)
-
-
-def load_train_state(path: str | os.PathLike) -> dict[str, Any]:
-    """Read ``train_state.pth`` (or a run folder holding it) for ``--resume``.
-
-    Raises:
-        FileNotFoundError: nothing there. ValueError: the file is truncated, corrupt or not ours.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / STATE_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"resume: expected a run folder holding {STATE_FILE} or that file, got {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
-        raise ValueError(f"resume: cannot read {path}: truncated or not a torch file ({type(err).__name__})") from None
-    missing = [k for k in _STATE_KEYS if not isinstance(state, dict) or k not in state]
-    if missing:
-        raise ValueError(
-            f"resume: {path} is not a reid.train state (missing {missing}); pass the run folder or its "
-            f"{STATE_FILE} ({CHECKPOINT_FILE} alone holds only weights: use it with --init)"
-        )
-    return state
-
-
-def write_metrics(out: Path, history: list[dict[str, Any]], plot: bool = True) -> None:
-    """``metrics.csv`` (one row an epoch; mAP/rank1 empty when not evaluated) and ``metrics.png``."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    _atomic_write(out / "metrics.csv", lambda tmp: tmp.write_text(buffer.getvalue()))
-    if plot:
-        _atomic_write(out / "metrics.png", lambda tmp: _plot(history, tmp))
-
-
-def _plot(history: list[dict[str, Any]], path: Path) -> None:
-    """Loss, clusters/outliers and mAP/Rank-1 per epoch, side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in history]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-    axes[0].plot(epochs, [r["loss"] for r in history], "o-", label="loss")
-    axes[1].plot(epochs, [r["clusters"] for r in history], "o-", label="clusters")
-    axes[1].plot(epochs, [r["outliers"] for r in history], "s--", label="outliers / un-clustered")
-    scored = [r for r in history if "mAP" in r]
-    for key, label in (("mAP", "mAP"), ("rank1", "Rank-1")):
-        axes[2].plot([r["epoch"] for r in scored], [100 * r[key] for r in scored], "o-", label=label)
-    for ax, title in zip(axes, ("training loss", "pseudo labels", "evaluation (%)")):
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.legend(loc="best", fontsize="small")
-    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.15, top=0.9, wspace=0.25)
-    fig.savefig(path, format="png", dpi=80)
-    plt.close(fig)
