@@ -72,7 +72,9 @@ def main() -> None:
     gt_dir = split_ground_truth(GT, args.out / "gt", args.frames)
     run_dir = args.out / "run"
     start = time.perf_counter()
-    summary = run_pipeline(cfg, run_dir, detector_from_config(cfg.detector), progress=False, embedder=build_embedder(cfg))
+    summary = run_pipeline(
+        cfg, run_dir, detector_from_config(cfg.detector), progress=False, embedder=build_embedder(cfg)
+    )
     wall = time.perf_counter() - start
     rows = [("per-camera ids only (floor)", evaluate_paths(gt_dir, run_dir / "mot"))]
     rows.append(("online linker", evaluate_paths(gt_dir, run_dir / "mot_global")))
@@ -83,8 +85,8 @@ def main() -> None:
     print("| ids | multi-camera IDF1 | IDP | IDR | combined per-camera IDF1 | pred ids |")
     print("|---|---|---|---|---|---|")
     for name, res in rows:
-        m = res["multicamera"]
-        print(f"| {name} | {m['idf1']:.3f} | {m['idp']:.3f} | {m['idr']:.3f} | {res['combined']['IDF1']:.3f} | {m['pred_ids']} |")
+        m, combined = res["multicamera"], res["combined"]["IDF1"]
+        print(f"| {name} | {m['idf1']:.3f} | {m['idp']:.3f} | {m['idr']:.3f} | {combined:.3f} | {m['pred_ids']} |")
     (args.out / "result.json").write_text(json.dumps({n: r["multicamera"] for n, r in rows}, indent=2))
 
 

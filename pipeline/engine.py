@@ -94,7 +94,12 @@ def _progress_bars(config: PipelineConfig, infos: dict[str, SourceInfo], enabled
 
 
 def run_pipeline(
-    config: PipelineConfig, out_dir: Path, detector: Any, progress: bool = True, embedder: Any = None
+    config: PipelineConfig,
+    out_dir: Path,
+    detector: Any,
+    progress: bool = True,
+    embedder: Any = None,
+    infos: dict[str, SourceInfo] | None = None,
 ) -> dict[str, Any]:
     """Run every camera of ``config`` through ``detector``, per-camera trackers and (with ``embedder``)
     the identity stage into ``out_dir``.
@@ -102,7 +107,7 @@ def run_pipeline(
     Returns the summary (also written to ``out_dir/summary.json``). Ctrl-C stops the readers, flushes
     every output and writes a summary marked ``interrupted`` (identity outputs are still written).
     """
-    infos = prepare_sources(config)
+    infos = prepare_sources(config) if infos is None else infos
     cams = {c.id: c for c in config.cameras}
     rates = {cid: (infos[cid].fps or 25.0) / cams[cid].stride for cid in cams}
     trackers = build_trackers(list(cams), config.tracker.kind, rates, dict(config.tracker.params))

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = apply_overrides(load_config(args.cameras), args)
-        prepare_sources(config)  # fail on unreadable files or bad ROIs before loading models
+        infos = prepare_sources(config)  # fail on unreadable files or bad ROIs before loading models
         check_params(config.tracker.kind, dict(config.tracker.params))
         detector = detector_from_config(config.detector)
         embedder = build_embedder(config)
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out_dir = output_dir(config, args.out)
     log.info("writing to %s", out_dir)
-    summary = run_pipeline(config, out_dir, detector, progress=config.outputs.progress, embedder=embedder)
+    summary = run_pipeline(config, out_dir, detector, progress=config.outputs.progress, embedder=embedder, infos=infos)
     print(summary_line(summary))
     return 0
 

@@ -177,7 +177,8 @@ class CameraReader(threading.Thread):
         self.stats.frames += 1
         if self.camera.crop is not None:  # a virtual camera: a fixed window of the source
             x1, y1, x2, y2 = self.camera.crop
-            frame = Frame(frame.camera_id, frame.index, frame.timestamp, np.ascontiguousarray(frame.image[y1:y2, x1:x2]))
+            window = np.ascontiguousarray(frame.image[y1:y2, x1:x2])
+            frame = Frame(frame.camera_id, frame.index, frame.timestamp, window)
         if not self.live:
             while not self.stopped:
                 try:

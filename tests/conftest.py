@@ -20,5 +20,5 @@ def shared_path(relative: str) -> Path:
 
 
 @pytest.fixture
-def shared() -> "type[shared_path]":
+def shared() -> type[shared_path]:
     return shared_path

@@ -17,7 +17,7 @@ from pipeline.mot_io import load_mot
 
 trackeval = pytest.importorskip("trackeval")
 
-from test_evaluate import CASES, det, gt_rows, pred_rows
+from test_evaluate import CASES, det, gt_rows, pred_rows  # noqa: E402  (after the importorskip)
 
 TOL = 1e-6
 BENCHMARK = {"mot15": "MOT15", "mot17": "MOT17", "mot20": "MOT20"}
