@@ -15,14 +15,17 @@ and score purity, inverse purity and NMI on the clustered, matched crops; (4) tr
 (``python -m reid.train --manifest``, init OSNet x0.25 MSMT17) with the constraints on and off.
 
 Measured (2026-11, shared 2-core CPU, 1 thread, nice 19; 3 epochs x 40 iterations, eps 0.6): samples 1198
-crops / 8 ids, PETS 1509 crops / 19 ids. The trainer's must-link (tracklet distances set to 0 before
-DBSCAN) chains tracklets: one cross-tracklet crop pair within eps merges two whole tracklets, so PETS
-collapses to 3-4 clusters (purity 0.15-0.18) and the samples to 6 (OSNet, purity 0.43); the same
-constraints applied only as the after-DBSCAN vote ("both, vote-only") give the best NMI of the initial
-models (samples 0.846, PETS 0.840 vs 0.819 / 0.821 without constraints). Training with the constraints on
-still improved the features (NMI without constraints 0.819 -> 0.826 samples, purity 0.908 -> 1.000;
-0.821 -> 0.861 PETS); with them off, 0.777 and 0.802. Feature extraction ~14 ms a crop, training ~1.7 s an
-iteration (batch 64), harvest of PETS 52 s (YOLOv8n INT8), samples 6 s; clustering 0.2-0.3 s.
+crops / 8 ids / 21 tracklets, PETS 1509 crops / 19 ids / 26 tracklets. The trainer's must-link clusters
+whole tracklets, linked only when half the crops of each lie within eps of the other: initial features
+(classical / OSNet) give NMI 0.818 / 0.831 on the samples (purity 1.000) and 0.845 / 0.867 on PETS
+(purity 0.79 / 0.82), against 0.815 / 0.819 and 0.764 / 0.821 without constraints. The old must-link
+(distances inside tracklets set to 0 before DBSCAN, which is the "single linkage" row) chained tracklets:
+0.795 / 0.729 and 0.684 / 0.678, PETS down to 8 clusters of purity 0.47; "vote-only" gives 0.838 / 0.846
+and 0.822 / 0.840. Training with the constraints on keeps few tracklets merged (samples: 19 clusters at
+epoch 1, 21 = one a tracklet after it); its features cluster without constraints at NMI 0.808 samples,
+0.841 PETS (constraints off: 0.777, 0.802; with the old must-link they reached 0.826, 0.861). Feature
+extraction ~14 ms a crop, training ~1.2-1.7 s an iteration (batch 64), harvest of PETS 52 s (YOLOv8n
+INT8), samples 6 s; clustering 0.1-0.3 s.
 
 Everything heavy is cached under ``benchmarks/results/harvested/<dataset>/`` (``--force`` redoes it).
 Run it at low priority on one core: ``OMP_NUM_THREADS=1 nice -n 19 taskset -c 1 python benchmarks/...``.
@@ -47,10 +50,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MCPA_SHARED", REPO.parent / "shared"))
 OSNET = SHARED / "weights/osnet_x0_25_msmt17.pth"
 RESULTS = REPO / "benchmarks/results/harvested"
-# (must-link, cannot-link) as the trainer applies them; "both, vote-only" is a diagnostic outside the
-# trainer: must-link only as the after-DBSCAN majority vote, without zeroing tracklet distances first.
+# (must-link, cannot-link) as the trainer applies them, then two diagnostics outside the trainer with both
+# constraints: "single linkage" links two tracklets on their closest crop pair (what setting the distances
+# inside tracklets to 0 before DBSCAN, the trainer's old must-link, amounts to), "vote-only" is DBSCAN on
+# crops followed by a majority vote of each tracklet's crops.
 COMBOS = {"none": (False, False), "must-link": (True, False), "cannot-link": (False, True),
-          "both": (True, True), "both, vote-only": (True, True)}  # fmt: skip
+          "both": (True, True), "both, single linkage": (True, True),
+          "both, vote-only": (True, True)}  # fmt: skip
 log = logging.getLogger("harvested_crops")
 
 
@@ -258,22 +264,39 @@ def cluster(feats: np.ndarray, data, combo: str, eps: float) -> np.ndarray:
     import torch
 
     from reid.cluster import k_reciprocal_jaccard
-    from reid.pseudo_labels import NoClustersError, apply_constraints, cannot_link_pairs, constrained_dbscan
+    from reid.pseudo_labels import NoClustersError, cannot_link_pairs, cluster_units, make_units
     from reid.train import make_pseudo_labels
     from reid.train_config import make_config
     from reid.train_run import TrainerState
 
     must_link, cannot_link = COMBOS[combo]
     cfg = make_config({"manifest": "unused", "must_link": must_link, "cannot_link": cannot_link, "eps": eps})
-    if combo == "both, vote-only":
+    if combo.startswith("both, "):
         cannot = cannot_link_pairs(data.cameras, data.frames)
         dist = k_reciprocal_jaccard(feats, k1=cfg.k1, k2=min(cfg.k2, cfg.k1 + 1))
-        apply_constraints(dist, None, cannot)
-        return constrained_dbscan(dist, cfg.eps, cfg.min_samples, data.tracklets, cannot)
+        if combo == "both, vote-only":
+            return vote_only(dist, data.tracklets, cannot, cfg.eps, cfg.min_samples)
+        return cluster_units(make_units(dist, data.tracklets, cannot, quantile=0.0), cfg.eps, cfg.min_samples)
     try:
         return make_pseudo_labels(torch.from_numpy(feats), data, cfg, TrainerState())[0]
     except NoClustersError:
         return np.full(len(feats), -1, dtype=np.int64)
+
+
+def vote_only(dist: np.ndarray, tracklets: np.ndarray, cannot: np.ndarray, eps: float, min_samples: int):
+    """DBSCAN on crops; each tracklet takes the majority label of its clustered crops (all outliers: a
+    cluster of its own); tracklets of one cluster holding a cannot-link pair are split. (N,) int64."""
+    from reid.pseudo_labels import canonical_labels, dbscan, make_units, split_cannot_link
+
+    units = make_units(dist.copy(), tracklets, cannot)  # unit distances for the split
+    crop_labels = dbscan(make_units(dist, None, cannot).dist, eps, min_samples)
+    votes = np.zeros((len(units.dist), max(crop_labels.max() + 2, 2)), dtype=np.int64)  # column 0: outliers
+    np.add.at(votes, (units.of_crop, crop_labels + 1), 1)
+    winner = np.where(votes[:, 1:].sum(axis=1) > 0, votes[:, 1:].argmax(axis=1), -1)
+    lonely = np.flatnonzero((winner < 0) & (units.weights > 1))
+    winner[lonely] = votes.shape[1] - 1 + np.arange(len(lonely))
+    winner = split_cannot_link(canonical_labels(winner), units.dist, units.cannot_link)
+    return canonical_labels(winner[units.of_crop])
 
 
 def train_run(manifest: Path, out: Path, constraints: bool, args: argparse.Namespace, force: bool) -> float:

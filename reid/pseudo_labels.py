@@ -1,12 +1,14 @@
 """Pseudo-labels from a distance matrix: DBSCAN, video constraints and SpCL's self-paced reliability.
 
 - :func:`dbscan` clusters a precomputed (N, N) distance matrix (sklearn's semantics: ``min_samples``
-  counts the point itself; a non-core point within ``eps`` of a core point is a border point and joins
-  the cluster of its *nearest* core neighbour, which makes the result independent of sample order).
-- Video constraints from harvested crops (:func:`apply_constraints`, :func:`enforce_must_link`,
-  :func:`split_cannot_link`): crops of one tracklet are must-link (distance 0 before clustering, then one
-  label per tracklet by majority vote), two boxes of one camera in one frame are cannot-link (distance
-  raised above any eps before clustering, then clusters still holding such a pair are split).
+  counts the point itself, or the points' weights; a border point joins the cluster of its *nearest*
+  core neighbour, so the result does not depend on sample order).
+- Video constraints (:func:`make_units`, :func:`cluster_units`): crops of one tracklet are must-link,
+  two boxes of one camera in one frame are cannot-link. Must-link clusters *units* (a tracklet, or a
+  crop without one) linked by :func:`tracklet_linkage`, which needs half of the crops of each within
+  reach of the other: one close crop pair cannot merge two tracklets (it did when the distances inside
+  tracklets were set to 0 before a crop-level DBSCAN, and people chained together). Cannot-link unit
+  pairs get a distance above any eps; clusters still holding one are split (:func:`split_cannot_link`).
 - :func:`self_paced_labels`: SpCL's reliability criterion with clusterings at a tight and a loose eps.
 
 Labels are int64 arrays, clusters numbered 0..C-1 in order of their lowest sample index, -1 = outlier.
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 CANNOT_LINK_DISTANCE = 2.0  # Jaccard distances lie in [0, 1]; any usable eps is below this.
 _CHUNK = 2048
+_BLOCK_ELEMENTS = 1 << 24  # elements of a dense float32 working block (64 MiB)
 
 
 class NoClustersError(ValueError):
@@ -60,13 +63,15 @@ def _check_dist(dist: np.ndarray) -> None:
         raise ValueError(f"dist: expected a square (N, N) array, got {getattr(dist, 'shape', type(dist).__name__)}")
 
 
-def dbscan(dist: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
+def dbscan(dist: np.ndarray, eps: float, min_samples: int, weights: np.ndarray | None = None) -> np.ndarray:
     """DBSCAN on a precomputed symmetric distance matrix.
 
     Args:
         dist: (N, N) float distances (diagonal treated as 0).
         eps: neighbourhood radius (``dist <= eps`` are neighbours).
-        min_samples: neighbours (the point included) a core point needs.
+        min_samples: neighbours (the point included) a core point needs; with ``weights``, the summed
+            weight of the neighbours.
+        weights: (N,) int64 weight per point (the crops a tracklet unit stands for), None = all 1.
     Returns:
         (N,) int64 labels, -1 for noise, clusters in canonical order.
     """
@@ -74,13 +79,15 @@ def dbscan(dist: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
     if min_samples < 1:
         raise ValueError(f"min_samples: expected >= 1, got {min_samples}")
     n = dist.shape[0]
+    if weights is not None and np.shape(weights) != (n,):
+        raise ValueError(f"weights: expected shape ({n},), got {np.shape(weights)}")
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     counts = np.empty(n, dtype=np.int64)
     for start in range(0, n, _CHUNK):
         block = dist[start : start + _CHUNK] <= eps
         block[np.arange(len(block)), np.arange(start, start + len(block))] = True
-        counts[start : start + len(block)] = block.sum(axis=1)
+        counts[start : start + len(block)] = block.sum(axis=1) if weights is None else block @ weights
     core = np.flatnonzero(counts >= min_samples)
     labels = np.full(n, -1, dtype=np.int64)
     if len(core) == 0:
@@ -146,69 +153,117 @@ def cannot_link_pairs(camera_ids: np.ndarray, frame_indices: np.ndarray) -> np.n
     return pairs_within_groups(np.where(known, keys.ravel(), -1))
 
 
-def apply_constraints(dist: np.ndarray, tracklets: np.ndarray | None, cannot_link: np.ndarray | None) -> None:
-    """Write the constraints into ``dist`` in place (it can be large: no copy is made).
+def crop_units(tracklets: np.ndarray) -> np.ndarray:
+    """The clustering unit of each crop: crops of one tracklet (id >= 0) share one, any other crop is its own.
 
     Args:
-        dist: (N, N) float32 distance matrix.
-        tracklets: (N,) int64 tracklet id per crop (-1 = none) or None: must-link pairs get distance 0.
-        cannot_link: (P, 2) int64 pairs or None: they get :data:`CANNOT_LINK_DISTANCE`.
+        tracklets: (N,) int64 tracklet id per crop, -1 = none.
+    Returns:
+        (N,) int64 unit ids 0..U-1, numbered in order of each unit's first crop.
+    """
+    tracklets = np.asarray(tracklets, dtype=np.int64)
+    if tracklets.ndim != 1:
+        raise ValueError(f"tracklets: expected a (N,) array, got shape {tracklets.shape}")
+    keys = np.where(tracklets >= 0, tracklets, -1 - np.arange(len(tracklets)))
+    return canonical_labels(np.unique(keys, return_inverse=True)[1].ravel())
+
+
+def tracklet_linkage(dist: np.ndarray, units: np.ndarray, quantile: float = 0.5) -> np.ndarray:
+    """Distance of every two units from the distances of their crops.
+
+    One way, A -> B is the ``quantile`` (lower) over the crops of A of their distance to the nearest crop
+    of B; the linkage is the larger of A -> B and B -> A. With the default median, A and B are within eps
+    only when at least half of the crops of each (rounded up) have a crop of the other within eps, so one
+    close crop pair cannot link two tracklets. ``quantile=0`` is single linkage (any one pair links),
+    which is what setting the distances inside tracklets to 0 before a crop-level DBSCAN amounts to.
+
+    Args:
+        dist: (N, N) float crop distances. units: (N,) int64 unit of each crop, 0..U-1 (:func:`crop_units`).
+        quantile: in [0, 1].
+    Returns:
+        (U, U) float32, symmetric, 0 on the diagonal.
+    """
+    if not 0.0 <= quantile <= 1.0:
+        raise ValueError(f"quantile: expected a value in [0, 1], got {quantile}")
+    n = dist.shape[0]
+    order = np.argsort(units, kind="stable")
+    sizes = np.bincount(units)
+    starts = np.cumsum(sizes) - sizes
+    nearest = np.empty((n, len(sizes)), dtype=np.float32)  # row r: crop order[r]; column: unit
+    step = max(1, _BLOCK_ELEMENTS // max(n, 1))
+    for s in range(0, n, step):
+        nearest[s : s + step] = np.minimum.reduceat(dist[np.ix_(order[s : s + step], order)], starts, axis=1)
+    linkage = np.empty((len(sizes), len(sizes)), dtype=np.float32)
+    for size in np.unique(sizes):  # all units of one size at once: (G, size, U)
+        group = np.flatnonzero(sizes == size)
+        rank = int(np.floor((size - 1) * quantile))
+        rows = nearest[starts[group][:, None] + np.arange(size)]
+        linkage[group] = np.partition(rows, rank, axis=1)[:, rank]
+    linkage = np.maximum(linkage, linkage.T)
+    np.fill_diagonal(linkage, 0.0)
+    return linkage
+
+
+@dataclass(frozen=True)
+class ClusterUnits:
+    """What DBSCAN clusters, with the video constraints built in (see :func:`make_units`).
+
+    Attributes:
+        of_crop: (N,) int64 unit of each crop, 0..U-1.
+        dist: (U, U) float32 unit distances, cannot-link pairs at :data:`CANNOT_LINK_DISTANCE`.
+        weights: (U,) int64 crops per unit (they count towards ``min_samples``), None = one crop each.
+        cannot_link: (P, 2) int64 cannot-link unit pairs (i < j).
+    """
+
+    of_crop: np.ndarray
+    dist: np.ndarray
+    weights: np.ndarray | None
+    cannot_link: np.ndarray
+
+
+def make_units(
+    dist: np.ndarray,
+    tracklets: np.ndarray | None = None,
+    cannot_link: np.ndarray | None = None,
+    quantile: float = 0.5,
+) -> ClusterUnits:
+    """Units to cluster: tracklets (must-link) when ``tracklets`` is given, else single crops.
+
+    Args:
+        dist: (N, N) float32 crop distances. When every unit is one crop it *is* the units' matrix and
+            the cannot-link pairs are written into it in place (it can be large: no copy is made).
+        tracklets: (N,) int64 tracklet id per crop (-1 = none) or None: must-link off.
+        cannot_link: (P, 2) int64 crop pairs or None: cannot-link off.
+        quantile: of :func:`tracklet_linkage`.
     """
     _check_dist(dist)
-    if tracklets is not None:
-        pairs = pairs_within_groups(tracklets)
-        dist[pairs[:, 0], pairs[:, 1]] = 0.0
-        dist[pairs[:, 1], pairs[:, 0]] = 0.0
-    if cannot_link is not None and len(cannot_link):
-        dist[cannot_link[:, 0], cannot_link[:, 1]] = CANNOT_LINK_DISTANCE
-        dist[cannot_link[:, 1], cannot_link[:, 0]] = CANNOT_LINK_DISTANCE
+    n = dist.shape[0]
+    of_crop = np.arange(n, dtype=np.int64) if tracklets is None else crop_units(tracklets)
+    if len(of_crop) != n:
+        raise ValueError(f"tracklets: expected shape ({n},), got {np.shape(tracklets)}")
+    grouped = of_crop.max(initial=-1) + 1 < n
+    unit_dist = tracklet_linkage(dist, of_crop, quantile) if grouped else dist
+    pairs = np.zeros((0, 2), dtype=np.int64)
+    if cannot_link is not None:
+        pairs = np.sort(of_crop[np.asarray(cannot_link, dtype=np.int64).reshape(-1, 2)], axis=1)
+        inside = pairs[:, 0] == pairs[:, 1]
+        if inside.any():
+            log.warning("%d cannot-link pairs lie inside one tracklet: ignored", int(inside.sum()))
+        pairs = np.unique(pairs[~inside], axis=0).reshape(-1, 2)
+    unit_dist[pairs[:, 0], pairs[:, 1]] = CANNOT_LINK_DISTANCE
+    unit_dist[pairs[:, 1], pairs[:, 0]] = CANNOT_LINK_DISTANCE
+    return ClusterUnits(of_crop, unit_dist, np.bincount(of_crop) if grouped else None, pairs)
 
 
-def enforce_must_link(labels: np.ndarray, tracklets: np.ndarray) -> np.ndarray:
-    """One label per tracklet: the majority cluster of its members; an all-outlier tracklet of two or
-    more crops becomes a new cluster of its own. Crops with tracklet -1 keep their label.
-
-    Args:
-        labels: (N,) int64, -1 = outlier. tracklets: (N,) int64, -1 = none.
-    Returns:
-        (N,) int64 canonical labels.
-    """
-    labels = np.asarray(labels, dtype=np.int64).copy()
-    tracklets = np.asarray(tracklets, dtype=np.int64)
-    has = tracklets >= 0
-    if not has.any():
-        return canonical_labels(labels)
-    tids, t_inv = np.unique(tracklets[has], return_inverse=True)
-    t_inv = t_inv.ravel()
-    # Majority vote: count (tracklet, label) pairs over clustered members.
-    clustered = labels[has] >= 0
-    pair_t, pair_l = t_inv[clustered], labels[has][clustered]
-    voted = np.full(len(tids), -1, dtype=np.int64)
-    if len(pair_t):
-        pairs, votes = np.unique(np.stack([pair_t, pair_l], axis=1), axis=0, return_counts=True)
-        order = np.lexsort((pairs[:, 1], -votes, pairs[:, 0]))  # per tracklet: most votes, then lowest label
-        best = pairs[order]
-        first = np.unique(best[:, 0], return_index=True)[1]
-        voted[best[first, 0]] = best[first, 1]
-    sizes = np.bincount(t_inv, minlength=len(tids))
-    fresh = np.flatnonzero((voted < 0) & (sizes >= 2))
-    voted[fresh] = labels.max(initial=-1) + 1 + np.arange(len(fresh))
-    labels[has] = voted[t_inv]
-    return canonical_labels(labels)
-
-
-def split_cannot_link(
-    labels: np.ndarray, dist: np.ndarray, cannot_link: np.ndarray, tracklets: np.ndarray | None = None
-) -> np.ndarray:
+def split_cannot_link(labels: np.ndarray, dist: np.ndarray, cannot_link: np.ndarray) -> np.ndarray:
     """Split every cluster that holds a cannot-link pair into conflict-free parts.
 
-    Units are tracklets (when given) or single crops. Within a conflicting cluster the units of the
-    conflicting pairs are seeds, placed in order into the nearest existing part (mean distance) holding
-    no cannot-link partner, else into a new part; the other units join their nearest part.
+    Within a conflicting cluster the points of the conflicting pairs are seeds, placed in order into the
+    nearest existing part (mean distance) holding no cannot-link partner, else into a new part; the other
+    members join the part of seeds they are nearest to on average.
 
     Args:
-        labels: (N,) int64, -1 = outlier. dist: (N, N) float distances (with constraints applied or not).
-        cannot_link: (P, 2) int64 pairs. tracklets: (N,) int64 or None.
+        labels: (N,) int64, -1 = outlier. dist: (N, N) float distances. cannot_link: (P, 2) int64 pairs.
     Returns:
         (N,) int64 canonical labels.
     """
@@ -219,33 +274,21 @@ def split_cannot_link(
     next_label = labels.max(initial=-1) + 1
     for cluster in np.unique(labels[conflicts[:, 0]]):
         members = np.flatnonzero(labels == cluster)
-        parts = _split_cluster(members, dist, conflicts[labels[conflicts[:, 0]] == cluster], tracklets)
+        parts = _split_cluster(members, dist, conflicts[labels[conflicts[:, 0]] == cluster])
         moved = parts > 0
         labels[members[moved]] = next_label + parts[moved] - 1
         next_label += parts.max()
     return canonical_labels(labels)
 
 
-def _split_cluster(
-    members: np.ndarray, dist: np.ndarray, conflicts: np.ndarray, tracklets: np.ndarray | None
-) -> np.ndarray:
+def _split_cluster(members: np.ndarray, dist: np.ndarray, conflicts: np.ndarray) -> np.ndarray:
     """Part index (0 = stays) of each member of one cluster; see :func:`split_cannot_link`."""
-    keys = (
-        members.copy() + 1 if tracklets is None else np.where(tracklets[members] >= 0, tracklets[members], -1 - members)
-    )
-    _, unit = np.unique(keys, return_inverse=True)
-    unit = unit.ravel()
-    num_units = unit.max() + 1
-    onehot = np.zeros((num_units, len(members)), dtype=np.float64)
-    onehot[unit, np.arange(len(members))] = 1.0
-    onehot /= onehot.sum(axis=1, keepdims=True)
-    unit_dist = onehot @ dist[np.ix_(members, members)].astype(np.float64) @ onehot.T
+    sub = dist[np.ix_(members, members)].astype(np.float64)
     position = np.searchsorted(members, conflicts)  # members is sorted (flatnonzero)
-    ua, ub = unit[position[:, 0]], unit[position[:, 1]]
-    banned = np.zeros((num_units, num_units), dtype=bool)
-    banned[ua, ub] = banned[ub, ua] = True
-    seeds = np.unique(np.concatenate([ua, ub]))
-    part_of = np.full(num_units, -1, dtype=np.int64)
+    banned = np.zeros((len(members), len(members)), dtype=bool)
+    banned[position[:, 0], position[:, 1]] = banned[position[:, 1], position[:, 0]] = True
+    seeds = np.unique(position)
+    part_of = np.full(len(members), -1, dtype=np.int64)
     for seed in seeds:
         placed = np.flatnonzero(part_of >= 0)
         best, best_d = -1, np.inf
@@ -253,75 +296,60 @@ def _split_cluster(
             group = placed[part_of[placed] == part]
             if banned[seed, group].any():
                 continue
-            d = unit_dist[seed, group].mean()
+            d = sub[seed, group].mean()
             if d < best_d:
                 best, best_d = part, d
         part_of[seed] = best if best >= 0 else part_of.max() + 1
     rest = np.flatnonzero(part_of < 0)
     if len(rest):
-        num_parts = part_of.max() + 1
         seed_parts = part_of[seeds]
         per_part = np.stack(
-            [unit_dist[np.ix_(rest, seeds[seed_parts == p])].mean(axis=1) for p in range(num_parts)], axis=1
+            [sub[np.ix_(rest, seeds[seed_parts == p])].mean(axis=1) for p in range(part_of.max() + 1)], axis=1
         )
         part_of[rest] = per_part.argmin(axis=1)
-    return part_of[unit]
+    return part_of
 
 
-def constrained_dbscan(
-    dist: np.ndarray,
-    eps: float,
-    min_samples: int,
-    tracklets: np.ndarray | None = None,
-    cannot_link: np.ndarray | None = None,
-) -> np.ndarray:
-    """DBSCAN followed by the video constraints (``dist`` must already hold them, see
-    :func:`apply_constraints`). ``tracklets`` None switches must-link off, ``cannot_link`` None cannot-link.
+def cluster_units(units: ClusterUnits, eps: float, min_samples: int) -> np.ndarray:
+    """DBSCAN on the units (a unit's crops count towards ``min_samples``), the cannot-link split, then
+    every crop takes its unit's label: one label per tracklet.
 
-    Returns (N,) int64 canonical labels, -1 = outlier.
+    Returns:
+        (N,) int64 canonical labels, -1 = outlier.
     """
-    labels = dbscan(dist, eps, min_samples)
-    if tracklets is not None:
-        labels = enforce_must_link(labels, tracklets)
-    if cannot_link is not None and len(cannot_link):
-        labels = split_cannot_link(labels, dist, cannot_link, tracklets)
-    return labels
+    labels = dbscan(units.dist, eps, min_samples, units.weights)
+    if len(units.cannot_link):
+        labels = split_cannot_link(labels, units.dist, units.cannot_link)
+    return canonical_labels(labels[units.of_crop])
 
 
-def cluster_pseudo_labels(
-    dist: np.ndarray,
-    eps: float,
-    min_samples: int,
-    tracklets: np.ndarray | None = None,
-    cannot_link: np.ndarray | None = None,
-) -> PseudoLabels:
-    """Constraints into ``dist`` (in place), DBSCAN, must-link vote, cannot-link split.
+def cluster_pseudo_labels(units: ClusterUnits, eps: float, min_samples: int) -> PseudoLabels:
+    """:func:`cluster_units` with counts for the log.
 
     Raises:
-        NoClustersError: every sample is an outlier; the message names eps and what to try.
+        NoClustersError: every crop is an outlier; the message names eps and what to try.
     """
-    apply_constraints(dist, tracklets, cannot_link)
-    labels = constrained_dbscan(dist, eps, min_samples, tracklets, cannot_link)
+    labels = cluster_units(units, eps, min_samples)
     num_clusters = int(labels.max(initial=-1)) + 1
     if num_clusters == 0:
-        raise NoClustersError(_no_cluster_message(dist, eps, min_samples))
+        raise NoClustersError(_no_cluster_message(units, eps, min_samples))
     return PseudoLabels(labels, num_clusters, int((labels < 0).sum()), float(eps))
 
 
-def _no_cluster_message(dist: np.ndarray, eps: float, min_samples: int) -> str:
-    n = dist.shape[0]
-    kth = min(max(min_samples - 1, 1), n - 1)
-    if n > 1:
-        off = dist + np.diag(np.full(n, np.inf, dtype=dist.dtype))
+def _no_cluster_message(units: ClusterUnits, eps: float, min_samples: int) -> str:
+    dist, num_units = units.dist, len(units.dist)
+    what = "samples" if units.weights is None else f"crops ({num_units} tracklet units)"
+    hint = "there is a single unit"
+    if num_units > 1:
+        kth = min(max(min_samples - 1, 1), num_units - 1)
+        off = dist + np.diag(np.full(num_units, np.inf, dtype=dist.dtype))
         radius = float(np.median(np.partition(off, kth - 1, axis=1)[:, kth - 1]))
         hint = f"the median distance to the {kth}-th nearest neighbour is {radius:.3f}"
-    else:
-        hint = "there is a single sample"
     return (
-        f"DBSCAN found no cluster among {n} samples with eps={eps:g} and min_samples={min_samples}: "
-        f"every sample is an outlier ({hint}). Try a larger --eps (e.g. {min(eps + 0.1, 1.0):g}) "
-        "or a smaller "
-        f"--min-samples, start from better weights (--init), or add more crops per person."
+        f"DBSCAN found no cluster among {len(units.of_crop)} {what} with eps={eps:g} and min_samples="
+        f"{min_samples}: every sample is an outlier ({hint}). Try a larger --eps "
+        f"(e.g. {min(eps + 0.1, 1.0):g}) or a smaller --min-samples, start from better weights (--init), "
+        "or add more crops per person."
     )
 
 

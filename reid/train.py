@@ -4,8 +4,9 @@ One epoch, top to bottom (:func:`run_epoch`):
 
 1. extract L2-normalised features of every training crop with the eval transform;
 2. k-reciprocal Jaccard distance between them (``reid.cluster``, faiss k-NN);
-3. DBSCAN on it with the video constraints (must-link tracklets, cannot-link boxes of one frame)
-   -> pseudo labels (``reid.pseudo_labels``); the hybrid memory adds SpCL's self-paced reliability;
+3. DBSCAN on it with the video constraints (must-link: whole tracklets are the units clustered;
+   cannot-link: boxes of one frame) -> pseudo labels (``reid.pseudo_labels``); the hybrid memory adds
+   SpCL's self-paced reliability;
 4. rebuild the memory from the cluster centroids (``reid.memory``: cluster, hybrid or camera proxies);
 5. train ``iters`` iterations on PK batches of pseudo identities (camera-aware: positives from other
    cameras first): contrastive loss against the memory (+ optional batch-hard triplet), optimiser step,
@@ -41,7 +42,8 @@ from reid.memory import CameraProxyMemory, ClusterMemory, HybridMemory
 from reid.pseudo_labels import (
     cannot_link_pairs,
     cluster_pseudo_labels,
-    constrained_dbscan,
+    cluster_units,
+    make_units,
     self_paced_labels,
 )
 from reid.train_config import TrainConfig, config_from_args, config_to_dict
@@ -207,7 +209,8 @@ def evaluate(model: nn.Module, ev: EvalSet, cfg: TrainConfig, device: torch.devi
 
 
 def make_pseudo_labels(features: torch.Tensor, data: TrainData, cfg: TrainConfig, state: TrainerState):
-    """Steps 2-3: Jaccard distance, constraints, DBSCAN (and SpCL reliability for the hybrid memory).
+    """Steps 2-3: Jaccard distance, DBSCAN on tracklet or crop units with the constraints (and SpCL
+    reliability for the hybrid memory).
 
     Returns:
         (labels (N,) int64 numpy — cluster ids with -1 outliers, or hybrid slots all >= 0 —,
@@ -218,11 +221,12 @@ def make_pseudo_labels(features: torch.Tensor, data: TrainData, cfg: TrainConfig
     dist = k_reciprocal_jaccard(features, k1=cfg.k1, k2=min(cfg.k2, cfg.k1 + 1))
     tracklets = data.tracklets if cfg.must_link else None
     cannot = cannot_link_pairs(data.cameras, data.frames) if cfg.cannot_link and data.frames is not None else None
-    result = cluster_pseudo_labels(dist, cfg.eps, cfg.min_samples, tracklets, cannot)
+    units = make_units(dist, tracklets, cannot)
+    result = cluster_pseudo_labels(units, cfg.eps, cfg.min_samples)
     if cfg.memory != "hybrid":
         return result.labels, result.num_clusters, result.num_outliers
-    tight = constrained_dbscan(dist, cfg.eps - cfg.eps_gap, cfg.min_samples, tracklets, cannot)
-    loose = constrained_dbscan(dist, cfg.eps + cfg.eps_gap, cfg.min_samples, tracklets, cannot)
+    tight = cluster_units(units, cfg.eps - cfg.eps_gap, cfg.min_samples)
+    loose = cluster_units(units, cfg.eps + cfg.eps_gap, cfg.min_samples)
     slots, num_clusters, state.indep_threshold = self_paced_labels(result.labels, tight, loose, state.indep_threshold)
     return slots, num_clusters, int(len(slots) - np.isin(slots, np.arange(num_clusters)).sum())
 

@@ -96,7 +96,7 @@ HELP = {
     "eps": "DBSCAN radius on the Jaccard distance",
     "eps_gap": "hybrid memory: tight/loose eps = eps -/+ gap (self-paced reliability)",
     "min_samples": "DBSCAN neighbours (self included) of a core point",
-    "must_link": "crops of one tracklet share a pseudo label (manifest only)",
+    "must_link": "crops of one tracklet share a pseudo label; whole tracklets are clustered (manifest)",
     "cannot_link": "two boxes of one camera in one frame are never one pseudo label",
     "memory": "cluster (Cluster-Contrast), hybrid (SpCL) or camera (camera-aware proxies)",
     "hard": "cluster memory: update centroids with the hardest batch sample instead of the mean",
