@@ -12,9 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from configs.validate import ConfigError, build, field, in_range
+from configs.validate import ConfigError, build, field, in_range, read_yaml_mapping
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 _CAMERA_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -173,14 +171,7 @@ class PipelineConfig:
 def load_config(path: str | Path) -> PipelineConfig:
     """Read, validate and resolve ``path`` (YAML). Raises FileNotFoundError or ConfigError."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"camera config not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with a 'cameras' list, got {type(raw).__name__}")
+    raw = read_yaml_mapping(path, "camera config")
     return config_from_dict(raw, base_dir=path.parent, origin=str(path))
 
 

@@ -9,11 +9,29 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import yaml
 
 
 class ConfigError(ValueError):
     """A config value is missing, unknown, of the wrong type, or out of range."""
+
+
+def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """Parse YAML file ``path`` holding a mapping (empty file: {}); FileNotFoundError / ConfigError otherwise."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of {what} keys, got {type(raw).__name__}")
+    return raw
 
 
 def build(cls: type, raw: Any, path: str) -> Any:

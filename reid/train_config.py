@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from configs.validate import ConfigError, build, field, in_range
+from configs.validate import ConfigError, build, field, in_range, read_yaml_mapping
 from reid.train_run import load_train_state  # noqa: F401  (re-export: the --resume reader)
 
 MemoryKind = Literal["cluster", "hybrid", "camera"]
@@ -172,18 +170,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML mapping of TrainConfig keys; FileNotFoundError / ConfigError on bad files."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training config not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of training options, got {type(raw).__name__}")
-    return raw
+    return read_yaml_mapping(Path(path), "training config")
 
 
 def make_config(raw: dict[str, Any]) -> TrainConfig:
