@@ -6,6 +6,15 @@ Constraints that hold for every assignment either linker makes:
   by a tracklet of ``cam_b`` starting ``gap`` seconds later only when ``min_s <= gap <= max_s`` (a window
   given for one direction also serves the other unless that one has its own; same-camera re-entry and
   pairs without a window are unconstrained).
+
+Similarity (both linkers, by default): embeddings are compared after removing each camera's mean
+embedding (the appearance every person in that camera shares: background, light, colour cast) and
+re-normalising; without it, strangers in one camera look alike and one person looks different across
+cameras. Online, the camera means are running means over the tracklets linked so far, shrunk towards zero
+while a camera has few (``camera_prior`` pseudo-tracklets), so a new camera starts as plain cosine.
+Online, an identity's score is the mean similarity to its member tracklets' means (average linkage, as
+the offline clustering), the gallery search only proposes the candidates; the best allowed identity must
+reach ``threshold`` and beat the runner-up by ``margin``.
 """
 
 from __future__ import annotations
@@ -44,6 +53,20 @@ def check_transit(transit: Transit | None, cameras: Iterable[str] | None) -> dic
     return out
 
 
+def centre_by_camera(
+    vecs: np.ndarray, cams: Sequence[str], sums: Mapping[str, np.ndarray], counts: Mapping[str, int], prior: float
+) -> np.ndarray:
+    """(n, D) unit rows of ``vecs`` minus their camera's mean ``sums[cam] / (counts[cam] + prior)``.
+
+    Cameras absent from ``sums`` are not shifted; a row that would vanish keeps its direction.
+    """
+    means = {c: sums[c] / (counts[c] + prior) for c in set(cams) & set(sums)}
+    zero = np.zeros(vecs.shape[1])
+    out = vecs - np.stack([means.get(c, zero) for c in cams]) if len(cams) else vecs
+    norm = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.where(norm > 1e-6, out / np.maximum(norm, 1e-12), vecs).astype(np.float32)
+
+
 class OnlineLinker:
     """Give each mature tracklet a global id from ``gallery`` (see the module docstring for constraints).
 
@@ -56,7 +79,11 @@ class OnlineLinker:
             and moves when another identity now wins clearly (an identity it founded and left empty is
             removed from the gallery; its id is never reused).
         transit: optional camera-pair transit windows; needs ``cameras`` to check the names.
-        k: identities fetched per query. max_prototypes: prototypes stored per identity.
+        k: candidate identities fetched from the gallery per query. max_prototypes: prototypes stored per
+            identity, and the most recent member tracklets an identity is scored against.
+        score: "mean" (average similarity to the identity's member tracklets) or "max" (the most similar).
+        center_cameras: compare camera-centred embeddings (module docstring); camera_prior: pseudo-tracklets
+            that shrink a camera's running mean towards zero.
     """
 
     def __init__(
@@ -69,8 +96,11 @@ class OnlineLinker:
         transit: Transit | None = None,
         *,
         cameras: Iterable[str] | None = None,
-        k: int = 10,
+        k: int = 20,
         max_prototypes: int = 16,
+        score: str = "mean",
+        center_cameras: bool = True,
+        camera_prior: float = 10.0,
     ) -> None:
         if min_crops < 1 or revise_until_crops < 0 or k < 1 or max_prototypes < 1:
             raise ValueError(
@@ -79,10 +109,16 @@ class OnlineLinker:
             )
         if margin < 0:
             raise ValueError(f"margin: expected >= 0, got {margin}")
+        if score not in ("mean", "max") or camera_prior < 0:
+            raise ValueError(f"expected score 'mean' or 'max' and camera_prior >= 0, got {score!r}, {camera_prior}")
         self.gallery, self.threshold, self.margin = gallery, threshold, margin
         self.min_crops, self.revise_until_crops, self.k = min_crops, revise_until_crops, k
-        self.max_prototypes = max_prototypes
+        self.max_prototypes, self.score = max_prototypes, score
+        self.center_cameras, self.camera_prior = center_cameras, camera_prior
         self.transit = check_transit(transit, cameras)
+        self._cam_sum: dict[str, np.ndarray] = {}  # camera -> sum of its tracklets' means at first decision
+        self._cam_n: dict[str, int] = {}
+        self._latest: dict[int, tuple[np.ndarray, str]] = {}  # tracklet id -> (mean, camera) at its last snapshot
         self._members: dict[int, list[int]] = {}  # global id -> its tracklet ids, in join order
         self._base: dict[int, tuple[np.ndarray, str, float]] = {}  # pre-existing identity -> (protos, cam, seen)
         self._assigned: dict[int, int] = {}  # tracklet id -> global id
@@ -135,11 +171,15 @@ class OnlineLinker:
         usable = [t for t in tracklets if t.mean is not None]
         if not usable:
             return
-        scores, ids = self.gallery.search(np.stack([t.mean for t in usable]), self.k)
-        fresh: dict[int, np.ndarray] = {}  # identities changed in this step: their gallery rows are stale
-        for t, row_scores, row_ids in zip(usable, scores, ids):
+        for t in usable:
+            if t.tracklet_id not in self._used_n:  # first decision: it joins its camera's running mean
+                self._cam_sum[t.camera_id] = self._cam_sum.get(t.camera_id, 0.0) + t.mean.astype(np.float64)
+                self._cam_n[t.camera_id] = self._cam_n.get(t.camera_id, 0) + 1
+        _, ids = self.gallery.search(np.stack([t.mean for t in usable]), self.k)
+        fresh: dict[int, np.ndarray] = {}  # identities changed in this step (may be missing from ``ids``)
+        for t, row_ids in zip(usable, ids):
             current = self._assigned.get(t.tracklet_id)
-            target = self._choose(store, t, row_scores, row_ids, fresh, cache)
+            target = self._choose(store, t, row_ids, fresh, cache)
             self._used_n[t.tracklet_id] = t.n_embedded
             if current is not None and target in (None, current):
                 continue  # stays: only a clear win elsewhere moves an assigned tracklet
@@ -149,32 +189,56 @@ class OnlineLinker:
             if gid != current:
                 changes.append((t.tracklet_id, gid))
 
-    def _choose(
-        self,
-        store: TrackletStore,
-        t: Tracklet,
-        row_scores: np.ndarray,
-        row_ids: np.ndarray,
-        fresh: dict[int, np.ndarray],
-        cache: Cache,
-    ) -> int | None:
-        """The identity ``t`` should join, or None to found a new one."""
+    def _choose(self, store: TrackletStore, t: Tracklet, row_ids: np.ndarray, fresh: dict, cache: Cache) -> int | None:
+        """The identity ``t`` should join (candidates: gallery hits, identities changed this step, its own),
+        or None to found a new one."""
         current = self._assigned.get(t.tracklet_id)
-        cands = {int(g): float(s) for s, g in zip(row_scores, row_ids) if g >= 0 and g not in fresh}
-        for gid, protos in fresh.items():
-            cands[gid] = float((protos @ t.mean).max())
-        if current is not None:  # score the current identity without t's own prototypes
-            others = self._prototypes(store, current, cache, exclude=t.tracklet_id)
-            cands.pop(current, None)
-            if len(others):
-                cands[current] = float((others @ t.mean).max())
-        gids = list(cands)
-        ok = self._allowed(store, t, gids) if gids else np.zeros(0, dtype=bool)
-        allowed = sorted(((cands[g], g) for g, keep in zip(gids, ok.tolist()) if keep), reverse=True)
+        gids = {int(g) for g in row_ids if g >= 0} | set(fresh) | ({current} - {None})
+        gids = sorted(g for g in gids if g in self._members or g in self.gallery)
+        if not gids:
+            return None
+        scores = self._scores(store, t, gids, cache)
+        ok = self._allowed(store, t, gids) & np.isfinite(scores)
+        allowed = sorted(zip(scores[ok].tolist(), np.asarray(gids)[ok].tolist()), reverse=True)
         if not allowed or allowed[0][0] < self.threshold:
             return None
         runner_up = allowed[1][0] if len(allowed) > 1 else -np.inf
         return allowed[0][1] if allowed[0][0] - runner_up >= self.margin else None
+
+    def _scores(self, store: TrackletStore, t: Tracklet, gids: list[int], cache: Cache) -> np.ndarray:
+        """(G,) float64 similarity of ``t`` to each identity: mean (or max) over the identity's latest
+        ``max_prototypes`` member tracklets other than ``t`` plus its pre-existing prototypes; -inf when empty."""
+        vecs, cams, owner = [], [], []
+        for g, gid in enumerate(gids):
+            members = [m for m in self._members.get(gid, []) if m != t.tracklet_id and m in self._latest]
+            members = members[-self.max_prototypes :]  # the latest to join
+            vecs += [self._latest[m][0][None] for m in members]
+            cams += [self._latest[m][1] for m in members]
+            if gid in self._base:
+                protos, cam = self._base[gid][:2]
+            elif gid not in self._members and gid in self.gallery:  # a gallery identity not touched yet
+                protos, cam = self.gallery.prototypes(gid), self.gallery.info(gid).last_camera
+            else:
+                protos, cam = np.zeros((0, len(t.mean)), np.float32), ""
+            vecs.append(protos)
+            cams += [cam] * len(protos)
+            owner += [g] * (len(members) + len(protos))
+        out = np.full(len(gids), -np.inf)
+        if not owner:
+            return out
+        sims = self._centred(np.concatenate(vecs), cams) @ self._centred(t.mean[None], [t.camera_id])[0]
+        owner_arr = np.asarray(owner, dtype=np.int64)
+        if self.score == "max":
+            np.maximum.at(out, owner_arr, sims)
+            return out
+        n = np.bincount(owner_arr, minlength=len(gids))
+        return np.where(n > 0, np.bincount(owner_arr, sims, len(gids)) / np.maximum(n, 1), -np.inf)
+
+    def _centred(self, vecs: np.ndarray, cams: Sequence[str]) -> np.ndarray:
+        """(n, D) ``vecs`` minus their cameras' running means, re-normalised (as they are without centring)."""
+        if not self.center_cameras or not self._cam_sum:
+            return vecs
+        return centre_by_camera(vecs, cams, self._cam_sum, self._cam_n, self.camera_prior)
 
     def _allowed(self, store: TrackletStore, t: Tracklet, gids: list[int]) -> np.ndarray:
         """(G,) bool: which candidate identities ``t`` may join (cannot-link, then transit windows)."""
@@ -247,7 +311,8 @@ class OnlineLinker:
             fresh[gid] = self.gallery.prototypes(gid)
 
     def _forget_identity(self, gid: int) -> None:
-        self._members.pop(gid, None)
+        for tid in self._members.pop(gid, []):
+            self._latest.pop(tid, None)
         self._base.pop(gid, None)
 
     def _own_prototypes(self, t: Tracklet) -> np.ndarray:
@@ -307,10 +372,12 @@ class OnlineLinker:
             changes.append((loser, -1))
         return detached
 
-    @staticmethod
-    def _get(store: TrackletStore, tid: int, cache: Cache) -> Tracklet:
+    def _get(self, store: TrackletStore, tid: int, cache: Cache) -> Tracklet:
         if tid not in cache:
-            cache[tid] = store.get(tid)
+            t = cache[tid] = store.get(tid)
+            mean = t.mean
+            if mean is not None:
+                self._latest[tid] = (mean, t.camera_id)
         return cache[tid]
 
     def _log_unlinked(self, ended: Sequence[Tracklet]) -> None:
@@ -344,14 +411,17 @@ def offline_relink(
     k1: int = 20,
     k2: int = 6,
     lambda_value: float = 0.3,
+    center_cameras: bool = False,
+    camera_prior: float = 10.0,
 ) -> dict[int, int]:
     """Cluster all tracklets on their mean embeddings; return {tracklet_id: global id 0..K-1}.
 
     Agglomerative clustering (``linkage`` "average", "complete" or "single") on cosine distance, merging
     while the linkage similarity is >= ``threshold``; never merges clusters holding a cannot-link pair.
     ``rerank`` uses k-reciprocal Jaccard distances from :mod:`reid.cluster`
-    (distance = (1 - lambda_value) * jaccard + lambda_value * cosine distance). Tracklets without an
-    embedding get -1. Ids are numbered by each cluster's smallest tracklet id.
+    (distance = (1 - lambda_value) * jaccard + lambda_value * cosine distance). ``center_cameras``: means
+    are first centred on their camera's mean over all tracklets (module docstring; ``camera_prior`` as
+    online). Tracklets without an embedding get -1. Ids are numbered by each cluster's smallest tracklet id.
     """
     if linkage not in ("average", "complete", "single"):
         raise ValueError(f"linkage: expected 'average', 'complete' or 'single', got {linkage!r}")
@@ -359,7 +429,12 @@ def offline_relink(
     out = {t.tracklet_id: -1 for t in tracklets}
     if not with_mean:
         return out
-    feats = np.stack([t.mean for t in with_mean]).astype(np.float64)
+    feats = np.stack([t.mean for t in with_mean])
+    if center_cameras:
+        cams = [t.camera_id for t in with_mean]
+        sums = {c: feats[[k == c for k in cams]].astype(np.float64).sum(axis=0) for c in set(cams)}
+        feats = centre_by_camera(feats, cams, sums, {c: cams.count(c) for c in sums}, camera_prior)
+    feats = feats.astype(np.float64)
     dist = np.clip(1.0 - feats @ feats.T, 0.0, 2.0)
     if rerank:
         from reid.cluster import k_reciprocal_jaccard

@@ -9,7 +9,7 @@ import pytest
 import supervision as sv
 
 from pipeline.gallery import Gallery
-from pipeline.linker import OnlineLinker, constrained_agglomerative, offline_relink
+from pipeline.linker import OnlineLinker, centre_by_camera, constrained_agglomerative, offline_relink
 from pipeline.records import with_embeddings
 from pipeline.tracklets import Tracklet, TrackletStore
 
@@ -253,3 +253,50 @@ def test_offline_relink_rerank_and_bad_linkage() -> None:
 def test_linker_bad_options(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         new_linker(**kwargs)
+
+
+BASIS = np.linalg.qr(np.random.default_rng(7).standard_normal((D, D)))[0].astype(np.float32)  # orthonormal rows
+
+
+def test_centre_by_camera_closed_form() -> None:
+    vecs = unit(np.random.default_rng(8).standard_normal((4, D)))
+    sums = {"a": 3.0 * BASIS[0].astype(np.float64), "b": 2.0 * vecs[3].astype(np.float64)}
+    out = centre_by_camera(vecs, ["a", "a", "c", "b"], sums, {"a": 2, "b": 1}, prior=1.0)
+    expected = vecs[:2] - BASIS[0] * (3.0 / 3.0)
+    np.testing.assert_allclose(out[:2], unit(expected), atol=1e-6)
+    np.testing.assert_allclose(out[2], vecs[2], atol=1e-7)  # a camera without a mean is not shifted
+    np.testing.assert_allclose(out[3], vecs[3], atol=1e-7)  # a row that would vanish keeps its direction
+
+
+def cast_scene(n: int, cast: float) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` people seen plainly by camera a and through a strong colour cast (shared offset) by camera b."""
+    people, offset = BASIS[:n], cast * BASIS[n]
+    return people, unit(people + offset)
+
+
+def test_offline_centring_undoes_a_camera_cast() -> None:
+    # strangers in b: cos 0.69; one person across a and b: cos 0.55 -> plain cosine links the wrong pairs
+    people, cast = cast_scene(16, 1.5)
+    tracklets = [make_tracklet(k, "a", 20 * k, 20 * k + 10, people[k]) for k in range(16)]
+    tracklets += [make_tracklet(16 + k, "b", 400 + 20 * k, 410 + 20 * k, cast[k]) for k in range(16)]
+    plain = offline_relink(tracklets, threshold=0.6)
+    assert len({plain[16 + k] for k in range(16)}) == 1 and all(plain[k] != plain[16] for k in range(16))
+    centred = offline_relink(tracklets, threshold=0.6, center_cameras=True)
+    assert all(centred[k] == centred[16 + k] for k in range(16))
+    assert len(set(centred.values())) == 16
+
+
+@pytest.mark.parametrize(("score", "center", "correct"), [("max", False, False), ("mean", False, True),
+                                                          ("mean", True, True)])  # fmt: skip
+def test_online_mean_score_resists_a_camera_cast(score: str, center: bool, correct: bool) -> None:
+    people, cast = cast_scene(8, 1.5)
+    schedule = [("a", k + 1, 15 * k, 15 * k + 10, people[k]) for k in range(8)]
+    schedule += [("b", k + 1, 200 + 15 * k, 210 + 15 * k, cast[k]) for k in range(8)]
+    ids = ids_by_track(simulate(new_linker(threshold=0.5, score=score, center_cameras=center), schedule))
+    right = all(ids[("a", k + 1)] == ids[("b", k + 1)] for k in range(8)) and len(set(ids.values())) == 8
+    assert right is correct
+
+
+def test_linker_bad_score() -> None:
+    with pytest.raises(ValueError, match="expected score 'mean' or 'max'"):
+        new_linker(score="median")
