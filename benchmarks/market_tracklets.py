@@ -1,0 +1,447 @@
+"""Cross-camera tracklet linking on Market-1501 (real crops from 6 cameras): floor, greedy, online, offline.
+
+    nice -n 19 python benchmarks/market_tracklets.py [--models ...] [--extra-weights CKPT] [--threads 1]
+
+Tracklets. The query and bounding_box_test images of real people (pid > 0; distractors 0 and junk -1
+left out) are grouped by (person, camera, sequence) from ``PPPP_cCsS_FFFFFF_BB.jpg``: one tracklet each,
+camera id ``c{C}``. Frame numbers restart in every sequence, so each camera's sequences are laid end to
+end: global frame = frame + the summed lengths (largest frame + 1, over every split) of the camera's
+earlier sequences. Two tracklets of one camera then overlap in time only when they come from the same
+sequence with overlapping frame ranges, which is what the linkers' cannot-link test sees. Timestamps are
+global frame / 25 (Market was filmed at 25 fps). The cameras' laid-out timelines all span about 426k
+frames (camera 6: 345k), so the one clock orders the stream sensibly across cameras.
+
+Split. Thresholds are tuned on the people with even pids (part A) and every reported number is measured
+on the people with odd pids (part B, disjoint identities). Each method sweeps the same grid of
+thresholds on A; its best A threshold is applied to B. The "oracle" columns give B's own best threshold
+and IDF1 on the same grid, for honesty about the tuning gap.
+
+Methods. ``own id``: every tracklet its own identity (the floor). ``greedy``: tracklets in start order,
+each joining the identity of the most similar earlier tracklet (cosine of full-tracklet mean embeddings)
+when that similarity is >= t, else founding one: no constraints, no margin, no revision.
+``online``: :class:`pipeline.linker.OnlineLinker` (gallery, margin, cannot-link, revision) driven as
+``pipeline/identity.py`` drives it: a :class:`TrackletStore` receives every image at its own global frame
+(quality 1) and ``step`` runs once per distinct frame, so a tracklet is linked on its first crop and
+revised while it grows (``min_crops=1``: half of Market's tracklets have <= 4 images). A box's predicted
+id is the id its tracklet had right after the step of the box's frame (what the pipeline writes), so later
+revisions only fix later boxes. ``online@start`` is the same linker fed each whole tracklet at its first
+frame (its frame extent known), the same information the greedy baseline has. ``offline``:
+:func:`pipeline.linker.offline_relink` on the final tracklets, with and without k-reciprocal re-ranking.
+
+Score. Multi-camera IDF1 over images: every image is one box of its camera at its global frame with the
+person id as ground truth and its predicted global id; boxes match only themselves, so the ID matching of
+:func:`pipeline.evaluate.multicamera_idf1` reduces to a maximum-weight bipartite matching of the
+(person x predicted id) image-count table: IDTP = the matched weight, IDF1 = 2 IDTP / (2 N) = IDP = IDR
+(every image has one prediction). The test checks the equality with ``multicamera_idf1``.
+
+Embeddings are cached in ``benchmarks/results/market_tracklets_<model>.npz`` (one embedding run per model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import supervision as sv
+from scipy.optimize import linear_sum_assignment
+
+from pipeline.gallery import Gallery
+from pipeline.linker import OnlineLinker, offline_relink
+from pipeline.records import with_embeddings
+from pipeline.tracklets import Tracklet, TrackletStore
+from reid.data.market1501 import DISTRACTOR_PID, ImageRecord, Market1501
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+RESULTS = REPO / "benchmarks" / "results"
+FPS = 25.0
+GRID = tuple(round(t, 2) for t in np.arange(0.30, 0.951, 0.05)) + (0.97, 0.99)
+MODELS = {  # name -> (weights, arch)
+    "osnet_x0_25_msmt17": (str(SHARED / "weights/osnet_x0_25_msmt17.pth"), "osnet_x0_25"),
+    "osnet_x0_25_market1501": (str(SHARED / "weights/osnet_x0_25_market1501.pth"), "osnet_x0_25"),
+    "classical": ("classical", None),
+}
+logger = logging.getLogger("market_tracklets")
+
+
+# ---------------------------------------------------------------------- tracklets
+@dataclass(frozen=True)
+class MarketTracklets:
+    """Images grouped into tracklets, images sorted by (global frame, camera, tracklet).
+
+    Attributes:
+        source: (N,) int64 index of each image in the records it was built from.
+        pid, camera, frame: (N,) int64 person id, camera number 1..6, global frame of each image.
+        tracklet: (N,) int64 tracklet of each image; tracklets are numbered 0..T-1 in start order.
+        t_pid, t_camera, t_first, t_last: (T,) int64 person, camera, first and last global frame.
+    """
+
+    source: np.ndarray
+    pid: np.ndarray
+    camera: np.ndarray
+    frame: np.ndarray
+    tracklet: np.ndarray
+    t_pid: np.ndarray
+    t_camera: np.ndarray
+    t_first: np.ndarray
+    t_last: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.t_pid)
+
+
+def sequence_offsets(records: Sequence[ImageRecord]) -> dict[tuple[int, int], int]:
+    """{(camid, seq): frames before the sequence} laying each camera's sequences end to end."""
+    longest: dict[tuple[int, int], int] = {}
+    for r in records:
+        longest[(r.camid, r.seq)] = max(longest.get((r.camid, r.seq), 0), r.frame + 1)
+    offsets, total = {}, {}
+    for camid, seq in sorted(longest):
+        offsets[(camid, seq)] = total.get(camid, 0)
+        total[camid] = total.get(camid, 0) + longest[(camid, seq)]
+    return offsets
+
+
+def group_tracklets(records: Sequence[ImageRecord], offsets: dict[tuple[int, int], int]) -> MarketTracklets:
+    """Group real-person images (pid > 0) by (pid, camera, sequence); see :class:`MarketTracklets`."""
+    keep = [i for i, r in enumerate(records) if r.pid > DISTRACTOR_PID]
+    if not keep:
+        raise ValueError("records: expected images of real people (pid > 0), got none")
+    missing = {(records[i].camid, records[i].seq) for i in keep} - set(offsets)
+    if missing:
+        raise ValueError(f"offsets: expected every (camid, seq) of the records, missing {sorted(missing)}")
+    src = np.array(keep, dtype=np.int64)
+    pid = np.array([records[i].pid for i in keep], dtype=np.int64)
+    cam = np.array([records[i].camid + 1 for i in keep], dtype=np.int64)
+    seq = np.array([records[i].seq for i in keep], dtype=np.int64)
+    frame = np.array([records[i].frame + offsets[(records[i].camid, records[i].seq)] for i in keep], np.int64)
+    keys, inverse = np.unique(np.stack([pid, cam, seq], axis=1), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    first = np.full(len(keys), np.iinfo(np.int64).max)
+    last = np.full(len(keys), -1)
+    np.minimum.at(first, inverse, frame)
+    np.maximum.at(last, inverse, frame)
+    start_order = np.lexsort((keys[:, 0], keys[:, 1], first))  # by first frame, then camera, then pid
+    rank = np.empty(len(keys), np.int64)
+    rank[start_order] = np.arange(len(keys))
+    tracklet = rank[inverse]
+    order = np.lexsort((tracklet, cam, frame))
+    return MarketTracklets(
+        source=src[order],
+        pid=pid[order],
+        camera=cam[order],
+        frame=frame[order],
+        tracklet=tracklet[order],
+        t_pid=keys[start_order, 0],
+        t_camera=keys[start_order, 1],
+        t_first=first[start_order],
+        t_last=last[start_order],
+    )
+
+
+# ---------------------------------------------------------------------- scoring
+def image_idf1(gt: np.ndarray, pred: np.ndarray) -> dict:
+    """Multi-camera IDF1 over images that match only themselves (module docstring).
+
+    Args:
+        gt, pred: (N,) int person ids and predicted ids of the same images (pred -1 = no prediction).
+    Returns:
+        dict with idf1, idp, idr (floats), idtp, idfp, idfn (image counts), gt_ids and pred_ids.
+    """
+    gt, pred = np.asarray(gt).reshape(-1), np.asarray(pred).reshape(-1)
+    if gt.shape != pred.shape:
+        raise ValueError(f"pred: expected the shape of gt {gt.shape}, got {pred.shape}")
+    has = pred >= 0
+    g_values, g_idx = np.unique(gt, return_inverse=True)
+    p_values, p_idx = np.unique(pred[has], return_inverse=True)
+    idtp = 0
+    if has.any():
+        table = np.zeros((len(g_values), len(p_values)))
+        np.add.at(table, (g_idx.reshape(-1)[has], p_idx.reshape(-1)), 1.0)
+        rows, cols = linear_sum_assignment(table, maximize=True)
+        idtp = int(round(table[rows, cols].sum()))
+    idfn, idfp = len(gt) - idtp, int(has.sum()) - idtp
+    return {
+        "idf1": idtp / max(1.0, idtp + 0.5 * (idfp + idfn)),
+        "idp": idtp / max(1.0, idtp + idfp),
+        "idr": idtp / max(1.0, idtp + idfn),
+        "idtp": idtp,
+        "idfp": idfp,
+        "idfn": idfn,
+        "gt_ids": len(g_values),
+        "pred_ids": len(p_values),
+    }
+
+
+# ---------------------------------------------------------------------- linking
+def _detections(n: int, track_ids: np.ndarray, emb: np.ndarray) -> sv.Detections:
+    xyxy = np.tile(np.array([0, 0, 64, 128], np.float32), (n, 1))
+    dets = sv.Detections(xyxy=xyxy, confidence=np.ones(n, np.float32), tracker_id=track_ids.astype(np.int64))
+    return with_embeddings(dets, emb)
+
+
+def _events(data: MarketTracklets, feed: str) -> list[tuple[int, int, np.ndarray]]:
+    """(global frame, camera, image rows) in stream order; ``feed`` "frames" or "start" (module docstring)."""
+    frame = data.frame if feed == "frames" else data.t_first[data.tracklet]
+    order = np.lexsort((data.tracklet, data.camera, frame))
+    key = np.stack([frame[order], data.camera[order]], axis=1)
+    cuts = np.flatnonzero((np.diff(key, axis=0) != 0).any(axis=1)) + 1
+    return [(int(frame[rows[0]]), int(data.camera[rows[0]]), rows) for rows in np.split(order, cuts)]
+
+
+def run_online(data: MarketTracklets, feats: np.ndarray, make_linker: Callable[[Gallery], OnlineLinker] | None,
+               feed: str = "frames") -> tuple[np.ndarray, list[Tracklet]]:  # fmt: skip
+    """Stream the images through a TrackletStore and an OnlineLinker (none: only build the tracklets).
+
+    Args:
+        feats: (N, D) float32 unit embeddings of ``data``'s images (its row order).
+    Returns:
+        (N,) int64 id of each image as emitted right after its step, and the final tracklets.
+    """
+    store = TrackletStore()
+    linker = make_linker(Gallery(feats.shape[1], device="cpu")) if make_linker else None
+    emitted = np.full(len(feats), -1, np.int64)
+    events = _events(data, feed)
+    times = np.array([f for f, _, _ in events])
+    cuts = np.flatnonzero(np.diff(times) != 0) + 1
+    for group in np.split(np.arange(len(events)), cuts):
+        now = times[group[0]]
+        for e in group.tolist():
+            _, cam, rows = events[e]
+            _feed_rows(store, data, feats, cam, now, rows, feed)
+        if linker is None:
+            continue
+        linker.step(store, now / FPS)
+        for e in group.tolist():
+            _, cam, rows = events[e]
+            emitted[rows] = store.global_ids(f"c{cam}", data.tracklet[rows])
+    return emitted, store.all()
+
+
+def _feed_rows(store: TrackletStore, data: MarketTracklets, feats: np.ndarray, cam: int, now: int,
+               rows: np.ndarray, feed: str) -> None:  # fmt: skip
+    """One camera's images at ``now``: one update per image of a tracklet (a frame holds one box per track)."""
+    track = data.tracklet[rows]
+    occurrence = np.zeros(len(rows), np.int64)
+    for i in range(1, len(rows)):
+        occurrence[i] = occurrence[i - 1] + 1 if track[i] == track[i - 1] else 0
+    for k in range(int(occurrence.max()) + 1):
+        sel = rows[occurrence == k]
+        store.update(f"c{cam}", now, now / FPS, _detections(len(sel), data.tracklet[sel], feats[sel]),
+                     quality=np.ones(len(sel), np.float32))  # fmt: skip
+    if feed == "start":  # the whole tracklet arrives now: record its extent with an embedding-less box
+        tids = np.unique(track)
+        ends = data.t_last[tids]
+        later = ends > now
+        for tid, end in zip(tids[later].tolist(), ends[later].tolist()):
+            nan = np.full((1, feats.shape[1]), np.nan, np.float32)
+            store.update(f"c{cam}", end, end / FPS, _detections(1, np.array([tid]), nan))
+
+
+def per_image(data: MarketTracklets, tracklet_ids: np.ndarray) -> np.ndarray:
+    """(N,) int64 id of each image from (T,) ids of the tracklets."""
+    return np.asarray(tracklet_ids, np.int64)[data.tracklet]
+
+
+def by_track(tracklets: Sequence[Tracklet], mapping: dict[int, int], n: int) -> np.ndarray:
+    """(T,) int64 ids indexed by track id (our tracklet number) from {store tracklet id: id}."""
+    out = np.full(n, -1, np.int64)
+    for t in tracklets:
+        out[t.track_id] = mapping[t.tracklet_id]
+    return out
+
+
+def greedy_ids(means: np.ndarray, thresholds: Sequence[float]) -> list[np.ndarray]:
+    """Greedy nearest-neighbour ids of (T, D) tracklet means in start order, one (T,) array per threshold."""
+    sims = means @ means.T
+    sims[np.triu_indices(len(means))] = -np.inf  # only earlier tracklets
+    best = sims.argmax(axis=1)
+    best_sim = sims[np.arange(len(means)), best]
+    out = []
+    for t in thresholds:
+        ids = np.arange(len(means))
+        for i in np.flatnonzero(best_sim >= t).tolist():  # earlier ids are final: one pass in order
+            ids[i] = ids[best[i]]
+        out.append(np.unique(ids, return_inverse=True)[1])
+    return out
+
+
+def means_of(tracklets: Sequence[Tracklet], n: int) -> np.ndarray:
+    """(T, D) float32 unit means indexed by track id."""
+    out = np.zeros((n, len(tracklets[0].mean)), np.float32)
+    for t in tracklets:
+        out[t.track_id] = t.mean
+    return out
+
+
+# ---------------------------------------------------------------------- data and embeddings
+def market_records(market: Market1501) -> list[ImageRecord]:
+    """Query then bounding_box_test images of real people (pid > 0), each split in file-name order."""
+    return [r for r in list(market.query) + list(market.gallery) if r.pid > DISTRACTOR_PID]
+
+
+def weights_stamp(weights: str) -> str:
+    """A cache key of the weights: the SHA-1 of the file's bytes (mount times change), or "classical"."""
+    if weights == "classical":
+        return "classical"
+    return hashlib.sha1(Path(weights).read_bytes()).hexdigest()
+
+
+def load_features(name: str, weights: str, arch: str | None, market: Market1501, records: Sequence[ImageRecord],
+                  threads: int | None, batch_size: int = 64) -> np.ndarray:  # fmt: skip
+    """(N, D) float32 unit embeddings of ``records``, cached in ``benchmarks/results/`` (onnxruntime, CPU)."""
+    from reid.evaluate import build_embedder, embed_records
+
+    path = RESULTS / f"market_tracklets_{name}.npz"
+    keys = np.array([r.path for r in records])
+    stamp = weights_stamp(weights)
+    if path.is_file():
+        with np.load(path) as z:
+            if np.array_equal(z["paths"], keys) and str(z["stamp"]) == stamp:
+                return z["feats"]
+        logger.info("%s: stale cache (other images or weights), embedding again", path)
+    embedder = build_embedder(weights, arch, "cpu", batch_size, False, "onnx", threads)
+    t0 = time.perf_counter()
+    feats = embed_records(embedder, market, list(records), batch_size, name)
+    logger.info("%s: embedded %d images in %.0f s", name, len(feats), time.perf_counter() - t0)
+    feats = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    np.savez(path, paths=keys, feats=feats.astype(np.float32), stamp=np.array(stamp))
+    return feats.astype(np.float32)
+
+
+def split_parts(records: Sequence[ImageRecord], feats: np.ndarray, offsets: dict[tuple[int, int], int]
+                ) -> dict[str, tuple[MarketTracklets, np.ndarray]]:  # fmt: skip
+    """{"A": even pids (tuning), "B": odd pids (reported)} -> (tracklets, (N, D) features in their order)."""
+    out = {}
+    for part, parity in (("A", 0), ("B", 1)):
+        idx = np.array([i for i, r in enumerate(records) if r.pid % 2 == parity], dtype=np.int64)
+        data = group_tracklets([records[i] for i in idx], offsets)
+        out[part] = (data, feats[idx[data.source]])
+    return out
+
+
+# ---------------------------------------------------------------------- methods and the sweep
+@dataclass
+class Part:
+    """One half of the people: its tracklets, image features and (filled lazily) final tracklets."""
+
+    data: MarketTracklets
+    feats: np.ndarray
+    tracklets: list[Tracklet] | None = None
+
+    def final(self) -> list[Tracklet]:
+        """Tracklets with every image embedded (built once, by streaming the images without linking)."""
+        if self.tracklets is None:
+            self.tracklets = run_online(self.data, self.feats, None, "start")[1]
+        return self.tracklets
+
+
+def method_ids(method: str, part: Part, t: float, options: argparse.Namespace) -> np.ndarray:
+    """(N,) predicted id of every image of ``part`` for ``method`` at threshold ``t``."""
+    data = part.data
+    if method == "own id":
+        return data.tracklet.copy()
+    if method == "greedy":
+        return per_image(data, greedy_ids(means_of(part.final(), len(data)), [t])[0])
+    if method.startswith("online"):
+        feed = "start" if method == "online@start" else "frames"
+        linker = {"threshold": t, "margin": options.margin, "min_crops": 1}
+        return run_online(data, part.feats, lambda g: OnlineLinker(g, **linker), feed)[0]
+    rerank = method == "offline+rerank"
+    kw = {"k1": options.k1, "k2": options.k2} if rerank else {}
+    mapping = offline_relink(part.final(), threshold=t, rerank=rerank, center_cameras=True, **kw)
+    return per_image(data, by_track(part.final(), mapping, len(data)))
+
+
+def sweep(method: str, part: Part, options: argparse.Namespace) -> list[tuple[float, float]]:
+    """[(t, IDF1)] over the threshold grid."""
+    return [(t, image_idf1(part.data.pid, method_ids(method, part, t, options))["idf1"]) for t in GRID]
+
+
+def run_method(method: str, parts: dict[str, Part], options: argparse.Namespace, tuned: dict[str, float]) -> dict:
+    """Tune ``method`` on part A (or reuse ``tuned``), score it on part B; one row of the table."""
+    if method == "own id":
+        t, oracle = float("nan"), []
+    else:
+        source = "online@start" if method == "online" else method  # a frame-fed sweep costs too much
+        if source not in tuned:
+            tuned[source] = max(sweep(source, parts["A"], options), key=lambda r: r[1])[0]
+        t = tuned[source]
+        oracle = sweep(method, parts["B"], options) if options.oracle and method != "online" else []
+    t0 = time.perf_counter()
+    pred = method_ids(method, parts["B"], t, options)
+    wall = time.perf_counter() - t0
+    res = image_idf1(parts["B"].data.pid, pred)
+    best = max(oracle, key=lambda r: r[1]) if oracle else (float("nan"), float("nan"))
+    return {"method": method, "t": t, **res, "oracle_t": best[0], "oracle_idf1": best[1], "wall_s": wall}
+
+
+METHODS = ("own id", "greedy", "online", "online@start", "offline", "offline+rerank")
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = [
+        "| model | method | t (tuned on A) | IDF1 on B | pred ids / people | oracle t on B | oracle IDF1 | wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        oracle = "-" if np.isnan(r["oracle_t"]) else f"{r['oracle_t']:.2f} | {100 * r['oracle_idf1']:.1f}"
+        lines.append(
+            f"| {r['model']} | {r['method']} | {'-' if np.isnan(r['t']) else format(r['t'], '.2f')} | "
+            f"{100 * r['idf1']:.1f} | {r['pred_ids']} / {r['gt_ids']} | {oracle if oracle != '-' else '- | -'} | "
+            f"{r['wall_s']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--root", default=str(SHARED / "data/market1501/Market-1501-v15.09.15.zip"))
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--extra-weights", default=None, help="also a trained checkpoint (skipped when missing)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for embedding and faiss")
+    p.add_argument("--margin", type=float, default=0.05, help="online linker margin")
+    p.add_argument("--k1", type=int, default=6, help="offline re-ranking k1 (tracklets, not images)")
+    p.add_argument("--k2", type=int, default=3, help="offline re-ranking k2")
+    p.add_argument("--no-oracle", dest="oracle", action="store_false", help="skip the sweeps on part B")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("pipeline.linker").setLevel(logging.WARNING)  # detach notices of the frame-fed runs
+    import faiss
+    import torch
+
+    torch.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
+    market = Market1501(args.root)
+    records = market_records(market)
+    offsets = sequence_offsets(list(market.query) + list(market.gallery) + list(market.train))
+    models = {name: MODELS[name] for name in args.models}
+    if args.extra_weights:
+        if Path(args.extra_weights).is_file():
+            models[Path(args.extra_weights).stem] = (args.extra_weights, None)
+        else:
+            logger.warning("--extra-weights %s: no such file, skipped", args.extra_weights)
+    rows = []
+    for name, (weights, arch) in models.items():
+        feats = load_features(name, weights, arch, market, records, args.threads)
+        parts = {k: Part(d, f) for k, (d, f) in split_parts(records, feats, offsets).items()}
+        tuned: dict[str, float] = {}
+        for method in args.methods:
+            t0 = time.perf_counter()
+            rows.append({"model": name, **run_method(method, parts, args, tuned)})
+            logger.info("%s %s: %s (%.0f s with tuning)", name, method, rows[-1], time.perf_counter() - t0)
+        print(markdown(rows), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
