@@ -49,7 +49,7 @@ class TrainConfig:
     must_link: bool = True
     cannot_link: bool = True
     # memory and losses
-    memory: MemoryKind = "cluster"
+    memory: MemoryKind = "camera"
     hard: bool = False
     temperature: float = field(0.05, check=in_range(0.0, 10.0, low_open=True))
     momentum: float = field(0.2, check=in_range(0.0, 1.0))
@@ -96,7 +96,7 @@ HELP = {
     "min_samples": "DBSCAN neighbours (self included) of a core point",
     "must_link": "crops of one tracklet share a pseudo label; whole tracklets are clustered (manifest)",
     "cannot_link": "two boxes of one camera in one frame are never one pseudo label",
-    "memory": "cluster (Cluster-Contrast), hybrid (SpCL) or camera (camera-aware proxies)",
+    "memory": "camera (camera-aware proxies, the default: best on Market), cluster (Cluster-Contrast) or hybrid (SpCL)",
     "hard": "cluster memory: update centroids with the hardest batch sample instead of the mean",
     "temperature": "InfoNCE temperature (cluster and hybrid memories)",
     "momentum": "memory momentum m: row <- normalize(m row + (1-m) batch mean)",
