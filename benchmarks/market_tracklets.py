@@ -363,7 +363,7 @@ def method_ids(method: str, part: Part, t: float, options: argparse.Namespace) -
 
 def sweep(method: str, part: Part, options: argparse.Namespace) -> list[tuple[float, float]]:
     """[(t, IDF1)] over the threshold grid."""
-    return [(t, image_idf1(part.data.pid, method_ids(method, part, t, options))["idf1"]) for t in GRID]
+    return [(t, image_idf1(part.data.pid, method_ids(method, part, t, options))["idf1"]) for t in options.grid]
 
 
 def run_method(method: str, parts: dict[str, Part], options: argparse.Namespace, tuned: dict[str, float]) -> dict:
@@ -405,15 +405,17 @@ def markdown(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", default=str(SHARED / "data/market1501/Market-1501-v15.09.15.zip"))
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS), help="none: only --extra-weights")
     p.add_argument("--extra-weights", default=None, help="also a trained checkpoint (skipped when missing)")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--threads", type=int, default=1, help="CPU threads for embedding and faiss")
     p.add_argument("--margin", type=float, default=0.05, help="online linker margin")
     p.add_argument("--k1", type=int, default=6, help="offline re-ranking k1 (tracklets, not images)")
     p.add_argument("--k2", type=int, default=3, help="offline re-ranking k2")
+    p.add_argument("--grid-step", type=float, default=0.05, help="threshold grid step (0.1: half the sweep time)")
     p.add_argument("--no-oracle", dest="oracle", action="store_false", help="skip the sweeps on part B")
     args = p.parse_args(argv)
+    args.grid = GRID if args.grid_step == 0.05 else tuple(round(t, 2) for t in np.arange(0.3, 0.951, args.grid_step))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("pipeline.linker").setLevel(logging.WARNING)  # detach notices of the frame-fed runs
     import faiss
