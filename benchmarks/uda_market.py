@@ -21,7 +21,7 @@ per epoch ~45 s feature extraction of the 12,936 crops, ~5 s Jaccard + DBSCAN, ~
 | --- | --- | --- | --- | --- | --- | --- | --- |
 | cluster | 46.6 / 70.6 | 51.3 / 73.3 | 55.0 / 75.9 | 55.8 / 75.4 | 57.9 / 77.6 | 58.0 / 77.8 | 67.4 |
 | camera | 48.9 / 71.8 | 56.1 / 76.8 | 58.3 / 78.0 | 59.8 / 79.5 | 63.1 / 81.4 | 63.3 / 81.7 | 67.2 |
-| hybrid (3 epochs) | HYBRID3 | - | - | - | - | - | HYBRIDMIN |
+| hybrid (3 epochs) | 37.6 / 62.6 | - | - | - | - | - | 11.7 |
 
 eps: with the MSMT17 weights, DBSCAN (min_samples 4, k1 30, k2 6) on the 12,936 training crops gives
 699 / 805 / 582 / 240 clusters at eps 0.4 / 0.5 / 0.6 / 0.7 with 6255 / 4094 / 2585 / 998 outliers and a
