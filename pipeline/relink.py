@@ -23,13 +23,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threshold", type=float, default=0.5, help="merge while linkage similarity >= this")
     p.add_argument("--linkage", choices=["average", "complete", "single"], default="average")
     p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranked distances")
+    p.add_argument(
+        "--center-cameras",
+        action="store_true",
+        help="remove each camera's mean embedding before comparing (helps learned embedders across cameras)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
     try:
         if not (args.run_dir / "tracks.csv").is_file():
             raise FileNotFoundError(f"{args.run_dir}: expected a run folder with tracks.csv")
         tracklets, thumbs = load_tracklets(args.run_dir)
-        mapping = offline_relink(tracklets, threshold=args.threshold, linkage=args.linkage, rerank=args.rerank)
+        mapping = offline_relink(
+            tracklets,
+            threshold=args.threshold,
+            linkage=args.linkage,
+            rerank=args.rerank,
+            center_cameras=args.center_cameras,
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

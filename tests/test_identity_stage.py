@@ -112,6 +112,24 @@ def test_relink_cli_rewrites_a_finished_run(tmp_path: Path) -> None:
     assert relink_main([str(tmp_path / "nowhere")]) == 2
 
 
+def test_relink_cli_centres_cameras_only_when_asked(tmp_path: Path, monkeypatch) -> None:
+    import pipeline.relink as relink_module
+
+    _, out = run(tmp_path, ColourEmbedder())
+    seen: list[bool] = []
+    real = relink_module.offline_relink
+
+    def spy(tracklets, **kw):
+        seen.append(kw["center_cameras"])
+        return real(tracklets, **kw)
+
+    monkeypatch.setattr(relink_module, "offline_relink", spy)
+    assert relink_main([str(out), "--threshold", "0.999"]) == 0
+    assert relink_main([str(out), "--threshold", "0.999", "--center-cameras"]) == 0
+    assert seen == [False, True]
+    assert len(json.loads((out / "identities.json").read_text())) == 4  # still too strict to merge
+
+
 def test_rewrite_maps_rows_by_tracklet_frame_span(tmp_path: Path) -> None:
     (tmp_path / "tracks.csv").write_text(
         "camera_id,frame,timestamp,track_id,global_id,x1,y1,x2,y2,confidence\n"

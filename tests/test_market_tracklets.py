@@ -9,7 +9,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from market_tracklets import greedy_ids, group_tracklets, image_idf1, sequence_offsets  # noqa: E402
+from market_tracklets import (  # noqa: E402
+    greedy_ids,
+    greedy_stream_links,
+    group_tracklets,
+    image_idf1,
+    links_to_ids,
+    sequence_offsets,
+)
 
 from pipeline.evaluate import multicamera_idf1  # noqa: E402
 from reid.data.market1501 import ImageRecord  # noqa: E402
@@ -56,3 +63,20 @@ def test_greedy_links_to_the_nearest_earlier_tracklet() -> None:
     means /= np.linalg.norm(means, axis=1, keepdims=True)
     strict, loose = greedy_ids(means, [0.999, 0.5])
     assert strict.tolist() == [0, 1, 2, 1] and loose.tolist() == [0, 1, 0, 1]
+
+
+def test_stream_greedy_sees_only_the_crops_seen_so_far() -> None:
+    # tracklet 0 (camera 1): e0 at frame 0, e1 at frame 5; tracklet 1 (camera 2): e1 at frame 2;
+    # tracklet 2 (camera 3): e1 at frame 6
+    records = [record(1, 0, 1, 0), record(1, 0, 1, 5), record(2, 1, 1, 2), record(3, 2, 1, 6)]
+    e = np.eye(3, dtype=np.float32)
+    feats = np.stack([e[0], e[1], e[1], e[1]])
+    data = group_tracklets(records, sequence_offsets(records))
+    best, best_sim = greedy_stream_links(data, feats[data.source])
+    # at frame 2 tracklet 0 has only shown e0: tracklet 1 is orthogonal to it (full means would give 0.71)
+    assert best[1] == 0 and abs(best_sim[1]) < 1e-9
+    # at frame 6 tracklet 0's mean is (e0 + e1) / sqrt 2 and tracklet 1 is e1: the nearest is tracklet 1
+    assert best[2] == 1 and abs(best_sim[2] - 1.0) < 1e-9 and best_sim[0] == -np.inf
+    assert links_to_ids(best, best_sim, [0.5])[0].tolist() == [0, 1, 1]
+    full = np.stack([(e[0] + e[1]) / np.sqrt(2), e[1], e[1]])
+    assert greedy_ids(full, [0.5])[0].tolist() == [0, 0, 0]  # the clairvoyant rule links tracklet 1 to 0
