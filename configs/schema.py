@@ -140,9 +140,13 @@ class GalleryConfig:
 
 @dataclass(frozen=True)
 class LinkingConfig:
-    """Online linking of mature tracklets to global ids, and the optional offline re-clustering."""
+    """Online linking of mature tracklets to global ids, and the optional offline re-clustering.
 
-    threshold: float = field(0.5, check=in_range(-1.0, 1.0))
+    ``threshold`` / ``offline_threshold``: "auto" (fitted on the run's own evidence, see
+    ``pipeline/calibration.py``) or a cosine similarity that overrides it.
+    """
+
+    threshold: float | Literal["auto"] = field("auto", check=in_range(-1.0, 1.0))
     margin: float = field(0.05, check=in_range(0.0, 2.0))
     min_crops: int = field(3, check=in_range(1, 10000))
     revise_until_crops: int = field(10, check=in_range(0, 100000))
@@ -150,8 +154,10 @@ class LinkingConfig:
     transit: tuple[TransitWindow, ...] = ()
     gallery: GalleryConfig = field(default_factory=GalleryConfig)
     offline: bool = False
-    offline_threshold: float = field(0.5, check=in_range(-1.0, 1.0))
+    offline_threshold: float | Literal["auto"] = field("auto", check=in_range(-1.0, 1.0))
     rerank: bool = False
+    center_cameras: bool = True
+    calibration_fraction: float = field(0.6, check=in_range(0.0, 0.99, low_open=True))
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ def in_range(low: float | None = None, high: float | None = None, *, low_open: b
     """Field check: ``low <= value <= high`` (``low < value`` when ``low_open``)."""
 
     def check(value: Any, path: str) -> None:
-        if value is None:
+        if value is None or isinstance(value, str):  # e.g. "auto" where a field takes a number or a keyword
             return
         too_low = low is not None and (value <= low if low_open else value < low)
         too_high = high is not None and value > high

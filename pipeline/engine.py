@@ -165,11 +165,18 @@ def finish_identities(identity: IdentityStage, out_dir: Path, offline: bool) -> 
     tracklets, mapping = identity.finish(offline)
     save_tracklets(out_dir, tracklets, identity.thumbnails.thumbs)
     identity.save_gallery(out_dir / "gallery.npz")
+    online = identity.linker.calibration
+    linking = {"online_threshold": round(online.threshold, 4), "online_calibration": online.describe()}
+    if offline:
+        linking["offline_threshold"] = round(identity.offline_report.get("threshold", float("nan")), 4)
+        if "calibration" in identity.offline_report:
+            linking["offline_calibration"] = identity.offline_report["calibration"].describe()
     return {
         **write_identity_outputs(out_dir, tracklets, mapping, identity.thumbnails.thumbs),
         "tracklets": len(tracklets),
         "crops_embedded": identity.crops_embedded,
         "offline": offline,
+        "linking": linking,
     }
 
 

@@ -83,10 +83,12 @@ class IdentityStage:
         self.linker = OnlineLinker(
             self.gallery, threshold=linking.threshold, margin=linking.margin, min_crops=linking.min_crops,
             revise_until_crops=linking.revise_until_crops, transit=transit or None, cameras=list(camera_ids),
+            center_cameras=linking.center_cameras, calibration_fraction=linking.calibration_fraction,
         )  # fmt: skip
         self.linking = linking
         self.thumbnails = ThumbnailKeeper()
         self.crops_embedded = 0
+        self.offline_report: dict = {}
 
     def __call__(self, frames: Sequence[Frame], tracked: Sequence[sv.Detections]) -> list[sv.Detections]:
         """Return ``tracked`` with the ``embedding`` (where embedded) and ``global_id`` columns."""
@@ -108,7 +110,14 @@ class IdentityStage:
         """All tracklets and the final {tracklet_id: global_id}; offline re-clustering when asked."""
         tracklets = self.store.all()
         if offline if offline is not None else self.linking.offline:
-            mapping = offline_relink(tracklets, threshold=self.linking.offline_threshold, rerank=self.linking.rerank)
+            threshold = self.linking.offline_threshold
+            if threshold == "auto" and self.linking.rerank:
+                log.warning("offline: re-ranked distances need a numeric offline_threshold; clustering without rerank")
+            mapping = offline_relink(
+                tracklets, threshold=threshold, rerank=self.linking.rerank and threshold != "auto",
+                center_cameras=self.linking.center_cameras, calibration_fraction=self.linking.calibration_fraction,
+                report=self.offline_report,
+            )  # fmt: skip
             log.info(
                 "offline re-clustering: %d tracklets -> %d identities",
                 len(tracklets),

@@ -29,13 +29,18 @@ def save_tracklets(out_dir: Path, tracklets: list[Tracklet], thumbs: dict[tuple[
     """Everything offline re-linking needs, so a finished run can be re-clustered without its videos.
 
     ``tracklets.npz``: per tracklet id, camera, track id, frame/time span, box and crop counts, online
-    global id, unit mean embedding (NaN row when none) and up to 6 thumbnails (T, 128, 64, 3) uint8.
+    global id, unit mean embedding (NaN row when none), the unit means of its even and odd crops
+    (``halves`` (N, 2, D), NaN for one-crop tracklets: the calibration's same-person evidence) and up to 6
+    thumbnails (T, 128, 64, 3) uint8.
     """
     dim = next((len(t.mean) for t in tracklets if t.mean is not None), 0)
     means = np.full((len(tracklets), dim), np.nan, np.float32)
+    halves = np.full((len(tracklets), 2, dim), np.nan, np.float32)
     for i, t in enumerate(tracklets):
         if t.mean is not None:
             means[i] = t.mean
+        if t.halves is not None:
+            halves[i] = np.stack(t.halves)
     thumb_list = [np.stack(thumbs[(t.camera_id, t.track_id)]) if thumbs.get((t.camera_id, t.track_id))
                   else np.zeros((0, 128, 64, 3), np.uint8) for t in tracklets]  # fmt: skip
     counts = np.array([len(x) for x in thumb_list], np.int64)
@@ -53,6 +58,7 @@ def save_tracklets(out_dir: Path, tracklets: list[Tracklet], thumbs: dict[tuple[
         n_embedded=np.array([t.n_embedded for t in tracklets], np.int64),
         global_id=np.array([t.global_id for t in tracklets], np.int64),
         mean=means,
+        halves=halves,
         thumb_count=counts,
         thumbs=np.concatenate(thumb_list) if len(thumb_list) else np.zeros((0, 128, 64, 3), np.uint8),
     )
@@ -70,23 +76,37 @@ def load_tracklets(run_dir: Path) -> tuple[list[Tracklet], dict[tuple[str, int],
     except (OSError, ValueError, KeyError) as exc:
         raise ValueError(f"{path}: not a readable tracklets file ({exc})") from exc
     tracklets, thumbs, start = [], {}, 0
+    halves = arrays.get("halves")  # absent in runs made before calibration existed
     for i in range(len(arrays["tracklet_id"])):
         mean = arrays["mean"][i]
         has = bool(np.isfinite(mean).all()) and arrays["n_embedded"][i] > 0
+        summed, odd = _sums_from_halves(mean, None if halves is None else halves[i]) if has else (None, None)
         t = Tracklet(
             tracklet_id=int(arrays["tracklet_id"][i]), camera_id=str(arrays["camera_id"][i]),
             track_id=int(arrays["track_id"][i]), first_frame=int(arrays["first_frame"][i]),
             last_frame=int(arrays["last_frame"][i]), first_timestamp=float(arrays["first_timestamp"][i]),
             last_timestamp=float(arrays["last_timestamp"][i]), n_boxes=int(arrays["n_boxes"][i]),
             n_embedded=int(arrays["n_embedded"][i]) if has else 0,
-            embedding_sum=mean.astype(np.float32) if has else None, global_id=int(arrays["global_id"][i]),
-            ended=True,
+            embedding_sum=summed, odd_sum=odd, global_id=int(arrays["global_id"][i]), ended=True,
         )  # fmt: skip
         tracklets.append(t)
         n = int(arrays["thumb_count"][i])
         thumbs[(t.camera_id, t.track_id)] = list(arrays["thumbs"][start : start + n])
         start += n
     return tracklets, thumbs
+
+
+def _sums_from_halves(mean: np.ndarray, halves: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(embedding_sum, odd_sum) that give back ``mean`` and, when known, the two half means.
+
+    The mean is a positive combination ``a * even + b * odd`` of the half means: with ``embedding_sum = mean``
+    and ``odd_sum = b * odd``, :attr:`Tracklet.halves` returns both halves again.
+    """
+    if halves is None or not np.isfinite(halves).all():
+        return mean.astype(np.float32), None
+    basis = halves.astype(np.float64).T  # (D, 2)
+    (_, b), *_ = np.linalg.lstsq(basis, mean.astype(np.float64), rcond=None)
+    return mean.astype(np.float32), (b * halves[1]).astype(np.float32)
 
 
 def _read_tracks(path: Path) -> tuple[np.ndarray, np.ndarray]:

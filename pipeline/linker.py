@@ -15,6 +15,14 @@ while a camera has few (``camera_prior`` pseudo-tracklets), so a new camera star
 Online, an identity's score is the mean similarity to its member tracklets' means (average linkage, as
 the offline clustering), the gallery search only proposes the candidates; the best allowed identity must
 reach ``threshold`` and beat the runner-up by ``margin``.
+
+Threshold ``"auto"`` (the default, online and offline): the threshold is fitted on the run's own evidence
+in the same camera-centred space (:mod:`pipeline.calibration`: tracklet halves are one person, same-camera
+tracklets on a common frame are two) and, online, refitted as the run grows; a number overrides it.
+
+Re-stitching within a camera: a tracklet may join an identity whose latest sighting is in its own camera
+(the tracker lost the person and started a new track), scored like any other candidate; only a clash on a
+common frame forbids it.
 """
 
 from __future__ import annotations
@@ -24,12 +32,29 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from pipeline.calibration import DEFAULT_FRACTION, Calibration, fit_threshold, prior_calibration
 from pipeline.gallery import Gallery, GalleryFullError
 from pipeline.tracklets import Tracklet, TrackletStore, cannot_link
 
 logger = logging.getLogger(__name__)
 
 Transit = Mapping[tuple[str, str], tuple[float, float]]
+Threshold = float | str  # a cosine similarity, or "auto" (calibrated)
+MAX_CALIBRATION_TRACKLETS = 1500  # the latest tracklets an online refit reads
+
+
+def check_threshold(threshold: Threshold, name: str = "threshold") -> Threshold:
+    """``threshold`` as a float in [-1, 1] or the string "auto"; ValueError otherwise."""
+    if isinstance(threshold, str):
+        if threshold != "auto":
+            raise ValueError(f"{name}: expected a number in [-1, 1] or 'auto', got {threshold!r}")
+        return threshold
+    value = float(threshold)
+    if not -1.0 <= value <= 1.0:
+        raise ValueError(f"{name}: expected a number in [-1, 1] or 'auto', got {threshold}")
+    return value
+
+
 Cache = dict[int, Tracklet]  # tracklet snapshots taken during one step
 
 
@@ -72,8 +97,11 @@ class OnlineLinker:
 
     Args:
         gallery: the shared :class:`Gallery` (passed in; the linker never creates one).
-        threshold: smallest cosine similarity to join an identity. margin: the best allowed identity must
-            beat the runner-up by this much, else the tracklet founds a new identity.
+        threshold: smallest cosine similarity to join an identity, or "auto": fitted on the run's evidence
+            (:mod:`pipeline.calibration`) and refitted as tracklets accumulate. margin: the best allowed
+            identity must beat the runner-up by this much, else the tracklet founds a new identity.
+        calibration_fraction: with "auto", where the threshold sits between the strangers' and the
+            tracklet halves' median similarity.
         min_crops: embedded crops a tracklet needs before it is linked.
         revise_until_crops: a tracklet with fewer crops than this is re-queried whenever it gains crops
             and moves when another identity now wins clearly (an identity it founded and left empty is
@@ -89,7 +117,7 @@ class OnlineLinker:
     def __init__(
         self,
         gallery: Gallery,
-        threshold: float = 0.5,
+        threshold: Threshold = "auto",
         margin: float = 0.05,
         min_crops: int = 3,
         revise_until_crops: int = 10,
@@ -101,7 +129,9 @@ class OnlineLinker:
         score: str = "mean",
         center_cameras: bool = True,
         camera_prior: float = 10.0,
+        calibration_fraction: float = DEFAULT_FRACTION,
     ) -> None:
+        threshold = check_threshold(threshold)
         if min_crops < 1 or revise_until_crops < 0 or k < 1 or max_prototypes < 1:
             raise ValueError(
                 f"expected min_crops, k, max_prototypes >= 1 and revise_until_crops >= 0, got "
@@ -124,6 +154,57 @@ class OnlineLinker:
         self._assigned: dict[int, int] = {}  # tracklet id -> global id
         self._used_n: dict[int, int] = {}  # tracklet id -> n_embedded at its last decision / refresh
         self._next_expiry = -np.inf
+        self.calibration_fraction = calibration_fraction
+        self.calibration: Calibration = (
+            prior_calibration(calibration_fraction) if threshold == "auto" else
+            Calibration(float(threshold), np.nan, np.nan, 0, 0, "given", "given")
+        )  # fmt: skip
+        self._fit_size = 0  # embedded tracklets at the last fit
+        self._steps_since_fit = 0
+
+    @property
+    def current_threshold(self) -> float:
+        """The similarity a join needs now (the fitted one with "auto")."""
+        return self.calibration.threshold
+
+    def recalibrate(self, store: TrackletStore) -> Calibration:
+        """Refit the "auto" threshold on the latest tracklets of ``store`` (in the centred space)."""
+        ev = store.evidence(MAX_CALIBRATION_TRACKLETS)
+        cams = ev["camera"]
+        before = self.calibration
+        half_a, half_b = self._centred_nan(ev["half_a"], cams), self._centred_nan(ev["half_b"], cams)
+        self.calibration = fit_threshold(
+            self._centred(ev["mean"], cams),
+            half_a,
+            half_b,
+            cams,
+            ev["first_frame"],
+            ev["last_frame"],
+            fraction=self.calibration_fraction,
+        )
+        self._fit_size, self._steps_since_fit = len(cams), 0
+        if self.calibration.from_prior and not before.from_prior:
+            logger.info("linking: too little evidence, prior threshold %.3f", self.calibration.threshold)
+        elif not self.calibration.from_prior and (
+            before.from_prior or abs(before.threshold - self.current_threshold) > 0.02
+        ):
+            logger.info("linking calibrated on %d tracklets: %s", len(cams), self.calibration.describe())
+        return self.calibration
+
+    def _centred_nan(self, vecs: np.ndarray, cams: Sequence[str]) -> np.ndarray:
+        ok = np.isfinite(vecs).all(axis=1)
+        out = np.full(vecs.shape, np.nan, np.float32)
+        if ok.any():
+            out[ok] = self._centred(vecs[ok], [c for c, k in zip(cams, ok.tolist()) if k])
+        return out
+
+    def _maybe_recalibrate(self, store: TrackletStore) -> None:
+        if self.calibration.negatives == "given":
+            return
+        self._steps_since_fit += 1
+        size = store.embedded_count()
+        if size >= max(self._fit_size + 3, 1.1 * self._fit_size) or (self._steps_since_fit >= 50 and size > 1):
+            self.recalibrate(store)
 
     def members(self, global_id: int) -> list[int]:
         """Tracklet ids this linker has put in ``global_id``."""
@@ -149,6 +230,7 @@ class OnlineLinker:
         n_emb = store.n_embedded(updated)
         changes: list[tuple[int, int]] = []
         detached = self._repair(store, updated, cache, changes)
+        self._maybe_recalibrate(store)
         decide, refresh = [], []
         for tid, n in zip(updated.tolist(), n_emb.tolist()):
             gid = self._assigned.get(tid)
@@ -200,7 +282,7 @@ class OnlineLinker:
         scores = self._scores(store, t, gids, cache)
         ok = self._allowed(store, t, gids) & np.isfinite(scores)
         allowed = sorted(zip(scores[ok].tolist(), np.asarray(gids)[ok].tolist()), reverse=True)
-        if not allowed or allowed[0][0] < self.threshold:
+        if not allowed or allowed[0][0] < self.current_threshold:
             return None
         runner_up = allowed[1][0] if len(allowed) > 1 else -np.inf
         return allowed[0][1] if allowed[0][0] - runner_up >= self.margin else None
@@ -405,35 +487,54 @@ class OnlineLinker:
 def offline_relink(
     tracklets: Sequence[Tracklet],
     *,
-    threshold: float,
+    threshold: Threshold = "auto",
     linkage: str = "average",
     rerank: bool = False,
     k1: int = 20,
     k2: int = 6,
     lambda_value: float = 0.3,
-    center_cameras: bool = False,
+    center_cameras: bool = True,
     camera_prior: float = 10.0,
+    calibration_fraction: float = DEFAULT_FRACTION,
+    report: dict | None = None,
 ) -> dict[int, int]:
     """Cluster all tracklets on their mean embeddings; return {tracklet_id: global id 0..K-1}.
 
     Agglomerative clustering (``linkage`` "average", "complete" or "single") on cosine distance, merging
     while the linkage similarity is >= ``threshold``; never merges clusters holding a cannot-link pair.
+    ``threshold="auto"`` fits it on the tracklets themselves (:func:`calibrate_tracklets`).
     ``rerank`` uses k-reciprocal Jaccard distances from :mod:`reid.cluster`
-    (distance = (1 - lambda_value) * jaccard + lambda_value * cosine distance). ``center_cameras``: means
-    are first centred on their camera's mean over all tracklets (module docstring; ``camera_prior`` as
-    online). Tracklets without an embedding get -1. Ids are numbered by each cluster's smallest tracklet id.
+    (distance = (1 - lambda_value) * jaccard + lambda_value * cosine distance); its scale is not the
+    cosine one, so it needs a numeric threshold. ``center_cameras``: means are first centred on their
+    camera's mean over all tracklets (module docstring; ``camera_prior`` as online). Tracklets without an
+    embedding get -1. Ids are numbered by each cluster's smallest tracklet id. ``report``, when given,
+    receives ``threshold`` and, with "auto", ``calibration`` (the :class:`Calibration`).
     """
+    threshold = check_threshold(threshold)
     if linkage not in ("average", "complete", "single"):
         raise ValueError(f"linkage: expected 'average', 'complete' or 'single', got {linkage!r}")
+    if rerank and threshold == "auto":
+        raise ValueError("rerank: re-ranked distances are not cosine ones; give a numeric threshold with it")
     with_mean = [t for t in tracklets if t.mean is not None]
     out = {t.tracklet_id: -1 for t in tracklets}
     if not with_mean:
         return out
     feats = np.stack([t.mean for t in with_mean])
+    cams = [t.camera_id for t in with_mean]
+    sums = {c: feats[[k == c for k in cams]].astype(np.float64).sum(axis=0) for c in set(cams)}
+    counts = {c: cams.count(c) for c in sums}
+    if threshold == "auto":
+        calibration = calibrate_tracklets(
+            with_mean, center_cameras=center_cameras, camera_prior=camera_prior, fraction=calibration_fraction
+        )
+        threshold = calibration.threshold
+        logger.info("offline linking: %s", calibration.describe())
+        if report is not None:
+            report["calibration"] = calibration
+    if report is not None:
+        report["threshold"] = float(threshold)
     if center_cameras:
-        cams = [t.camera_id for t in with_mean]
-        sums = {c: feats[[k == c for k in cams]].astype(np.float64).sum(axis=0) for c in set(cams)}
-        feats = centre_by_camera(feats, cams, sums, {c: cams.count(c) for c in sums}, camera_prior)
+        feats = centre_by_camera(feats, cams, sums, counts, camera_prior)
     feats = feats.astype(np.float64)
     dist = np.clip(1.0 - feats @ feats.T, 0.0, 2.0)
     if rerank:
@@ -449,6 +550,37 @@ def offline_relink(
     renumber[labels[order][np.sort(first_seen)]] = np.arange(len(first_seen))
     out.update({t.tracklet_id: int(renumber[label]) for t, label in zip(with_mean, labels)})
     return out
+
+
+def calibrate_tracklets(
+    tracklets: Sequence[Tracklet],
+    *,
+    center_cameras: bool = True,
+    camera_prior: float = 10.0,
+    fraction: float = DEFAULT_FRACTION,
+) -> Calibration:
+    """The "auto" threshold of a set of finished tracklets (in the space offline linking compares in)."""
+    with_mean = [t for t in tracklets if t.mean is not None]
+    if not with_mean:
+        return prior_calibration(fraction)
+    means = np.stack([t.mean for t in with_mean])
+    cams = [t.camera_id for t in with_mean]
+    dim = means.shape[1]
+    halves = np.stack([np.stack(t.halves) if t.halves is not None else np.full((2, dim), np.nan, np.float32)
+                       for t in with_mean])  # fmt: skip
+    half_a, half_b = halves[:, 0], halves[:, 1]
+    if center_cameras:
+        sums = {c: means[[k == c for k in cams]].astype(np.float64).sum(axis=0) for c in set(cams)}
+        counts = {c: cams.count(c) for c in sums}
+        ok = np.isfinite(half_a).all(axis=1)
+        ok_cams = [c for c, k in zip(cams, ok.tolist()) if k]
+        means = centre_by_camera(means, cams, sums, counts, camera_prior)
+        if ok.any():
+            half_a[ok] = centre_by_camera(half_a[ok], ok_cams, sums, counts, camera_prior)
+            half_b[ok] = centre_by_camera(half_b[ok], ok_cams, sums, counts, camera_prior)
+    first = np.array([t.first_frame for t in with_mean], np.int64)
+    last = np.array([t.last_frame for t in with_mean], np.int64)
+    return fit_threshold(means, half_a, half_b, cams, first, last, fraction=fraction)
 
 
 def constrained_agglomerative(dist: np.ndarray, forbidden: np.ndarray, max_dist: float, linkage: str) -> np.ndarray:

@@ -33,6 +33,8 @@ class Tracklet:
         first_timestamp, last_timestamp: the same as seconds.
         n_boxes: boxes seen. n_embedded: boxes with a usable embedding.
         embedding_sum: (D,) float32 quality-weighted sum of its unit embeddings (zeros when none).
+        odd_sum: (D,) float32 the part of ``embedding_sum`` from its odd (2nd, 4th, ...) embedded crops: the
+            two halves of a tracklet are one person, the same-person evidence of :mod:`pipeline.calibration`.
         exemplars: (m, D) float32 up to M mutually dissimilar unit embeddings of its crops.
         global_id: the linked identity, -1 while unknown. ended: closed by :meth:`TrackletStore.ended`.
     """
@@ -47,6 +49,7 @@ class Tracklet:
     n_boxes: int = 0
     n_embedded: int = 0
     embedding_sum: np.ndarray | None = None
+    odd_sum: np.ndarray | None = None
     exemplars: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     global_id: int = -1
     ended: bool = False
@@ -60,6 +63,18 @@ class Tracklet:
         if not np.isfinite(norm) or norm == 0.0:
             return None
         return (self.embedding_sum / norm).astype(np.float32)
+
+    @property
+    def halves(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Unit means of its even and of its odd embedded crops, or None with fewer than two crops."""
+        if self.embedding_sum is None or self.odd_sum is None or self.n_embedded < 2:
+            return None
+        odd = self.odd_sum.astype(np.float64)
+        even = self.embedding_sum.astype(np.float64) - odd
+        na, nb = float(np.linalg.norm(even)), float(np.linalg.norm(odd))
+        if not (np.isfinite(na) and np.isfinite(nb)) or na < 1e-9 or nb < 1e-9:
+            return None
+        return (even / na).astype(np.float32), (odd / nb).astype(np.float32)
 
     def overlaps(self, other: Tracklet) -> bool:
         """True when both come from one camera and were active on a common frame (never one person)."""
@@ -131,9 +146,10 @@ class TrackletStore:
         ]:
             grow(name, dtype, fill)
         if self.dim is not None:
-            old = self._sum
-            self._sum = np.zeros((capacity, self.dim), dtype=np.float64)
-            self._sum[: self._n] = old[: self._n]
+            for name in ("_sum", "_odd"):
+                old = getattr(self, name)
+                setattr(self, name, np.zeros((capacity, self.dim), dtype=np.float64))
+                getattr(self, name)[: self._n] = old[: self._n]
 
     def __len__(self) -> int:
         return self._n
@@ -205,11 +221,14 @@ class TrackletStore:
         if self.dim is None:
             self.dim = emb.shape[1]
             self._sum = np.zeros((len(self._cam), self.dim), dtype=np.float64)
+            self._odd = np.zeros((len(self._cam), self.dim), dtype=np.float64)
         if emb.shape[1] != self.dim:
             raise ValueError(f"embedding: expected dimension {self.dim}, got {emb.shape[1]}")
         emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
         weight = np.maximum(np.nan_to_num(quality, nan=0.0), _MIN_WEIGHT).astype(np.float64)
         self._sum[rows] += weight[:, None] * emb
+        odd = self._n_embedded[rows] % 2 == 1  # this crop is the tracklet's 2nd, 4th, ...
+        self._odd[rows[odd]] += weight[odd, None] * emb[odd]
         self._weight[rows] += weight
         self._n_embedded[rows] += 1
         for row, vec, q in zip(rows.tolist(), emb, quality.tolist()):
@@ -284,6 +303,7 @@ class TrackletStore:
             n_boxes=int(self._n_boxes[row]),
             n_embedded=int(self._n_embedded[row]),
             embedding_sum=None if self.dim is None else self._sum[row].astype(np.float32),
+            odd_sum=None if self.dim is None else self._odd[row].astype(np.float32),
             exemplars=np.zeros((0, dim), np.float32) if ex is None else ex[0].copy(),
             global_id=int(self._global[row]),
             ended=bool(self._closed[row]),
@@ -332,6 +352,39 @@ class TrackletStore:
         for row in np.flatnonzero(closing).tolist():
             self._open[self._cameras[self._cam[row]]].pop(int(self._track[row]), None)
         return self._snapshots(closing)
+
+    def embedded_count(self) -> int:
+        """How many tracklets have at least one embedded crop."""
+        return int(np.count_nonzero(self._n_embedded[: self._n] > 0))
+
+    def evidence(self, max_tracklets: int | None = None) -> dict[str, np.ndarray | list[str]]:
+        """Arrays for :func:`pipeline.calibration.fit_threshold` over the embedded tracklets (the latest
+        ``max_tracklets`` of them): ``mean``, ``half_a``, ``half_b`` (N, D) unit rows (NaN halves for a
+        one-crop tracklet), ``camera`` (N camera ids), ``first_frame``, ``last_frame`` (N,)."""
+        rows = np.flatnonzero(self._n_embedded[: self._n] > 0)
+        if max_tracklets is not None:
+            rows = rows[-max_tracklets:]
+        dim = self.dim or 0
+        if len(rows) == 0:
+            empty = np.zeros((0, dim), np.float32)
+            return {"mean": empty, "half_a": empty, "half_b": empty, "camera": [],
+                    "first_frame": np.zeros(0, np.int64), "last_frame": np.zeros(0, np.int64)}  # fmt: skip
+        total, odd = self._sum[rows], self._odd[rows]
+        even = total - odd
+
+        def unit(x: np.ndarray) -> np.ndarray:
+            norm = np.linalg.norm(x, axis=1, keepdims=True)
+            return np.where(norm > 1e-9, x / np.maximum(norm, 1e-12), np.nan).astype(np.float32)
+
+        two = (self._n_embedded[rows] >= 2)[:, None]
+        return {
+            "mean": unit(total),
+            "half_a": np.where(two, unit(even), np.nan).astype(np.float32),
+            "half_b": np.where(two, unit(odd), np.nan).astype(np.float32),
+            "camera": [self._cameras[c] for c in self._cam[rows]],
+            "first_frame": self._first_frame[rows].copy(),
+            "last_frame": self._last_frame[rows].copy(),
+        }
 
     def all(self) -> list[Tracklet]:
         """Snapshots of every tracklet, open and ended, in id order."""
