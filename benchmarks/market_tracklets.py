@@ -78,7 +78,7 @@ import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
 from pipeline.gallery import Gallery
-from pipeline.linker import OnlineLinker, offline_relink
+from pipeline.linker import OnlineLinker, calibrate_tracklets, offline_relink
 from pipeline.records import with_embeddings
 from pipeline.tracklets import Tracklet, TrackletStore
 from reid.data.market1501 import DISTRACTOR_PID, ImageRecord, Market1501
@@ -466,6 +466,51 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+AUTO_METHODS = ("own id", "online", "online (live)", "offline")
+
+
+def auto_rows(name: str, parts: dict[str, Part], options: argparse.Namespace, tuned: dict[str, float]) -> list[dict]:
+    """Every linker at threshold "auto" (fitted on the tracklets themselves, no labels, no tuning), on all
+    people and on part B, beside the part-A-tuned threshold's IDF1 on B (from ``tuned``, swept if missing)."""
+    rows = []
+    for label in ("all", "B"):
+        part = parts[label]
+        fitted = calibrate_tracklets(part.final())
+        for method in AUTO_METHODS:
+            t0 = time.perf_counter()
+            pred = method_ids(method, part, float("nan") if method == "own id" else "auto", options)
+            res = image_idf1(part.data.pid, pred)
+            row = {
+                "model": name,
+                "people": label,
+                "method": method,
+                **res,
+                "wall_s": time.perf_counter() - t0,
+                "fitted_t": fitted.threshold if method == "offline" else float("nan"),
+                "tuned_idf1": float("nan"),
+            }
+            if label == "B" and method != "own id":
+                source = "online" if method == "online (live)" else method
+                if source not in tuned:
+                    tuned[source] = max(sweep(source, parts["A"], options), key=lambda r: r[1])[0]
+                row["tuned_idf1"] = image_idf1(part.data.pid, method_ids(method, part, tuned[source], options))["idf1"]
+            rows.append(row)
+            logger.info("auto %s %s %s: %s", name, label, method, row)
+    return rows
+
+
+def auto_markdown(rows: list[dict]) -> str:
+    lines = ["| model | people | method | IDF1 at auto | pred ids / people | fitted t | IDF1 tuned on A | gap |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        tuned = "-" if np.isnan(r["tuned_idf1"]) else f"{100 * r['tuned_idf1']:.1f}"
+        gap = "-" if np.isnan(r["tuned_idf1"]) else f"{100 * (r['idf1'] - r['tuned_idf1']):+.1f}"
+        t = "-" if np.isnan(r["fitted_t"]) else f"{r['fitted_t']:.3f}"
+        lines.append(f"| {r['model']} | {r['people']} | {r['method']} | {100 * r['idf1']:.1f} | "
+                     f"{r['pred_ids']} / {r['gt_ids']} | {t} | {tuned} | {gap} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--root", default=str(SHARED / "data/market1501/Market-1501-v15.09.15.zip"))
@@ -478,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k2", type=int, default=3, help="offline re-ranking k2")
     p.add_argument("--grid-step", type=float, default=0.05, help="threshold grid step (0.1: half the sweep time)")
     p.add_argument("--no-oracle", dest="oracle", action="store_false", help="skip the sweeps on part B")
+    p.add_argument("--auto", action="store_true", help="only the threshold-free table: every linker at 'auto'")
     args = p.parse_args(argv)
     args.grid = GRID if args.grid_step == 0.05 else tuple(round(t, 2) for t in np.arange(0.3, 0.951, args.grid_step))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -501,6 +547,12 @@ def main(argv: list[str] | None = None) -> int:
         feats = load_features(name, weights, arch, market, records, args.threads)
         parts = {k: Part(d, f) for k, (d, f) in split_parts(records, feats, offsets).items()}
         tuned: dict[str, float] = {}
+        if args.auto:
+            everyone = group_tracklets(records, offsets)
+            parts["all"] = Part(everyone, feats[everyone.source])
+            rows += auto_rows(name, parts, args, tuned)
+            print(auto_markdown(rows), flush=True)
+            continue
         for method in args.methods:
             t0 = time.perf_counter()
             rows.append({"model": name, **run_method(method, parts, args, tuned)})

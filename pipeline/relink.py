@@ -1,8 +1,12 @@
-"""``python -m pipeline.relink RUN_DIR``: offline re-clustering of a finished run's tracklets.
+"""``python -m pipeline.relink RUN_DIR``: offline re-clustering of a finished run's tracklets, into a new folder.
 
 Reads ``RUN_DIR/tracklets.npz`` (written by any run with embedding on), clusters every tracklet globally
-with the cannot-link constraints (agglomerative, optional k-reciprocal re-ranking) and rewrites the
-global ids in ``tracks.csv``/``tracks.jsonl``, ``mot_global/``, the identities summary and contact sheets.
+with the cannot-link constraints (agglomerative, optional k-reciprocal re-ranking) and writes a copy of the
+run's track files with the new global ids, ``mot_global/``, the identities summary and contact sheets to
+``--out`` (default ``RUN_DIR/relinked/``). The run itself is never modified.
+
+Defaults come from the run's own config (``summary.json``): its ``offline_threshold`` (``auto``: fitted on
+the run's evidence, see :mod:`pipeline.calibration`), camera centring and calibration fraction.
 """
 
 from __future__ import annotations
@@ -10,43 +14,111 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
-from pipeline.identity_outputs import load_tracklets, write_identity_outputs
-from pipeline.linker import offline_relink
+from pipeline.identity_outputs import TRACKLETS_FILE, load_tracklets, write_identity_outputs
+from pipeline.linker import check_threshold, offline_relink
+
+COPIED = ("tracks.csv", "tracks.jsonl", TRACKLETS_FILE)
+DEFAULT_LINKING = {"offline_threshold": "auto", "center_cameras": True, "calibration_fraction": 0.6}
+
+
+def _threshold(text: str) -> float | str:
+    try:
+        return check_threshold(text if text == "auto" else float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("threshold: ", "")) from None
+
+
+def run_linking(run_dir: Path) -> dict[str, Any]:
+    """The linking settings the run was made with (``summary.json``), else the defaults."""
+    path = run_dir / "summary.json"
+    linking: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            linking = json.loads(path.read_text()).get("config", {}).get("linking", {}) or {}
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise ValueError(f"{path}: expected the JSON summary of a run ({exc})") from exc
+    return {k: linking.get(k, v) for k, v in DEFAULT_LINKING.items()}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m pipeline.relink",
+        description=__doc__.splitlines()[0],
+    )
+    p.add_argument("run_dir", type=Path, help="a run folder (holds tracks.csv and tracklets.npz)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: RUN_DIR/relinked)")
+    p.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=None,
+        help="merge while linkage similarity >= this, or 'auto' (default: the run's offline_threshold, else auto)",
+    )
+    p.add_argument("--linkage", choices=["average", "complete", "single"], default="average",
+                   help="cluster linkage (default: average)")  # fmt: skip
+    p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranked distances (needs a numeric threshold)")
+    centre = p.add_mutually_exclusive_group()
+    centre.add_argument("--center-cameras", dest="center", action="store_const", const=True, default=None,
+                        help="remove each camera's mean embedding before comparing (default: as the run)")  # fmt: skip
+    centre.add_argument("--no-center-cameras", dest="center", action="store_const", const=False,
+                        help="compare raw embeddings")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="replace an existing --out folder (default: refuse)")
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipeline.relink", description=__doc__.splitlines()[0])
-    p.add_argument("run_dir", type=Path, help="a run folder (holds tracks.csv and tracklets.npz)")
-    p.add_argument("--threshold", type=float, default=0.5, help="merge while linkage similarity >= this")
-    p.add_argument("--linkage", choices=["average", "complete", "single"], default="average")
-    p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranked distances")
-    p.add_argument(
-        "--center-cameras",
-        action="store_true",
-        help="remove each camera's mean embedding before comparing (helps learned embedders across cameras)",
-    )
-    args = p.parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
+    run_dir: Path = args.run_dir
+    out: Path = args.out if args.out is not None else run_dir / "relinked"
     try:
-        if not (args.run_dir / "tracks.csv").is_file():
-            raise FileNotFoundError(f"{args.run_dir}: expected a run folder with tracks.csv")
-        tracklets, thumbs = load_tracklets(args.run_dir)
+        if not (run_dir / "tracks.csv").is_file():
+            raise FileNotFoundError(f"{run_dir}: expected a run folder with tracks.csv")
+        if out.resolve() == run_dir.resolve():
+            raise ValueError(f"--out {out}: expected a folder other than the run itself (the run is never rewritten)")
+        if out.exists() and any(out.iterdir()) and not args.force:
+            raise ValueError(f"--out {out}: already exists and is not empty; pass --force to replace it")
+        settings = run_linking(run_dir)
+        threshold = settings["offline_threshold"] if args.threshold is None else args.threshold
+        center = settings["center_cameras"] if args.center is None else args.center
+        tracklets, thumbs = load_tracklets(run_dir)
+        report: dict[str, Any] = {}
         mapping = offline_relink(
-            tracklets,
-            threshold=args.threshold,
-            linkage=args.linkage,
-            rerank=args.rerank,
-            center_cameras=args.center_cameras,
-        )
+            tracklets, threshold=check_threshold(threshold), linkage=args.linkage, rerank=args.rerank,
+            center_cameras=bool(center), calibration_fraction=float(settings["calibration_fraction"]), report=report,
+        )  # fmt: skip
+        _prepare(run_dir, out)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    counts = write_identity_outputs(args.run_dir, tracklets, mapping, thumbs)
-    print(json.dumps({"tracklets": len(tracklets), **counts}))
+    except OSError as exc:
+        print(f"error: cannot write {out}: {exc}", file=sys.stderr)
+        return 2
+    counts = write_identity_outputs(out, tracklets, mapping, thumbs)
+    result = {"run": str(run_dir), "out": str(out), "tracklets": len(tracklets), **counts,
+              "threshold": round(report["threshold"], 4), "center_cameras": bool(center), "linkage": args.linkage,
+              "rerank": args.rerank}  # fmt: skip
+    if "calibration" in report:
+        result["calibration"] = report["calibration"].describe()
+    tmp = out / "relink.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(out / "relink.json")
+    print(json.dumps(result))
     return 0
+
+
+def _prepare(run_dir: Path, out: Path) -> None:
+    """A fresh ``out`` holding copies of the run's files that the rewrite starts from."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for name in COPIED:
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, out / name)
 
 
 if __name__ == "__main__":

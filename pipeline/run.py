@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reid-arch", default=None, help="architecture of a torchreid zoo file given to --reid")
     p.add_argument("--no-reid", action="store_true", help="no embedding or cross-camera linking")
     p.add_argument("--offline", action="store_true", help="re-cluster all tracklets globally at the end of the run")
+    p.add_argument(
+        "--threshold",
+        default=None,
+        help="link threshold, online and offline: 'auto' (fitted on the run's own evidence, the default) or a "
+        "cosine similarity in [-1, 1]",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p.parse_args(argv)
@@ -68,9 +74,24 @@ def apply_overrides(config: PipelineConfig, args: argparse.Namespace) -> Pipelin
     if args.no_reid:
         embed = None
     linking = dataclasses.replace(config.linking, offline=config.linking.offline or args.offline)
+    if args.threshold is not None:
+        threshold = _threshold(args.threshold)
+        linking = dataclasses.replace(linking, threshold=threshold, offline_threshold=threshold)
     return dataclasses.replace(
         config, outputs=outputs, cameras=cameras, detector=detector, embed=embed, linking=linking
     )
+
+
+def _threshold(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -1.0 <= value <= 1.0:
+        raise ConfigError(f"--threshold: expected 'auto' or a cosine similarity in [-1, 1], got {text!r}")
+    return value
 
 
 def build_embedder(config: PipelineConfig):

@@ -13,6 +13,7 @@ from pipeline.evaluate import evaluate_paths
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_videos"
+OSNET = REPO.parent / "shared" / "weights" / "osnet_x0_25_msmt17.pth"
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,26 @@ def test_sample_run_tracks_every_camera_well(sample_run: Path) -> None:
     for camera, metrics in result["cameras"].items():
         assert metrics["IDF1"] >= 0.9, (camera, metrics["IDF1"])
         assert metrics["MOTA"] >= 0.85, (camera, metrics["MOTA"])
+
+
+@pytest.fixture(scope="module")
+def osnet_sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same cams.yaml (threshold auto) with a learned embedder instead of the classical one."""
+    if not OSNET.is_file():
+        pytest.skip(f"OSNet weights not found: {OSNET} (the shared folder beside the checkout)")
+    out = tmp_path_factory.mktemp("samples_osnet") / "run"
+    cmd = [sys.executable, "-m", "pipeline.run", "--cameras", str(SAMPLES / "cams.yaml"), "--out", str(out),
+           "--reid", str(OSNET), "--reid-arch", "osnet_x0_25", "--no-progress"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def test_learned_embedder_links_the_samples_at_auto(osnet_sample_run: Path) -> None:
+    result = evaluate_paths(SAMPLES / "gt", osnet_sample_run / "mot_global")
+    assert result["multicamera"]["idf1"] >= 0.9, result["multicamera"]
+    linking = json.loads((osnet_sample_run / "summary.json").read_text())["identities"]["linking"]
+    assert "halves" in linking["offline_calibration"]  # fitted on the run's evidence, not the prior
 
 
 def test_sample_run_links_people_across_cameras(sample_run: Path) -> None:

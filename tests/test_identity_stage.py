@@ -102,32 +102,50 @@ def test_nan_embeddings_never_link_and_lose_no_row(tmp_path: Path) -> None:
     assert len(set(global_rows[:, 1])) == 2
 
 
-def test_relink_cli_rewrites_a_finished_run(tmp_path: Path) -> None:
+def test_relink_cli_writes_a_new_folder_and_never_the_run(tmp_path: Path) -> None:
     _, out = run(tmp_path, ColourEmbedder())
     tracklets, thumbs = load_tracklets(out)
     assert len(tracklets) == 4 and all(len(thumbs[(t.camera_id, t.track_id)]) > 0 for t in tracklets)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert relink_main([str(out), "--threshold", "0.999"]) == 0  # too strict: nothing merges across cameras
-    identities = json.loads((out / "identities.json").read_text())
+    relinked = out / "relinked"
+    identities = json.loads((relinked / "identities.json").read_text())
     assert len(identities) == 4 and all(len(i["cameras"]) == 1 for i in identities)
+    assert (relinked / "tracks.csv").is_file() and (relinked / "mot_global").is_dir()
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file() and relinked not in p.parents}
+    assert after == before  # the run itself is untouched
+    assert relink_main([str(out), "--threshold", "0.999"]) == 2  # an existing --out needs --force
+    assert relink_main([str(out), "--threshold", "0.999", "--force"]) == 0
+    assert relink_main([str(out), "--out", str(out)]) == 2
     assert relink_main([str(tmp_path / "nowhere")]) == 2
 
 
-def test_relink_cli_centres_cameras_only_when_asked(tmp_path: Path, monkeypatch) -> None:
+def test_relink_defaults_to_the_runs_own_linking(tmp_path: Path, monkeypatch) -> None:
     import pipeline.relink as relink_module
 
     _, out = run(tmp_path, ColourEmbedder())
-    seen: list[bool] = []
+    seen: list[tuple] = []
     real = relink_module.offline_relink
 
     def spy(tracklets, **kw):
-        seen.append(kw["center_cameras"])
+        seen.append((kw["threshold"], kw["center_cameras"]))
         return real(tracklets, **kw)
 
     monkeypatch.setattr(relink_module, "offline_relink", spy)
-    assert relink_main([str(out), "--threshold", "0.999"]) == 0
-    assert relink_main([str(out), "--threshold", "0.999", "--center-cameras"]) == 0
-    assert seen == [False, True]
-    assert len(json.loads((out / "identities.json").read_text())) == 4  # still too strict to merge
+    assert relink_main([str(out)]) == 0
+    assert relink_main([str(out), "--out", str(tmp_path / "b"), "--threshold", "0.9", "--no-center-cameras"]) == 0
+    own = json.loads((out / "summary.json").read_text())["config"]["linking"]
+    assert seen == [(own["offline_threshold"], own["center_cameras"]), (0.9, False)]  # the run's own, then flags
+    assert relink_main([str(out), "--out", str(tmp_path / "c"), "--threshold", "auto"]) == 0
+    report = json.loads((tmp_path / "c" / "relink.json").read_text())
+    assert seen[-1] == ("auto", True) and "calibration" in report and -1.0 <= report["threshold"] <= 1.0
+
+
+def test_relink_help_shows_defaults(capsys) -> None:
+    with pytest.raises(SystemExit):
+        relink_main(["--help"])
+    text = capsys.readouterr().out
+    assert "RUN_DIR/relinked" in text and "(default: average)" in text
 
 
 def test_rewrite_maps_rows_by_tracklet_frame_span(tmp_path: Path) -> None:
@@ -161,3 +179,19 @@ def test_transit_windows_are_validated(transit: list, message: str) -> None:
     cams = [{"id": "a", "source": 0}, {"id": "b", "source": 1}]
     with pytest.raises(ConfigError, match=message):
         config_from_dict({"cameras": cams, "detector": {"backend": "bgsub"}, "linking": {"transit": transit}})
+
+
+def test_run_threshold_flag_sets_online_and_offline() -> None:
+    from pipeline.run import apply_overrides, parse_args
+
+    cfg = config_from_dict({"cameras": [{"id": "a", "source": 0}], "detector": {"backend": "bgsub"}})
+    assert cfg.linking.threshold == "auto" and cfg.linking.offline_threshold == "auto"  # the default
+    base = ["--cameras", "x.yaml"]
+    linking = apply_overrides(cfg, parse_args(base + ["--threshold", "0.7"])).linking
+    assert (linking.threshold, linking.offline_threshold) == (0.7, 0.7)
+    assert apply_overrides(cfg, parse_args(base + ["--threshold", "auto"])).linking.threshold == "auto"
+    for bad in ("1.5", "high"):
+        with pytest.raises(ConfigError, match="--threshold: expected 'auto' or a cosine similarity"):
+            apply_overrides(cfg, parse_args(base + ["--threshold", bad]))
+    with pytest.raises(ConfigError, match="linking.threshold"):
+        config_from_dict({"cameras": [{"id": "a", "source": 0}], "linking": {"threshold": "sometimes"}})
