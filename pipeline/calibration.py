@@ -6,7 +6,8 @@ carries its own labels, for free:
 - **same person**: the two halves of one tracklet (its even and its odd embedded crops) are one person;
 - **different people**: two tracklets of one camera active on a common frame are two people (the
   cannot-link pairs). Where a run has too few of those, pairs of tracklets of *different* cameras stand in
-  for them, since most such pairs are different people (their median barely moves with a few matches).
+  for them, and failing those any two tracklets, since most such pairs are different people (their median
+  barely moves with a few matches).
 
 The model. In the space the linker compares in (camera-centred unit means, see :mod:`pipeline.linker`),
 let ``m_neg`` be the median similarity of the different-people pairs and ``m_pos`` the median similarity
@@ -27,9 +28,11 @@ clustering is near 0.52, where the pairwise posterior is about 0.06 but the post
 *best* candidate is right is about 0.5. The position rule lands there for every embedder we measured
 (see ``benchmarks/market_tracklets.py``); ``fraction`` is the one knob (higher: fewer, surer links).
 
-Too little evidence (fewer than ``min_pairs`` halves or negative pairs, e.g. the first seconds of a run)
-falls back to a documented prior on the same scale: strangers at 0 and halves at 0.85 in the
-camera-centred space (threshold 0.51 at the default fraction), and the fallback is logged.
+Too little evidence (fewer than ``min_pairs`` pairs of a kind, e.g. the first seconds of a run) falls back
+to a documented prior for that kind: strangers at 0 and halves at 0.85 in the camera-centred space
+(threshold 0.51 at the default fraction when both are missing); with measured strangers but no halves yet,
+the halves are put halfway from the strangers to 1 (at least at 0.85), a cautious guess for any embedder.
+The fallback is logged.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ log = logging.getLogger(__name__)
 PRIOR_NEGATIVE = 0.0  # median stranger similarity in the camera-centred space (centred features are ~orthogonal)
 PRIOR_POSITIVE = 0.85  # median tracklet-halves similarity of learned ReID models there
 DEFAULT_FRACTION = 0.6
-MIN_PAIRS = 10
+MIN_PAIRS = 3
 MAX_PAIRS = 200_000  # negative pairs used at most (a random subset beyond), keeps a fit in milliseconds
 
 
@@ -117,9 +120,12 @@ def fit_threshold(
         means[usable], np.asarray(cameras)[usable], np.asarray(first_frame)[usable],
         np.asarray(last_frame)[usable], min_pairs, seed,
     )  # fmt: skip
-    m_pos, n_pos, pos_kind = (float(np.median(pos)), len(pos), "halves") if len(pos) >= min_pairs else (
-        PRIOR_POSITIVE, 0, "prior")  # fmt: skip
     m_neg, n_neg = (float(np.median(neg)), len(neg)) if neg_kind != "prior" else (PRIOR_NEGATIVE, 0)
+    if len(pos) >= min_pairs:
+        m_pos, n_pos, pos_kind = float(np.median(pos)), len(pos), "halves"
+    else:
+        m_pos, n_pos, pos_kind = max(PRIOR_POSITIVE, (1.0 + m_neg) / 2), 0, "prior"
+
     if m_pos <= m_neg:  # an embedder that separates nothing: the prior scale is the safer guess
         log.warning(
             "calibration: tracklet halves (%.3f) are no closer than strangers (%.3f); using the prior scale",
@@ -140,14 +146,15 @@ def prior_calibration(fraction: float = DEFAULT_FRACTION) -> Calibration:
 def _negative_similarities(
     means: np.ndarray, cams: np.ndarray, first: np.ndarray, last: np.ndarray, min_pairs: int, seed: int
 ) -> tuple[np.ndarray, str]:
-    """Similarities of cannot-link pairs, else of cross-camera pairs (stand-ins), else nothing ("prior")."""
+    """Similarities of cannot-link pairs, else of cross-camera pairs, else of any two tracklets (stand-ins),
+    else nothing ("prior")."""
     n = len(means)
     if n < 2:
         return np.zeros(0), "prior"
     i, j = np.triu_indices(n, 1)
     same_cam = cams[i] == cams[j]
     clash = same_cam & (first[i] <= last[j]) & (first[j] <= last[i])
-    for mask, kind in ((clash, "cannot-link"), (~same_cam, "cross-camera")):
+    for mask, kind in ((clash, "cannot-link"), (~same_cam, "cross-camera"), (np.ones_like(clash), "any-two")):
         if mask.sum() >= min_pairs:
             a, b = i[mask], j[mask]
             if len(a) > MAX_PAIRS:

@@ -30,8 +30,9 @@ def save_tracklets(out_dir: Path, tracklets: list[Tracklet], thumbs: dict[tuple[
 
     ``tracklets.npz``: per tracklet id, camera, track id, frame/time span, box and crop counts, online
     global id, unit mean embedding (NaN row when none), the unit means of its even and odd crops
-    (``halves`` (N, 2, D), NaN for one-crop tracklets: the calibration's same-person evidence) and up to 6
-    thumbnails (T, 128, 64, 3) uint8.
+    (``halves`` (N, 2, D), NaN for one-crop tracklets: the calibration's same-person evidence), its first and
+    last box (``first_box``, ``last_box`` (N, 4) xyxy: the re-stitching guard) and up to 6 thumbnails
+    (T, 128, 64, 3) uint8.
     """
     dim = next((len(t.mean) for t in tracklets if t.mean is not None), 0)
     means = np.full((len(tracklets), dim), np.nan, np.float32)
@@ -59,6 +60,8 @@ def save_tracklets(out_dir: Path, tracklets: list[Tracklet], thumbs: dict[tuple[
         global_id=np.array([t.global_id for t in tracklets], np.int64),
         mean=means,
         halves=halves,
+        first_box=np.array([t.first_box for t in tracklets], np.float32).reshape(-1, 4),
+        last_box=np.array([t.last_box for t in tracklets], np.float32).reshape(-1, 4),
         thumb_count=counts,
         thumbs=np.concatenate(thumb_list) if len(thumb_list) else np.zeros((0, 128, 64, 3), np.uint8),
     )
@@ -88,6 +91,8 @@ def load_tracklets(run_dir: Path) -> tuple[list[Tracklet], dict[tuple[str, int],
             last_timestamp=float(arrays["last_timestamp"][i]), n_boxes=int(arrays["n_boxes"][i]),
             n_embedded=int(arrays["n_embedded"][i]) if has else 0,
             embedding_sum=summed, odd_sum=odd, global_id=int(arrays["global_id"][i]), ended=True,
+            first_box=arrays["first_box"][i] if "first_box" in arrays else np.full(4, np.nan, np.float32),
+            last_box=arrays["last_box"][i] if "last_box" in arrays else np.full(4, np.nan, np.float32),
         )  # fmt: skip
         tracklets.append(t)
         n = int(arrays["thumb_count"][i])

@@ -21,8 +21,10 @@ in the same camera-centred space (:mod:`pipeline.calibration`: tracklet halves a
 tracklets on a common frame are two) and, online, refitted as the run grows; a number overrides it.
 
 Re-stitching within a camera: a tracklet may join an identity whose latest sighting is in its own camera
-(the tracker lost the person and started a new track), scored like any other candidate; only a clash on a
-common frame forbids it.
+(the tracker lost the person and started a new track), scored like any other candidate, when it is
+physically plausible: no clash on a common frame, and it starts near enough to where that camera's fragment
+ended for the time between them (:func:`pipeline.tracklets.implausible_motion`: at most one box height
+plus two per second). Implausible same-camera pairs are cannot-links offline too.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy as np
 
 from pipeline.calibration import DEFAULT_FRACTION, Calibration, fit_threshold, prior_calibration
 from pipeline.gallery import Gallery, GalleryFullError
-from pipeline.tracklets import Tracklet, TrackletStore, cannot_link
+from pipeline.tracklets import Tracklet, TrackletStore, cannot_link, motion_cannot_link
 
 logger = logging.getLogger(__name__)
 
@@ -329,7 +331,7 @@ class OnlineLinker:
         owner = np.repeat(np.arange(len(gids)), [len(ms) for ms in members])
         clash = np.zeros(len(gids), dtype=bool)
         if len(flat):
-            np.logical_or.at(clash, owner, store.overlaps(t.tracklet_id, flat))
+            np.logical_or.at(clash, owner, store.overlaps(t.tracklet_id, flat) | store.implausible(t.tracklet_id, flat))
         if not self.transit:
             return ~clash
         cams, times = store.last_seen(flat) if len(flat) else ([], np.zeros(0))
@@ -543,7 +545,8 @@ def offline_relink(
         k1, k2 = min(k1, len(feats) - 1), min(k2, len(feats) - 1)
         jaccard = np.asarray(k_reciprocal_jaccard(feats.astype(np.float32), k1, k2), dtype=np.float64)
         dist = (1.0 - lambda_value) * jaccard + lambda_value * dist
-    labels = constrained_agglomerative(dist, cannot_link(with_mean), 1.0 - threshold, linkage)
+    forbidden = cannot_link(with_mean) | motion_cannot_link(with_mean)
+    labels = constrained_agglomerative(dist, forbidden, 1.0 - threshold, linkage)
     order = np.argsort([t.tracklet_id for t in with_mean], kind="stable")
     _, first_seen = np.unique(labels[order], return_index=True)
     renumber = np.empty(labels.max() + 1, np.int64)

@@ -37,6 +37,7 @@ class Tracklet:
             two halves of a tracklet are one person, the same-person evidence of :mod:`pipeline.calibration`.
         exemplars: (m, D) float32 up to M mutually dissimilar unit embeddings of its crops.
         global_id: the linked identity, -1 while unknown. ended: closed by :meth:`TrackletStore.ended`.
+        first_box, last_box: (4,) float32 xyxy of its first and last box (NaN when unknown).
     """
 
     tracklet_id: int
@@ -53,6 +54,8 @@ class Tracklet:
     exemplars: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     global_id: int = -1
     ended: bool = False
+    first_box: np.ndarray = field(default_factory=lambda: np.full(4, np.nan, np.float32))
+    last_box: np.ndarray = field(default_factory=lambda: np.full(4, np.nan, np.float32))
 
     @property
     def mean(self) -> np.ndarray | None:
@@ -96,6 +99,52 @@ def cannot_link(tracklets: list[Tracklet]) -> np.ndarray:
     out = (cams[:, None] == cams[None, :]) & (first[:, None] <= last[None, :]) & (first[None, :] <= last[:, None])
     np.fill_diagonal(out, False)
     return out
+
+
+MOTION_HEIGHTS_PER_S = 2.0  # a person covers at most this many of their own heights per second (running)
+MOTION_SLACK_HEIGHTS = 1.0  # plus this much for box jitter and the tracker's last, predicted box
+
+
+def implausible_motion(
+    last_a: np.ndarray, first_a: np.ndarray, first_box_a: np.ndarray, last_box_a: np.ndarray,
+    last_b: np.ndarray, first_b: np.ndarray, first_box_b: np.ndarray, last_box_b: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """(K,) bool: the later of two same-camera tracklets starts too far from where the earlier one ended.
+
+    Re-stitching guard: one person who lost their track reappears within ``gap`` seconds at most
+    ``(MOTION_SLACK_HEIGHTS + MOTION_HEIGHTS_PER_S * gap)`` box heights (the larger of the two boxes) from the
+    earlier tracklet's last box, centre to centre. Unknown boxes (NaN) or overlapping spans are never called
+    implausible here (overlaps are cannot-links already).
+    """
+    a_first = last_a <= first_b  # a ends before b starts
+    gap = np.where(a_first, first_b - last_a, first_a - last_b)
+    end = np.where(a_first[:, None], last_box_a, last_box_b)
+    start = np.where(a_first[:, None], first_box_b, first_box_a)
+    centre = lambda box: (box[:, :2] + box[:, 2:]) / 2  # noqa: E731
+    height = np.maximum(end[:, 3] - end[:, 1], start[:, 3] - start[:, 1])
+    dist = np.linalg.norm(centre(end) - centre(start), axis=1)
+    sequential = a_first | (last_b <= first_a)
+    with np.errstate(invalid="ignore"):
+        too_far = dist > height * (MOTION_SLACK_HEIGHTS + MOTION_HEIGHTS_PER_S * np.maximum(gap, 0.0))
+    return sequential & np.isfinite(dist) & np.isfinite(height) & too_far
+
+
+def motion_cannot_link(tracklets: list[Tracklet]) -> np.ndarray:
+    """(N, N) bool: pairs of one camera that one person cannot be (:func:`implausible_motion`)."""
+    n = len(tracklets)
+    if n == 0:
+        return np.zeros((0, 0), dtype=bool)
+    cams = np.unique([t.camera_id for t in tracklets], return_inverse=True)[1]
+    ts = np.array([[t.first_timestamp, t.last_timestamp] for t in tracklets], np.float64)
+    fb = np.stack([np.asarray(t.first_box, np.float32) for t in tracklets])
+    lb = np.stack([np.asarray(t.last_box, np.float32) for t in tracklets])
+    i, j = np.triu_indices(n, 1)
+    same = cams[i] == cams[j]
+    i, j = i[same], j[same]
+    bad = implausible_motion(ts[i, 1], ts[i, 0], fb[i], lb[i], ts[j, 1], ts[j, 0], fb[j], lb[j])
+    out = np.zeros((n, n), dtype=bool)
+    out[i[bad], j[bad]] = True
+    return out | out.T
 
 
 class TrackletStore:
@@ -145,6 +194,12 @@ class TrackletStore:
             ("_closed", bool, False),
         ]:
             grow(name, dtype, fill)
+        for name in ("_first_box", "_last_box"):
+            old = getattr(self, name, None)
+            new = np.full((capacity, 4), np.nan, np.float32)
+            if old is not None:
+                new[: self._n] = old[: self._n]
+            setattr(self, name, new)
         if self.dim is not None:
             for name in ("_sum", "_odd"):
                 old = getattr(self, name)
@@ -199,6 +254,11 @@ class TrackletStore:
         if not keep.any():
             return
         rows = self._rows_for(camera_id, track_ids[keep], int(frame_index), float(timestamp))
+        boxes = np.asarray(detections.xyxy, np.float32)[keep]
+        first = np.isnan(self._first_box[rows, 0])
+        self._first_box[rows[first]] = boxes[first]
+        latest = frame_index >= self._last_frame[rows]
+        self._last_box[rows[latest]] = boxes[latest]
         self._last_frame[rows] = np.maximum(self._last_frame[rows], frame_index)
         self._last_ts[rows] = np.maximum(self._last_ts[rows], timestamp)
         self._n_boxes[rows] += 1
@@ -307,6 +367,8 @@ class TrackletStore:
             exemplars=np.zeros((0, dim), np.float32) if ex is None else ex[0].copy(),
             global_id=int(self._global[row]),
             ended=bool(self._closed[row]),
+            first_box=self._first_box[row].copy(),
+            last_box=self._last_box[row].copy(),
         )
 
     def _snapshots(self, mask: np.ndarray) -> list[Tracklet]:
@@ -326,6 +388,16 @@ class TrackletStore:
             & (self._first_frame[ra] <= self._last_frame[rb])
             & (ra != rb)
         )
+
+    def implausible(self, a: np.ndarray | list[int] | int, b: np.ndarray | list[int]) -> np.ndarray:
+        """(K,) bool, pair by pair: distinct tracklets of one camera, one after the other, whose boxes are
+        too far apart for one person to cover in the gap (:func:`implausible_motion`)."""
+        ra, rb = self._rows_of(np.atleast_1d(a)), self._rows_of(b)
+        ra = np.broadcast_to(ra, rb.shape)
+        return (self._cam[ra] == self._cam[rb]) & (ra != rb) & implausible_motion(
+            self._last_ts[ra], self._first_ts[ra], self._first_box[ra], self._last_box[ra],
+            self._last_ts[rb], self._first_ts[rb], self._first_box[rb], self._last_box[rb],
+        )  # fmt: skip
 
     def last_seen(self, tracklet_ids: np.ndarray | list[int]) -> tuple[list[str], np.ndarray]:
         """Camera ids and (K,) float64 last timestamps of ``tracklet_ids``."""
