@@ -466,7 +466,7 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-AUTO_METHODS = ("own id", "online", "online (live)", "offline")
+AUTO_METHODS = ("own id", "online", "online (live)", "offline", "offline+rerank")
 
 
 def auto_rows(name: str, parts: dict[str, Part], options: argparse.Namespace, tuned: dict[str, float]) -> list[dict]:

@@ -61,7 +61,9 @@ class DetectorConfig:
 
     backend: Literal["ultralytics", "bgsub"] = "ultralytics"
     weights: str | None = None
-    confidence: float = field(0.25, check=in_range(0.0, 1.0))
+    # Low on purpose: boxes under the tracker's thresholds still feed ByteTrack's second (low-score) pass; the
+    # tracker decides what becomes a track (as Ultralytics' model.track, which also detects at 0.1).
+    confidence: float = field(0.1, check=in_range(0.0, 1.0))
     iou: float = field(0.7, check=in_range(0.0, 1.0))
     image_size: int = field(640, check=in_range(32, 4096))
     classes: tuple[int, ...] = (0,)
@@ -72,9 +74,14 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """One tracker per camera from the ``trackers`` package; ``params`` go to its constructor."""
+    """One tracker per camera from the ``trackers`` package; ``params`` go to its constructor.
+
+    ``thresholds: auto`` sets the score thresholds per camera from its recent detection scores
+    (``pipeline.tracking``); ``fixed`` keeps the tracker's defaults. A threshold in ``params`` is never adapted.
+    """
 
     kind: Literal["bytetrack", "botsort", "ocsort"] = "bytetrack"
+    thresholds: Literal["auto", "fixed"] = "auto"
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -158,6 +165,7 @@ class LinkingConfig:
     rerank: bool = False
     center_cameras: bool = True
     calibration_fraction: float = field(0.6, check=in_range(0.0, 0.99, low_open=True))
+    restitch_window_s: float = field(5.0, check=in_range(0.0, None))
 
 
 @dataclass(frozen=True)

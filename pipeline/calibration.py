@@ -49,7 +49,7 @@ PRIOR_NEGATIVE = 0.0  # median stranger similarity in the camera-centred space (
 PRIOR_POSITIVE = 0.85  # median tracklet-halves similarity of learned ReID models there
 DEFAULT_FRACTION = 0.6
 MIN_PAIRS = 3
-MAX_PAIRS = 200_000  # negative pairs used at most (a random subset beyond), keeps a fit in milliseconds
+MAX_PAIRS = 50_000  # pairs of a kind used at most (a random subset beyond): a fit takes milliseconds
 
 
 @dataclass(frozen=True)
@@ -146,19 +146,32 @@ def prior_calibration(fraction: float = DEFAULT_FRACTION) -> Calibration:
 def _negative_similarities(
     means: np.ndarray, cams: np.ndarray, first: np.ndarray, last: np.ndarray, min_pairs: int, seed: int
 ) -> tuple[np.ndarray, str]:
-    """Similarities of cannot-link pairs, else of cross-camera pairs, else of any two tracklets (stand-ins),
-    else nothing ("prior")."""
+    """Similarities of cannot-link pairs, else of cross-camera pairs, else of any two tracklets (stand-ins,
+    a random sample of at most ``MAX_PAIRS``), else nothing ("prior")."""
     n = len(means)
     if n < 2:
         return np.zeros(0), "prior"
-    i, j = np.triu_indices(n, 1)
-    same_cam = cams[i] == cams[j]
-    clash = same_cam & (first[i] <= last[j]) & (first[j] <= last[i])
-    for mask, kind in ((clash, "cannot-link"), (~same_cam, "cross-camera"), (np.ones_like(clash), "any-two")):
+    pairs = []
+    for cam in np.unique(cams):  # cannot-links live inside one camera: per-camera blocks, not all N^2 pairs
+        idx = np.flatnonzero(cams == cam)
+        i, j = np.triu_indices(len(idx), 1)
+        clash = (first[idx[i]] <= last[idx[j]]) & (first[idx[j]] <= last[idx[i]])
+        pairs.append(np.stack([idx[i[clash]], idx[j[clash]]]))
+    a, b = np.concatenate(pairs, axis=1)
+    rng = np.random.default_rng(seed)
+    if len(a) >= min_pairs:
+        if len(a) > MAX_PAIRS:
+            pick = rng.choice(len(a), MAX_PAIRS, replace=False)
+            a, b = a[pick], b[pick]
+        return np.sum(means[a] * means[b], axis=1), "cannot-link"
+    if n * (n - 1) // 2 <= MAX_PAIRS:
+        a, b = np.triu_indices(n, 1)
+    else:
+        a, b = rng.integers(0, n, MAX_PAIRS), rng.integers(0, n, MAX_PAIRS)
+        keep = a != b
+        a, b = a[keep], b[keep]
+    cross = cams[a] != cams[b]
+    for mask, kind in ((cross, "cross-camera"), (np.ones_like(cross), "any-two")):
         if mask.sum() >= min_pairs:
-            a, b = i[mask], j[mask]
-            if len(a) > MAX_PAIRS:
-                pick = np.random.default_rng(seed).choice(len(a), MAX_PAIRS, replace=False)
-                a, b = a[pick], b[pick]
-            return np.sum(means[a] * means[b], axis=1), kind
+            return np.sum(means[a[mask]] * means[b[mask]], axis=1), kind
     return np.zeros(0), "prior"

@@ -84,6 +84,7 @@ class IdentityStage:
             self.gallery, threshold=linking.threshold, margin=linking.margin, min_crops=linking.min_crops,
             revise_until_crops=linking.revise_until_crops, transit=transit or None, cameras=list(camera_ids),
             center_cameras=linking.center_cameras, calibration_fraction=linking.calibration_fraction,
+            restitch_window_s=linking.restitch_window_s,
         )  # fmt: skip
         self.linking = linking
         self.thumbnails = ThumbnailKeeper()
@@ -110,13 +111,10 @@ class IdentityStage:
         """All tracklets and the final {tracklet_id: global_id}; offline re-clustering when asked."""
         tracklets = self.store.all()
         if offline if offline is not None else self.linking.offline:
-            threshold = self.linking.offline_threshold
-            if threshold == "auto" and self.linking.rerank:
-                log.warning("offline: re-ranked distances need a numeric offline_threshold; clustering without rerank")
             mapping = offline_relink(
-                tracklets, threshold=threshold, rerank=self.linking.rerank and threshold != "auto",
+                tracklets, threshold=self.linking.offline_threshold, rerank=self.linking.rerank,
                 center_cameras=self.linking.center_cameras, calibration_fraction=self.linking.calibration_fraction,
-                report=self.offline_report,
+                restitch_window_s=self.linking.restitch_window_s, report=self.offline_report,
             )  # fmt: skip
             log.info(
                 "offline re-clustering: %d tracklets -> %d identities",

@@ -24,7 +24,12 @@ Re-stitching within a camera: a tracklet may join an identity whose latest sight
 (the tracker lost the person and started a new track), scored like any other candidate, when it is
 physically plausible: no clash on a common frame, and it starts near enough to where that camera's fragment
 ended for the time between them (:func:`pipeline.tracklets.implausible_motion`: at most one box height
-plus two per second). Implausible same-camera pairs are cannot-links offline too.
+plus two per second). Implausible same-camera pairs are cannot-links offline too. Appearance alone
+re-stitches only within ``restitch_window_s`` (5 s: a tracker that lost someone for longer has seen many
+look-alikes pass): the similarity of two fragments of one camera further apart is left out of an
+identity's score, online and offline, so such a pair joins only through the identity's sightings in other
+cameras (:func:`pipeline.tracklets.same_camera_far`). A single camera's global ids are then never coarser
+than the tracker's own ids beyond short, plausible re-stitches.
 """
 
 from __future__ import annotations
@@ -36,13 +41,21 @@ import numpy as np
 
 from pipeline.calibration import DEFAULT_FRACTION, Calibration, fit_threshold, prior_calibration
 from pipeline.gallery import Gallery, GalleryFullError
-from pipeline.tracklets import Tracklet, TrackletStore, cannot_link, motion_cannot_link
+from pipeline.tracklets import (
+    RESTITCH_WINDOW_S,
+    Tracklet,
+    TrackletStore,
+    cannot_link,
+    motion_cannot_link,
+    same_camera_far,
+)
 
 logger = logging.getLogger(__name__)
 
 Transit = Mapping[tuple[str, str], tuple[float, float]]
 Threshold = float | str  # a cosine similarity, or "auto" (calibrated)
 MAX_CALIBRATION_TRACKLETS = 1500  # the latest tracklets an online refit reads
+RERANK_JACCARD = 0.79  # "auto" with re-ranking: the neighbourhood distance a pair at the cosine threshold may have
 
 
 def check_threshold(threshold: Threshold, name: str = "threshold") -> Threshold:
@@ -132,8 +145,10 @@ class OnlineLinker:
         center_cameras: bool = True,
         camera_prior: float = 10.0,
         calibration_fraction: float = DEFAULT_FRACTION,
+        restitch_window_s: float = RESTITCH_WINDOW_S,
     ) -> None:
         threshold = check_threshold(threshold)
+        self.restitch_window_s = float(restitch_window_s)
         if min_crops < 1 or revise_until_crops < 0 or k < 1 or max_prototypes < 1:
             raise ValueError(
                 f"expected min_crops, k, max_prototypes >= 1 and revise_until_crops >= 0, got "
@@ -184,7 +199,7 @@ class OnlineLinker:
             ev["last_frame"],
             fraction=self.calibration_fraction,
         )
-        self._fit_size, self._steps_since_fit = len(cams), 0
+        self._fit_size, self._steps_since_fit = store.embedded_count(), 0
         if self.calibration.from_prior and not before.from_prior:
             logger.info("linking: too little evidence, prior threshold %.3f", self.calibration.threshold)
         elif not self.calibration.from_prior and (
@@ -205,7 +220,8 @@ class OnlineLinker:
             return
         self._steps_since_fit += 1
         size = store.embedded_count()
-        if size >= max(self._fit_size + 3, 1.1 * self._fit_size) or (self._steps_since_fit >= 50 and size > 1):
+        # refit on a geometric schedule of tracklet counts (tracklets' halves keep growing: also every 500 steps)
+        if size >= max(self._fit_size + 3, 1.1 * self._fit_size) or (self._steps_since_fit >= 500 and size > 1):
             self.recalibrate(store)
 
     def members(self, global_id: int) -> list[int]:
@@ -295,6 +311,9 @@ class OnlineLinker:
         vecs, cams, owner = [], [], []
         for g, gid in enumerate(gids):
             members = [m for m in self._members.get(gid, []) if m != t.tracklet_id and m in self._latest]
+            if members:  # one camera's fragments far apart in time are no evidence (module docstring)
+                far = store.same_camera_far(t.tracklet_id, members, self.restitch_window_s)
+                members = [m for m, f in zip(members, far.tolist()) if not f]
             members = members[-self.max_prototypes :]  # the latest to join
             vecs += [self._latest[m][0][None] for m in members]
             cams += [self._latest[m][1] for m in members]
@@ -492,12 +511,13 @@ def offline_relink(
     threshold: Threshold = "auto",
     linkage: str = "average",
     rerank: bool = False,
-    k1: int = 20,
-    k2: int = 6,
+    k1: int = 6,
+    k2: int = 3,
     lambda_value: float = 0.3,
     center_cameras: bool = True,
     camera_prior: float = 10.0,
     calibration_fraction: float = DEFAULT_FRACTION,
+    restitch_window_s: float = RESTITCH_WINDOW_S,
     report: dict | None = None,
 ) -> dict[int, int]:
     """Cluster all tracklets on their mean embeddings; return {tracklet_id: global id 0..K-1}.
@@ -505,9 +525,13 @@ def offline_relink(
     Agglomerative clustering (``linkage`` "average", "complete" or "single") on cosine distance, merging
     while the linkage similarity is >= ``threshold``; never merges clusters holding a cannot-link pair.
     ``threshold="auto"`` fits it on the tracklets themselves (:func:`calibrate_tracklets`).
-    ``rerank`` uses k-reciprocal Jaccard distances from :mod:`reid.cluster`
-    (distance = (1 - lambda_value) * jaccard + lambda_value * cosine distance); its scale is not the
-    cosine one, so it needs a numeric threshold. ``center_cameras``: means are first centred on their
+    ``rerank`` uses k-reciprocal Jaccard distances from :mod:`reid.cluster` over the tracklets (``k1``,
+    ``k2`` count tracklets, not images; distance = (1 - lambda_value) * jaccard + lambda_value * cosine
+    distance). With "auto" and ``rerank`` the cut is the calibrated cosine threshold carried into that
+    scale: a pair at exactly the cosine threshold must share a ``1 - RERANK_JACCARD`` (21 %) overlap of
+    k-reciprocal neighbourhoods, a more similar pair less (``RERANK_JACCARD`` = 0.79 is a documented
+    constant: Jaccard distances are rank-based, the same for every embedder's scale).
+    ``center_cameras``: means are first centred on their
     camera's mean over all tracklets (module docstring; ``camera_prior`` as online). Tracklets without an
     embedding get -1. Ids are numbered by each cluster's smallest tracklet id. ``report``, when given,
     receives ``threshold`` and, with "auto", ``calibration`` (the :class:`Calibration`).
@@ -515,8 +539,6 @@ def offline_relink(
     threshold = check_threshold(threshold)
     if linkage not in ("average", "complete", "single"):
         raise ValueError(f"linkage: expected 'average', 'complete' or 'single', got {linkage!r}")
-    if rerank and threshold == "auto":
-        raise ValueError("rerank: re-ranked distances are not cosine ones; give a numeric threshold with it")
     with_mean = [t for t in tracklets if t.mean is not None]
     out = {t.tracklet_id: -1 for t in tracklets}
     if not with_mean:
@@ -530,7 +552,9 @@ def offline_relink(
             with_mean, center_cameras=center_cameras, camera_prior=camera_prior, fraction=calibration_fraction
         )
         threshold = calibration.threshold
-        logger.info("offline linking: %s", calibration.describe())
+        if rerank:
+            threshold = lambda_value * threshold + (1.0 - lambda_value) * (1.0 - RERANK_JACCARD)
+        logger.info("offline linking: %s%s", calibration.describe(), f", re-ranked cut {threshold:.3f}" * rerank)
         if report is not None:
             report["calibration"] = calibration
     if report is not None:
@@ -546,7 +570,8 @@ def offline_relink(
         jaccard = np.asarray(k_reciprocal_jaccard(feats.astype(np.float32), k1, k2), dtype=np.float64)
         dist = (1.0 - lambda_value) * jaccard + lambda_value * dist
     forbidden = cannot_link(with_mean) | motion_cannot_link(with_mean)
-    labels = constrained_agglomerative(dist, forbidden, 1.0 - threshold, linkage)
+    ignored = same_camera_far(with_mean, restitch_window_s)
+    labels = constrained_agglomerative(dist, forbidden, 1.0 - threshold, linkage, ignored)
     order = np.argsort([t.tracklet_id for t in with_mean], kind="stable")
     _, first_seen = np.unique(labels[order], return_index=True)
     renumber = np.empty(labels.max() + 1, np.int64)
@@ -586,17 +611,29 @@ def calibrate_tracklets(
     return fit_threshold(means, half_a, half_b, cams, first, last, fraction=fraction)
 
 
-def constrained_agglomerative(dist: np.ndarray, forbidden: np.ndarray, max_dist: float, linkage: str) -> np.ndarray:
+def constrained_agglomerative(
+    dist: np.ndarray, forbidden: np.ndarray, max_dist: float, linkage: str, ignored: np.ndarray | None = None
+) -> np.ndarray:
     """(N,) int cluster labels of agglomerative clustering with cannot-link constraints.
 
     ``dist`` (N, N) symmetric distances; ``forbidden`` (N, N) bool pairs that may never share a cluster.
     Merges the closest allowed pair (Lance-Williams update) while its distance is <= ``max_dist``. Keeps
     each cluster's nearest allowed neighbour, so a merge costs O(N) plus a row rescan for the clusters
-    whose neighbour was one of the merged two.
+    whose neighbour was one of the merged two. ``ignored`` (N, N) bool: pairs whose distance is no
+    evidence (average linkage averages over the other pairs; two clusters with no counted pair never
+    merge; with single or complete linkage they are forbidden).
     """
     n = len(dist)
     d = np.array(dist, dtype=np.float64)
     ban = np.array(forbidden, dtype=bool) | np.eye(n, dtype=bool)
+    total = count = None
+    if ignored is not None and np.any(ignored):
+        if linkage != "average":
+            ban |= np.asarray(ignored, bool)
+        else:
+            count = (~np.asarray(ignored, bool)).astype(np.float64)
+            total = np.where(count > 0, d, 0.0)
+            d = np.where(count > 0, d, np.inf)
     size = np.ones(n)
     alive = np.ones(n, dtype=bool)
     labels = np.arange(n)
@@ -608,7 +645,13 @@ def constrained_agglomerative(dist: np.ndarray, forbidden: np.ndarray, max_dist:
         if not alive[i] or nn_d[i] > max_dist:
             break
         j = int(nn[i])
-        if linkage == "average":
+        if total is not None:  # average over the counted pairs only
+            total[i] += total[j]
+            count[i] += count[j]
+            total[:, i], count[:, i] = total[i], count[i]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                row = np.where(count[i] > 0, total[i] / np.maximum(count[i], 1e-12), np.inf)
+        elif linkage == "average":
             row = (size[i] * d[i] + size[j] * d[j]) / (size[i] + size[j])
         else:
             row = np.maximum(d[i], d[j]) if linkage == "complete" else np.minimum(d[i], d[j])

@@ -23,7 +23,8 @@ from pipeline.identity_outputs import TRACKLETS_FILE, load_tracklets, write_iden
 from pipeline.linker import check_threshold, offline_relink
 
 COPIED = ("tracks.csv", "tracks.jsonl", TRACKLETS_FILE)
-DEFAULT_LINKING = {"offline_threshold": "auto", "center_cameras": True, "calibration_fraction": 0.6}
+DEFAULT_LINKING = {"offline_threshold": "auto", "center_cameras": True, "calibration_fraction": 0.6,
+                   "restitch_window_s": 5.0}  # fmt: skip
 
 
 def _threshold(text: str) -> float | str:
@@ -60,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--linkage", choices=["average", "complete", "single"], default="average",
                    help="cluster linkage (default: average)")  # fmt: skip
-    p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranked distances (needs a numeric threshold)")
+    p.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranked distances")
     centre = p.add_mutually_exclusive_group()
     centre.add_argument("--center-cameras", dest="center", action="store_const", const=True, default=None,
                         help="remove each camera's mean embedding before comparing (default: as the run)")  # fmt: skip
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         report: dict[str, Any] = {}
         mapping = offline_relink(
             tracklets, threshold=check_threshold(threshold), linkage=args.linkage, rerank=args.rerank,
-            center_cameras=bool(center), calibration_fraction=float(settings["calibration_fraction"]), report=report,
+            center_cameras=bool(center), calibration_fraction=float(settings["calibration_fraction"]),
+            restitch_window_s=float(settings["restitch_window_s"]), report=report,
         )  # fmt: skip
         _prepare(run_dir, out)
     except (FileNotFoundError, ValueError) as exc:

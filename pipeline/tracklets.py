@@ -129,6 +129,26 @@ def implausible_motion(
     return sequential & np.isfinite(dist) & np.isfinite(height) & too_far
 
 
+RESTITCH_WINDOW_S = 5.0  # default: the longest gap over which appearance alone re-stitches one camera's fragments
+
+
+def same_camera_far(tracklets: list[Tracklet], window_s: float) -> np.ndarray:
+    """(N, N) bool: pairs of one camera, one after the other, more than ``window_s`` seconds apart.
+
+    Their similarity is no evidence for the linkers: one camera sees many look-alikes come and go, and the
+    tracker's own ids are right unless it lost the person briefly, so a long-separated pair of one camera
+    is joined only through the identity's sightings in other cameras.
+    """
+    n = len(tracklets)
+    if n == 0:
+        return np.zeros((0, 0), dtype=bool)
+    cams = np.unique([t.camera_id for t in tracklets], return_inverse=True)[1]
+    first = np.array([t.first_timestamp for t in tracklets], np.float64)
+    last = np.array([t.last_timestamp for t in tracklets], np.float64)
+    gap = np.maximum(first[None, :] - last[:, None], first[:, None] - last[None, :])
+    return (cams[:, None] == cams[None, :]) & (gap > window_s)
+
+
 def motion_cannot_link(tracklets: list[Tracklet]) -> np.ndarray:
     """(N, N) bool: pairs of one camera that one person cannot be (:func:`implausible_motion`)."""
     n = len(tracklets)
@@ -398,6 +418,12 @@ class TrackletStore:
             self._last_ts[ra], self._first_ts[ra], self._first_box[ra], self._last_box[ra],
             self._last_ts[rb], self._first_ts[rb], self._first_box[rb], self._last_box[rb],
         )  # fmt: skip
+
+    def same_camera_far(self, a: int, b: np.ndarray | list[int], window_s: float) -> np.ndarray:
+        """(K,) bool: ``b[i]`` is of ``a``'s camera and more than ``window_s`` seconds before or after it."""
+        ra, rb = self._rows_of([a])[0], self._rows_of(b)
+        gap = np.maximum(self._first_ts[rb] - self._last_ts[ra], self._first_ts[ra] - self._last_ts[rb])
+        return (self._cam[rb] == self._cam[ra]) & (gap > window_s)
 
     def last_seen(self, tracklet_ids: np.ndarray | list[int]) -> tuple[list[str], np.ndarray]:
         """Camera ids and (K,) float64 last timestamps of ``tracklet_ids``."""
