@@ -16,6 +16,10 @@ Online, an identity's score is the mean similarity to its member tracklets' mean
 the offline clustering), the gallery search only proposes the candidates; the best allowed identity must
 reach ``threshold`` and beat the runner-up by ``margin``.
 
+A tracklet keeps its identity while it grows unless another identity now wins clearly, or its grown mean
+no longer fits: scored against the rest of its identity below threshold minus margin (early decisions on
+three crops can be wrong), it is decided again and founds a new identity if nothing fits.
+
 Threshold ``"auto"`` (the default, online and offline): the threshold is fitted on the run's own evidence
 in the same camera-centred space (:mod:`pipeline.calibration`: tracklet halves are one person, same-camera
 tracklets on a common frame are two) and, online, refitted as the run grows; a number overrides it.
@@ -249,7 +253,7 @@ class OnlineLinker:
         changes: list[tuple[int, int]] = []
         detached = self._repair(store, updated, cache, changes)
         self._maybe_recalibrate(store)
-        decide, refresh = [], []
+        decide, refresh, doubtful = [], [], set()
         for tid, n in zip(updated.tolist(), n_emb.tolist()):
             gid = self._assigned.get(tid)
             if n < self.min_crops:
@@ -258,15 +262,29 @@ class OnlineLinker:
             if gid is None or tid in detached or young:
                 decide.append(tid)
             elif n >= max(1.5 * self._used_n.get(tid, 0), self._used_n.get(tid, 0) + 1):
-                refresh.append(tid)
-        self._decide_all(store, decide, cache, changes)
+                if self._fits(store, tid, gid, cache):
+                    refresh.append(tid)
+                else:  # its grown mean no longer agrees with its identity: decide again, a new one if need be
+                    doubtful.add(tid)
+                    decide.append(tid)
+        self._decide_all(store, decide, cache, changes, doubtful)
         self._refresh(store, refresh, cache)
         self._touch(store, updated)
         if changes:
             store.set_global_ids([t for t, _ in changes], [g for _, g in changes])
         return changes
 
-    def _decide_all(self, store: TrackletStore, tids: list[int], cache: Cache, changes: list) -> None:
+    def _fits(self, store: TrackletStore, tid: int, gid: int, cache: Cache) -> bool:
+        """False when ``tid`` now scores below the threshold minus the margin against the rest of ``gid``."""
+        t = self._get(store, tid, cache)
+        if t.mean is None:
+            return True
+        score = float(self._scores(store, t, [gid], cache)[0])
+        return not np.isfinite(score) or score >= self.current_threshold - self.margin
+
+    def _decide_all(
+        self, store: TrackletStore, tids: list[int], cache: Cache, changes: list, doubtful: set[int] = frozenset()
+    ) -> None:
         tracklets = [self._get(store, t, cache) for t in tids]
         usable = [t for t in tracklets if t.mean is not None]
         if not usable:
@@ -281,8 +299,8 @@ class OnlineLinker:
             current = self._assigned.get(t.tracklet_id)
             target = self._choose(store, t, row_ids, fresh, cache)
             self._used_n[t.tracklet_id] = t.n_embedded
-            if current is not None and target in (None, current):
-                continue  # stays: only a clear win elsewhere moves an assigned tracklet
+            if current is not None and (target == current or (target is None and t.tracklet_id not in doubtful)):
+                continue  # stays: only a clear win elsewhere (or a lost fit) moves an assigned tracklet
             if current is not None:
                 self._leave(store, t.tracklet_id, current, cache, fresh)
             gid = self._join(store, t, target, cache, fresh)
