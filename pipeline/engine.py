@@ -110,7 +110,8 @@ def run_pipeline(
     infos = prepare_sources(config) if infos is None else infos
     cams = {c.id: c for c in config.cameras}
     rates = {cid: (infos[cid].fps or 25.0) / cams[cid].stride for cid in cams}
-    trackers = build_trackers(list(cams), config.tracker.kind, rates, dict(config.tracker.params))
+    tracker_cfg = config.tracker
+    trackers = build_trackers(list(cams), tracker_cfg.kind, rates, dict(tracker_cfg.params), tracker_cfg.thresholds)
     readers = [CameraReader(c, config.sources, infos[c.id]) for c in config.cameras]
     identity = None
     if embedder is not None:
@@ -154,6 +155,8 @@ def run_pipeline(
             bar.close()
     wall = time.perf_counter() - started
     summary = _summary(config, out_dir, readers, frames_done, track_ids, clock, wall, interrupted, outputs)
+    for cid, tracker in trackers.items():
+        summary["cameras"][cid]["tracker_thresholds"] = {k: round(v, 4) for k, v in tracker.thresholds.items()}
     if identity is not None:
         summary["identities"] = finish_identities(identity, Path(out_dir), config.linking.offline)
     (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

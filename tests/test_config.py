@@ -27,6 +27,7 @@ def test_minimal_config_has_defaults(video: Path) -> None:
     c = config_from_dict(cfg(video))
     assert c.cameras[0].id == "c0" and c.cameras[0].stride == 1 and c.cameras[0].kind == "file"
     assert c.tracker.kind == "bytetrack" and c.outputs.mot and not c.outputs.video
+    assert c.tracker.thresholds == "auto" and c.tracker.params == {} and c.detector.confidence == 0.1
 
 
 @pytest.mark.parametrize(
@@ -35,6 +36,7 @@ def test_minimal_config_has_defaults(video: Path) -> None:
         ({"tracker": {"buffer": 3}}, "Non-existent config key: tracker.buffer"),
         ({"detektor": {}}, "Non-existent config key: detektor"),
         ({"tracker": {"kind": "sort9"}}, "tracker.kind: expected one of"),
+        ({"tracker": {"thresholds": "magic"}}, "tracker.thresholds: expected one of"),
         ({"detector": {"backend": "bgsub", "confidence": 1.5}}, "detector.confidence: expected a value in [0.0, 1.0]"),
         ({"detector": {"backend": "bgsub", "image_size": "big"}}, "detector.image_size: expected an integer"),
         ({"detector": {"backend": "bgsub", "bgsub": {"aspect": [3, 1]}}}, "detector.bgsub.aspect"),
