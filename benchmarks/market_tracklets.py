@@ -395,7 +395,7 @@ class Part:
     def final(self) -> list[Tracklet]:
         """Tracklets with every image embedded (built once, by streaming the images without linking)."""
         if self.tracklets is None:
-            self.tracklets = run_online(self.data, self.feats, None, "start")[1]
+            self.tracklets = run_online(self.data, self.feats, None, "frames")[1]
         return self.tracklets
 
 

@@ -28,6 +28,14 @@ clustering is near 0.52, where the pairwise posterior is about 0.06 but the post
 *best* candidate is right is about 0.5. The position rule lands there for every embedder we measured
 (see ``benchmarks/market_tracklets.py``); ``fraction`` is the one knob (higher: fewer, surer links).
 
+Which halves. Interleaved crops (kept) were measured against alternating one-second blocks and against a
+tracklet's first vs latest two seconds, all at fraction 0.6 (IDF1; 2026-12-01, see the closing note of
+issue 10). Interleaved crops were best or tied on Market-1501 tracklets (offline 0.602 / 0.846 for the
+MSMT17 / Market-supervised OSNet, vs 0.589 / 0.808 and 0.449 / 0.702) and on the PETS virtual-camera split
+(online 0.638 vs 0.628 and 0.552). Start-vs-end halves were better on the single PETS view (online 0.810 vs
+0.792) and on EPFL campus4 (9 identities vs 11 for 5 people): their lower same-person anchor lowers the
+threshold, which suits those scenes and over-merges the others.
+
 Too little evidence (fewer than ``min_pairs`` pairs of a kind, e.g. the first seconds of a run) falls back
 to a documented prior for that kind: strangers at 0 and halves at 0.85 in the camera-centred space
 (threshold 0.51 at the default fraction when both are missing); with measured strangers but no halves yet,
