@@ -16,9 +16,11 @@ Online, an identity's score is the mean similarity to its member tracklets' mean
 the offline clustering), the gallery search only proposes the candidates; the best allowed identity must
 reach ``threshold`` and beat the runner-up by ``margin``.
 
-A tracklet keeps its identity while it grows unless another identity now wins clearly, or its grown mean
-no longer fits: scored against the rest of its identity below threshold minus margin (early decisions on
-three crops can be wrong), it is decided again and founds a new identity if nothing fits.
+A tracklet keeps its identity while it grows unless another identity now wins clearly (checked whenever
+it has grown by half since its last decision, so an early, wrongly founded identity is given up once its
+tracklet clearly matches another), or its grown mean no longer fits: scored against the rest of its
+identity below threshold minus margin (early decisions on three crops can be wrong), it is decided again
+and founds a new identity if nothing fits.
 
 Threshold ``"auto"`` (the default, online and offline): the threshold is fitted on the run's own evidence
 in the same camera-centred space (:mod:`pipeline.calibration`: tracklet halves are one person, same-camera
@@ -264,6 +266,7 @@ class OnlineLinker:
             elif n >= max(1.5 * self._used_n.get(tid, 0), self._used_n.get(tid, 0) + 1):
                 if self._fits(store, tid, gid, cache):
                     refresh.append(tid)
+                    decide.append(tid)  # moves only if another identity now wins clearly
                 else:  # its grown mean no longer agrees with its identity: decide again, a new one if need be
                     doubtful.add(tid)
                     decide.append(tid)

@@ -145,14 +145,30 @@ def test_nan_embeddings_rejected_and_logged(caplog: pytest.LogCaptureFixture) ->
     assert "tracklet 0 (camera a, track 1, 11 boxes) ended with no usable crop" in caplog.text
 
 
-@pytest.mark.parametrize(("revise_until", "merged"), [(10, True), (4, False)])
-def test_young_tracklet_is_revised(revise_until: int, merged: bool) -> None:
-    # Track b/1 starts with three crops of a stranger, then shows person 0: while young it moves.
-    schedule = [("a", 1, 0, 30, PEOPLE[0]), ("b", 1, 40, 60, lambda f: PEOPLE[3] if f < 43 else PEOPLE[0])]
+def revised(revise_until: int) -> tuple[OnlineLinker, dict, list[int]]:
+    """Track b/1 shows a stranger for six crops, then person 0; returns the linker, ids and b/1's moves."""
+    schedule = [("a", 1, 0, 30, PEOPLE[0]), ("b", 1, 40, 70, lambda f: PEOPLE[3] if f < 46 else PEOPLE[0])]
     linker = new_linker(revise_until_crops=revise_until)
-    store = simulate(linker, schedule)
-    ids = ids_by_track(store)
-    assert (ids[("a", 1)] == ids[("b", 1)]) == merged
+    moves: list[int] = []
+    real_step = linker.step
+
+    def step(store, now, ended=()):
+        changes = real_step(store, now, ended)
+        moves.extend(round(now * FPS) for t, g in changes if store.get(t).camera_id == "b" and g == 0)
+        return changes
+
+    linker.step = step
+    return linker, ids_by_track(simulate(linker, schedule)), moves
+
+
+def test_young_tracklet_is_revised() -> None:
+    # While young (fewer crops than revise_until) a tracklet is re-decided on every crop; later only when it
+    # has grown by half since its last decision. Either way b/1 moves once, into person 0's identity.
+    _, young_ids, young_moves = revised(10)
+    linker, ids, moves = revised(4)
+    assert len(young_moves) == 1 and len(moves) == 1 and young_ids[("a", 1)] == young_ids[("b", 1)]
+    merged = ids[("a", 1)] == ids[("b", 1)]
+    assert merged
     gallery = linker.gallery
     assert (1 in gallery) != merged  # the identity b/1 founded is dropped once it moved
     assert gallery.add_identity(PEOPLE[2], "c", 99.0) == 2  # and its id is never reused
