@@ -12,6 +12,7 @@ import pytest
 
 from pipeline.evaluate import evaluate_paths
 from pipeline.run import main as run_main
+from tests.test_samples import read_frames
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_videos"
 PERSON, HIDE = 1, (150, 175)  # person 1 walks through cam0 on frames 122-224 (1-based); hidden for 2.5 s
@@ -19,14 +20,7 @@ PERSON, HIDE = 1, (150, 175)  # person 1 walks through cam0 on frames 122-224 (1
 
 def hidden_clip(out: Path) -> tuple[Path, Path]:
     """cam0 with PERSON painted over by the background on HIDE frames, and its ground truth without them."""
-    cap = cv2.VideoCapture(str(SAMPLES / "cam0.mp4"))
-    frames = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
+    frames = list(read_frames(SAMPLES / "cam0.mp4"))
     background = np.median(np.stack(frames[::5]), axis=0).astype(np.uint8)  # people move: the median is empty
     gt = np.loadtxt(SAMPLES / "gt" / "cam0.txt", delimiter=",")
     hide = (gt[:, 1] == PERSON) & (gt[:, 0] >= HIDE[0]) & (gt[:, 0] < HIDE[1])
