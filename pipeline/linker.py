@@ -113,6 +113,24 @@ def centre_by_camera(
     return np.where(norm > 1e-6, out / np.maximum(norm, 1e-12), vecs).astype(np.float32)
 
 
+def centre_finite_rows(
+    vecs: np.ndarray, cams: Sequence[str], sums: Mapping[str, np.ndarray], counts: Mapping[str, int], prior: float
+) -> np.ndarray:
+    """:func:`centre_by_camera` on the finite rows of ``vecs``; rows holding a NaN stay NaN."""
+    ok = np.isfinite(vecs).all(axis=1)
+    out = np.full(vecs.shape, np.nan, np.float32)
+    if ok.any():
+        out[ok] = centre_by_camera(vecs[ok], [c for c, k in zip(cams, ok.tolist()) if k], sums, counts, prior)
+    return out
+
+
+def camera_sums(means: np.ndarray, cams: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Per camera, the float64 sum of its rows of ``means`` and their count (for :func:`centre_by_camera`)."""
+    cams_arr = np.asarray(cams)
+    sums = {c: means[cams_arr == c].astype(np.float64).sum(axis=0) for c in set(cams)}
+    return sums, {c: int(np.count_nonzero(cams_arr == c)) for c in sums}
+
+
 class OnlineLinker:
     """Give each mature tracklet a global id from ``gallery`` (see the module docstring for constraints).
 
@@ -215,11 +233,9 @@ class OnlineLinker:
         return self.calibration
 
     def _centred_nan(self, vecs: np.ndarray, cams: Sequence[str]) -> np.ndarray:
-        ok = np.isfinite(vecs).all(axis=1)
-        out = np.full(vecs.shape, np.nan, np.float32)
-        if ok.any():
-            out[ok] = self._centred(vecs[ok], [c for c, k in zip(cams, ok.tolist()) if k])
-        return out
+        if not self.center_cameras or not self._cam_sum:
+            return vecs
+        return centre_finite_rows(vecs, cams, self._cam_sum, self._cam_n, self.camera_prior)
 
     def _maybe_recalibrate(self, store: TrackletStore) -> None:
         if self.calibration.negatives == "given":
@@ -330,12 +346,16 @@ class OnlineLinker:
         """(G,) float64 similarity of ``t`` to each identity: mean (or max) over the identity's latest
         ``max_prototypes`` member tracklets other than ``t`` plus its pre-existing prototypes; -inf when empty."""
         vecs, cams, owner = [], [], []
+        candidates = [[m for m in self._members.get(g, []) if m != t.tracklet_id and m in self._latest] for g in gids]
+        flat = [m for ms in candidates for m in ms]
+        # one camera's fragments far apart in time are no evidence (module docstring)
+        far = (
+            set(np.asarray(flat)[store.same_camera_far(t.tracklet_id, flat, self.restitch_window_s)].tolist())
+            if flat
+            else set()
+        )
         for g, gid in enumerate(gids):
-            members = [m for m in self._members.get(gid, []) if m != t.tracklet_id and m in self._latest]
-            if members:  # one camera's fragments far apart in time are no evidence (module docstring)
-                far = store.same_camera_far(t.tracklet_id, members, self.restitch_window_s)
-                members = [m for m, f in zip(members, far.tolist()) if not f]
-            members = members[-self.max_prototypes :]  # the latest to join
+            members = [m for m in candidates[g] if m not in far][-self.max_prototypes :]  # the latest to join
             vecs += [self._latest[m][0][None] for m in members]
             cams += [self._latest[m][1] for m in members]
             if gid in self._base:
@@ -459,7 +479,9 @@ class OnlineLinker:
         """Re-send the prototypes of identities whose tracklets gained many crops (geometric schedule)."""
         done: set[int] = set()
         for tid in tids:
-            gid = self._assigned[tid]
+            gid = self._assigned.get(tid)
+            if gid is None:  # left its identity in this step's decisions (gallery full)
+                continue
             t = self._get(store, tid, cache)
             self._used_n[tid] = t.n_embedded
             if gid not in done:
@@ -566,8 +588,7 @@ def offline_relink(
         return out
     feats = np.stack([t.mean for t in with_mean])
     cams = [t.camera_id for t in with_mean]
-    sums = {c: feats[[k == c for k in cams]].astype(np.float64).sum(axis=0) for c in set(cams)}
-    counts = {c: cams.count(c) for c in sums}
+    sums, counts = camera_sums(feats, cams)
     if threshold == "auto":
         calibration = calibrate_tracklets(
             with_mean, center_cameras=center_cameras, camera_prior=camera_prior, fraction=calibration_fraction
@@ -619,14 +640,10 @@ def calibrate_tracklets(
                        for t in with_mean])  # fmt: skip
     half_a, half_b = halves[:, 0], halves[:, 1]
     if center_cameras:
-        sums = {c: means[[k == c for k in cams]].astype(np.float64).sum(axis=0) for c in set(cams)}
-        counts = {c: cams.count(c) for c in sums}
-        ok = np.isfinite(half_a).all(axis=1)
-        ok_cams = [c for c, k in zip(cams, ok.tolist()) if k]
+        sums, counts = camera_sums(means, cams)
         means = centre_by_camera(means, cams, sums, counts, camera_prior)
-        if ok.any():
-            half_a[ok] = centre_by_camera(half_a[ok], ok_cams, sums, counts, camera_prior)
-            half_b[ok] = centre_by_camera(half_b[ok], ok_cams, sums, counts, camera_prior)
+        half_a = centre_finite_rows(half_a, cams, sums, counts, camera_prior)
+        half_b = centre_finite_rows(half_b, cams, sums, counts, camera_prior)
     first = np.array([t.first_frame for t in with_mean], np.int64)
     last = np.array([t.last_frame for t in with_mean], np.int64)
     return fit_threshold(means, half_a, half_b, cams, first, last, fraction=fraction)
