@@ -63,7 +63,7 @@ tracklet means leave the decision rule little to add). Offline with re-ranking b
 
 At the shipped default, threshold "auto" (``--auto``; 2026-12-01, 2-core CPU, ``python
 benchmarks/market_tracklets.py --auto --threads 2 --models osnet_x0_25_msmt17 osnet_x0_25_market1501
-classical``; deterministic, one run). No threshold is tuned: :mod:`pipeline.calibration` fits it on the
+classical``; deterministic, one run). No threshold is tuned: :mod:`reid.calibration` fits it on the
 tracklets themselves (halves vs cannot-link pairs; "fitted t" is the offline one). "all" is all 750
 people; on part B the last columns give the part-A-tuned threshold's IDF1 on B and the gap. The
 linker code these rows ran differs from the tuned table above (camera centring and auto by default,

@@ -150,7 +150,7 @@ class LinkingConfig:
     """Online linking of mature tracklets to global ids, and the optional offline re-clustering.
 
     ``threshold`` / ``offline_threshold``: "auto" (fitted on the run's own evidence, see
-    ``pipeline/calibration.py``) or a cosine similarity that overrides it.
+    ``reid/calibration.py``) or a cosine similarity that overrides it.
     """
 
     threshold: float | Literal["auto"] = field("auto", check=in_range(-1.0, 1.0))

@@ -45,7 +45,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.calibration import DEFAULT_FRACTION, Calibration, fit_threshold, prior_calibration
 from pipeline.gallery import Gallery, GalleryFullError
 from pipeline.tracklets import (
     RESTITCH_WINDOW_S,
@@ -55,6 +54,9 @@ from pipeline.tracklets import (
     motion_cannot_link,
     same_camera_far,
 )
+from reid.agglomerative import constrained_agglomerative
+from reid.calibration import DEFAULT_FRACTION, Calibration, fit_threshold, prior_calibration
+from reid.camera_centring import camera_sums, centre_by_camera, centre_finite_rows
 
 logger = logging.getLogger(__name__)
 
@@ -97,38 +99,6 @@ def check_transit(transit: Transit | None, cameras: Iterable[str] | None) -> dic
             raise ValueError(f"transit {pair}: expected (min_s, max_s) with min_s <= max_s, got {tuple(window)}")
         out[(pair[0], pair[1])] = (low, high)
     return out
-
-
-def centre_by_camera(
-    vecs: np.ndarray, cams: Sequence[str], sums: Mapping[str, np.ndarray], counts: Mapping[str, int], prior: float
-) -> np.ndarray:
-    """(n, D) unit rows of ``vecs`` minus their camera's mean ``sums[cam] / (counts[cam] + prior)``.
-
-    Cameras absent from ``sums`` are not shifted; a row that would vanish keeps its direction.
-    """
-    means = {c: sums[c] / (counts[c] + prior) for c in set(cams) & set(sums)}
-    zero = np.zeros(vecs.shape[1])
-    out = vecs - np.stack([means.get(c, zero) for c in cams]) if len(cams) else vecs
-    norm = np.linalg.norm(out, axis=1, keepdims=True)
-    return np.where(norm > 1e-6, out / np.maximum(norm, 1e-12), vecs).astype(np.float32)
-
-
-def centre_finite_rows(
-    vecs: np.ndarray, cams: Sequence[str], sums: Mapping[str, np.ndarray], counts: Mapping[str, int], prior: float
-) -> np.ndarray:
-    """:func:`centre_by_camera` on the finite rows of ``vecs``; rows holding a NaN stay NaN."""
-    ok = np.isfinite(vecs).all(axis=1)
-    out = np.full(vecs.shape, np.nan, np.float32)
-    if ok.any():
-        out[ok] = centre_by_camera(vecs[ok], [c for c, k in zip(cams, ok.tolist()) if k], sums, counts, prior)
-    return out
-
-
-def camera_sums(means: np.ndarray, cams: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """Per camera, the float64 sum of its rows of ``means`` and their count (for :func:`centre_by_camera`)."""
-    cams_arr = np.asarray(cams)
-    sums = {c: means[cams_arr == c].astype(np.float64).sum(axis=0) for c in set(cams)}
-    return sums, {c: int(np.count_nonzero(cams_arr == c)) for c in sums}
 
 
 class OnlineLinker:
@@ -647,68 +617,3 @@ def calibrate_tracklets(
     first = np.array([t.first_frame for t in with_mean], np.int64)
     last = np.array([t.last_frame for t in with_mean], np.int64)
     return fit_threshold(means, half_a, half_b, cams, first, last, fraction=fraction)
-
-
-def constrained_agglomerative(
-    dist: np.ndarray, forbidden: np.ndarray, max_dist: float, linkage: str, ignored: np.ndarray | None = None
-) -> np.ndarray:
-    """(N,) int cluster labels of agglomerative clustering with cannot-link constraints.
-
-    ``dist`` (N, N) symmetric distances; ``forbidden`` (N, N) bool pairs that may never share a cluster.
-    Merges the closest allowed pair (Lance-Williams update) while its distance is <= ``max_dist``. Keeps
-    each cluster's nearest allowed neighbour, so a merge costs O(N) plus a row rescan for the clusters
-    whose neighbour was one of the merged two. ``ignored`` (N, N) bool: pairs whose distance is no
-    evidence (average linkage averages over the other pairs; two clusters with no counted pair never
-    merge; with single or complete linkage they are forbidden).
-    """
-    n = len(dist)
-    d = np.array(dist, dtype=np.float64)
-    ban = np.array(forbidden, dtype=bool) | np.eye(n, dtype=bool)
-    total = count = None
-    if ignored is not None and np.any(ignored):
-        if linkage != "average":
-            ban |= np.asarray(ignored, bool)
-        else:
-            count = (~np.asarray(ignored, bool)).astype(np.float64)
-            total = np.where(count > 0, d, 0.0)
-            d = np.where(count > 0, d, np.inf)
-    size = np.ones(n)
-    alive = np.ones(n, dtype=bool)
-    labels = np.arange(n)
-    masked = np.where(ban, np.inf, d)
-    nn = masked.argmin(axis=1)
-    nn_d = masked[np.arange(n), nn]
-    while True:
-        i = int(np.argmin(np.where(alive, nn_d, np.inf)))
-        if not alive[i] or nn_d[i] > max_dist:
-            break
-        j = int(nn[i])
-        if total is not None:  # average over the counted pairs only
-            total[i] += total[j]
-            count[i] += count[j]
-            total[:, i], count[:, i] = total[i], count[i]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                row = np.where(count[i] > 0, total[i] / np.maximum(count[i], 1e-12), np.inf)
-        elif linkage == "average":
-            row = (size[i] * d[i] + size[j] * d[j]) / (size[i] + size[j])
-        else:
-            row = np.maximum(d[i], d[j]) if linkage == "complete" else np.minimum(d[i], d[j])
-        d[i], d[:, i] = row, row
-        ban[i] |= ban[j]
-        ban[:, i] = ban[i]
-        size[i] += size[j]
-        alive[j], labels[labels == j] = False, i
-        ban[j], ban[:, j] = True, True
-        row_masked = np.where(ban[i] | ~alive, np.inf, d[i])
-        nn_d[j] = np.inf
-        nn[i], nn_d[i] = int(row_masked.argmin()), row_masked.min()
-        stale = np.flatnonzero(alive & ((nn == i) | (nn == j)))
-        stale = stale[stale != i]
-        closer = alive & (row_masked < nn_d)
-        closer[i] = False
-        nn[closer], nn_d[closer] = i, row_masked[closer]
-        if len(stale):
-            sub = np.where(ban[stale] | ~alive[None], np.inf, d[stale])
-            nn[stale] = sub.argmin(axis=1)
-            nn_d[stale] = sub[np.arange(len(stale)), nn[stale]]
-    return np.unique(labels, return_inverse=True)[1]

@@ -6,7 +6,7 @@ run's track files with the new global ids, ``mot_global/``, the identities summa
 ``--out`` (default ``RUN_DIR/relinked/``). The run itself is never modified.
 
 Defaults come from the run's own config (``summary.json``): its ``offline_threshold`` (``auto``: fitted on
-the run's evidence, see :mod:`pipeline.calibration`), camera centring and calibration fraction.
+the run's evidence, see :mod:`reid.calibration`), camera centring and calibration fraction.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ class Tracklet:
         n_boxes: boxes seen. n_embedded: boxes with a usable embedding.
         embedding_sum: (D,) float32 quality-weighted sum of its unit embeddings (zeros when none).
         odd_sum: (D,) float32 the part of ``embedding_sum`` from its odd (2nd, 4th, ...) embedded crops: the
-            two halves of a tracklet are one person, the same-person evidence of :mod:`pipeline.calibration`.
+            two halves of a tracklet are one person, the same-person evidence of :mod:`reid.calibration`.
         exemplars: (m, D) float32 up to M mutually dissimilar unit embeddings of its crops.
         global_id: the linked identity, -1 while unknown. ended: closed by :meth:`TrackletStore.ended`.
         first_box, last_box: (4,) float32 xyxy of its first and last box (NaN when unknown).
@@ -456,7 +456,7 @@ class TrackletStore:
         return int(np.count_nonzero(self._n_embedded[: self._n] > 0))
 
     def evidence(self, max_tracklets: int | None = None) -> dict[str, np.ndarray | list[str]]:
-        """Arrays for :func:`pipeline.calibration.fit_threshold` over the embedded tracklets (the latest
+        """Arrays for :func:`reid.calibration.fit_threshold` over the embedded tracklets (the latest
         ``max_tracklets`` of them): ``mean``, ``half_a``, ``half_b`` (N, D) unit rows (NaN halves for a
         one-crop tracklet), ``camera`` (N camera ids), ``first_frame``, ``last_frame`` (N,)."""
         rows = np.flatnonzero(self._n_embedded[: self._n] > 0)

@@ -9,9 +9,11 @@ import pytest
 import supervision as sv
 
 from pipeline.gallery import Gallery
-from pipeline.linker import OnlineLinker, centre_by_camera, constrained_agglomerative, offline_relink
+from pipeline.linker import OnlineLinker, offline_relink
 from pipeline.records import with_embeddings
 from pipeline.tracklets import Tracklet, TrackletStore
+from reid.agglomerative import constrained_agglomerative
+from reid.camera_centring import centre_by_camera
 
 D = 32
 PEOPLE = np.linalg.qr(np.random.default_rng(0).standard_normal((D, D)))[0][:4].astype(np.float32)  # orthonormal
