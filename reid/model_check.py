@@ -1,0 +1,128 @@
+"""A label-free check of a ReID model on a deployment's own crops, from the run's own constraints.
+
+No identity labels exist on harvested crops, but the video says three things for free (as in
+:mod:`reid.calibration`): the first and second half of one tracklet are one person; two tracklets of one
+camera active on a common frame are two people; across two cameras, a person seen by both should be each
+other's best match. The check scores a model on those:
+
+- ``separation``: the probability that a same-person pair (first vs second half in time of one tracklet)
+  is more similar than a different-people pair (the cannot-link pairs; where a run has too few, pairs of
+  tracklets of different cameras stand in). The halves are split in time, not interleaved, so pose and
+  position change between them and the score does not saturate at 1 for any model.
+- ``cross_camera``: for every two cameras, the mutual nearest-neighbour tracklet pairs whose similarity is
+  above the calibrated link threshold (:func:`reid.calibration.fit_threshold` on this model's own
+  evidence), divided by the tracklets of the smaller camera. A model that learned to tell cameras apart
+  (one person seen by two cameras becomes two people) loses these links while keeping its separation.
+- ``score``: the mean of the two (only ``separation`` when the crops come from one camera).
+
+All comparisons happen on camera-centred tracklet means (:mod:`reid.tracklet_labels`), the space the
+linker links in. The score compares models *on the same crops*; its absolute value depends on the scene.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from reid.calibration import DEFAULT_FRACTION, MAX_PAIRS, MIN_PAIRS, fit_threshold
+from reid.tracklet_labels import TrackletSet, tracklet_set
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """The label-free check of one model (module docstring); ``score`` is the number to compare."""
+
+    score: float
+    separation: float
+    cross_camera: float
+    threshold: float
+    positives: int
+    negatives: int
+    tracklets: int
+
+    def row(self) -> dict[str, float]:
+        """The columns a training epoch records in ``metrics.csv``."""
+        return {"check": self.score, "separation": self.separation, "cross_camera": self.cross_camera,
+                "link_threshold": self.threshold}  # fmt: skip
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def rank_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """P(a positive beats a negative), ties counting half (the Mann-Whitney AUC); NaN when either is empty."""
+    positives, negatives = np.asarray(positives, np.float64), np.sort(np.asarray(negatives, np.float64))
+    if len(positives) == 0 or len(negatives) == 0:
+        return float("nan")
+    below = np.searchsorted(negatives, positives, side="left")
+    ties = np.searchsorted(negatives, positives, side="right") - below
+    return float(np.mean(below + 0.5 * ties) / len(negatives))
+
+
+def _negative_pairs(ts: TrackletSet, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Cannot-link pairs (i < j), else cross-camera pairs, at most ``MAX_PAIRS`` (a seeded sample)."""
+    usable = np.isfinite(ts.means).all(axis=1)
+    clash = np.triu(ts.cannot_link() & usable[:, None] & usable[None, :], 1)
+    a, b = np.nonzero(clash)
+    if len(a) < MIN_PAIRS:
+        cross = np.triu((ts.cameras[:, None] != ts.cameras[None, :]) & usable[:, None] & usable[None, :], 1)
+        a, b = np.nonzero(cross)
+    if len(a) > MAX_PAIRS:
+        pick = np.random.default_rng(seed).choice(len(a), MAX_PAIRS, replace=False)
+        a, b = a[pick], b[pick]
+    return a, b
+
+
+def cross_camera_links(means: np.ndarray, cameras: np.ndarray, threshold: float) -> float:
+    """Mutual nearest-neighbour pairs above ``threshold`` per camera pair, over the smaller camera's count.
+
+    Args:
+        means: (U, D) unit rows (NaN rows ignored). cameras: (U,) int64. threshold: cosine similarity.
+    Returns:
+        the rate in [0, 1]; NaN with fewer than two cameras.
+    """
+    usable = np.isfinite(means).all(axis=1)
+    cams = np.unique(cameras[usable])
+    links, possible = 0, 0
+    for ia, ca in enumerate(cams):
+        rows_a = np.flatnonzero(usable & (cameras == ca))
+        for cb in cams[ia + 1 :]:
+            rows_b = np.flatnonzero(usable & (cameras == cb))
+            sims = means[rows_a] @ means[rows_b].T
+            best_b, best_a = sims.argmax(axis=1), sims.argmax(axis=0)
+            mutual = best_a[best_b] == np.arange(len(rows_a))
+            links += int(np.count_nonzero(mutual & (sims[np.arange(len(rows_a)), best_b] >= threshold)))
+            possible += min(len(rows_a), len(rows_b))
+    return links / possible if possible else float("nan")
+
+
+def model_check(
+    features: np.ndarray, tracklets: np.ndarray, cameras: np.ndarray, frames: np.ndarray | None,
+    fraction: float = DEFAULT_FRACTION,
+) -> ModelCheck:  # fmt: skip
+    """Score features of N harvested crops (a model's embeddings) on the run's own constraints.
+
+    Args:
+        features: (N, D) float crop features. tracklets: (N,) int64 tracklet id (-1 none). cameras: (N,)
+            int64 camera. frames: (N,) int64 frame index or None (then cross-camera pairs are the negatives).
+        fraction: the calibration position of the link threshold used for ``cross_camera``.
+    Raises:
+        ValueError: no tracklet has two crops, or there are no two tracklets to contrast.
+    """
+    ts = tracklet_set(features, tracklets, cameras, frames, center_cameras=True)
+    pos = np.sum(ts.head * ts.tail, axis=1)
+    pos = pos[np.isfinite(pos)]
+    a, b = _negative_pairs(ts)
+    neg = np.sum(ts.means[a] * ts.means[b], axis=1)
+    if len(pos) < MIN_PAIRS or len(neg) < MIN_PAIRS:
+        raise ValueError(
+            f"model check: expected at least {MIN_PAIRS} tracklets of 2+ crops and {MIN_PAIRS} pairs of "
+            f"tracklets to contrast, got {len(pos)} and {len(neg)} ({len(ts.sizes)} tracklets)"
+        )
+    separation = rank_auc(pos, neg)
+    calibration = fit_threshold(ts.means, ts.even, ts.odd, ts.cameras, ts.first, ts.last, fraction=fraction)
+    cross = cross_camera_links(ts.means, ts.cameras, calibration.threshold)
+    score = separation if np.isnan(cross) else 0.5 * (separation + cross)
+    return ModelCheck(float(score), separation, float(cross), calibration.threshold, len(pos), len(neg),
+                      len(ts.sizes))  # fmt: skip

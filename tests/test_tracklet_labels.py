@@ -1,0 +1,120 @@
+"""Camera-aware tracklet pseudo-labels and the label-free model check, on synthetic crops with known people."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reid.model_check import cross_camera_links, model_check, rank_auc
+from reid.tracklet_labels import tracklet_pseudo_labels, tracklet_set
+
+D = 32
+
+
+def two_camera_crops(people: int = 4, crops: int = 6, noise: float = 0.6, camera_shift: float = 0.8, seed: int = 0):
+    """Each person walks through cam 0 (frames 0..) then cam 1, one tracklet per camera; everyone in a camera
+    is there at once (so the tracklets of one camera are cannot-links). Every camera adds its own strong
+    offset, larger than the spread of one person, so raw features group by camera first.
+
+    Returns:
+        features (N, D), tracklets (N,), cameras (N,), frames (N,), person (N,) - the hidden answer.
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(people, D))
+    offsets = rng.normal(size=(2, D))
+    offsets *= camera_shift / np.linalg.norm(offsets, axis=1, keepdims=True)
+    rows = []
+    for cam in (0, 1):
+        for p in range(people):
+            for j in range(crops):
+                feat = centres[p] + offsets[cam] * np.linalg.norm(centres[p]) + noise * rng.normal(size=D)
+                rows.append((feat, cam * people + p, cam, 100 * cam + j, p))
+    feats = np.stack([r[0] for r in rows]).astype(np.float32)
+    cols = [np.array([r[i] for r in rows], np.int64) for i in range(1, 5)]
+    return (feats, *cols)
+
+
+def test_tracklets_of_one_person_join_across_cameras() -> None:
+    feats, tracklets, cameras, frames, person = two_camera_crops()
+    result = tracklet_pseudo_labels(feats, tracklets, cameras, frames, min_crops=2)
+    assert result.num_clusters == 4 and result.cross_camera == 4 and result.merged == 8
+    # one label per person, and one person per label
+    for p in range(4):
+        assert len(np.unique(result.labels[person == p])) == 1
+    assert len(np.unique(result.labels)) == 4 and result.num_outliers == 0
+
+
+def test_without_centring_the_camera_offset_keeps_people_apart() -> None:
+    feats, tracklets, cameras, frames, _ = two_camera_crops(noise=0.3)
+    assert tracklet_pseudo_labels(feats, tracklets, cameras, frames, center_cameras=False).cross_camera == 0
+    assert tracklet_pseudo_labels(feats, tracklets, cameras, frames, center_cameras=True).cross_camera == 4
+
+
+def test_cannot_link_tracklets_never_share_a_label() -> None:
+    # two identical-looking people in one camera at once, and their look-alike in the other camera
+    feats, tracklets, cameras, frames, _ = two_camera_crops(people=2, noise=0.01)
+    feats[tracklets == 1] = feats[tracklets == 0]
+    result = tracklet_pseudo_labels(feats, tracklets, cameras, frames, min_crops=1)
+    assert result.labels[tracklets == 0][0] != result.labels[tracklets == 1][0]
+
+
+def test_small_clusters_are_outliers() -> None:
+    feats, tracklets, cameras, frames, _ = two_camera_crops(crops=2)
+    assert tracklet_pseudo_labels(feats, tracklets, cameras, frames, min_crops=5).num_clusters == 0
+    assert tracklet_pseudo_labels(feats, tracklets, cameras, frames, min_crops=4).num_outliers == 0
+
+
+def test_tracklet_set_halves_follow_frame_order() -> None:
+    feats = np.eye(4, D, dtype=np.float32)[[0, 1, 2, 3]]
+    ts = tracklet_set(feats, np.zeros(4, np.int64), np.zeros(4, np.int64), np.array([30, 10, 20, 0]),
+                      center_cameras=False)  # fmt: skip
+    # frame order: crops 3, 1, 2, 0 -> even ranks are crops 3 and 2, the first half in time crops 3 and 1
+    np.testing.assert_allclose(ts.even[0], (feats[3] + feats[2]) / np.sqrt(2), atol=1e-6)
+    np.testing.assert_allclose(ts.head[0], (feats[3] + feats[1]) / np.sqrt(2), atol=1e-6)
+    assert (ts.first[0], ts.last[0], ts.sizes[0]) == (0, 30, 4)
+
+
+def test_bad_shapes_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match=r"expected \(N, D\), \(N,\), \(N,\)"):
+        tracklet_set(np.zeros((3, D)), np.zeros(2, np.int64), np.zeros(3, np.int64), None)
+    with pytest.raises(ValueError, match="min_crops"):
+        tracklet_pseudo_labels(np.zeros((3, D)), np.zeros(3, np.int64), np.zeros(3, np.int64), None, min_crops=0)
+
+
+@pytest.mark.parametrize(
+    ("pos", "neg", "auc"),
+    [([1.0, 2.0], [0.0], 1.0), ([0.0], [1.0, 2.0], 0.0), ([1.0], [1.0], 0.5), ([1.0, 3.0], [2.0], 0.5)],
+)
+def test_rank_auc_table(pos, neg, auc) -> None:
+    assert rank_auc(np.array(pos), np.array(neg)) == pytest.approx(auc)
+
+
+def test_cross_camera_links_count_mutual_pairs_above_threshold() -> None:
+    means = np.array([[1, 0], [0, 1], [0.9, 0.1], [0.1, 0.9], [0.7, 0.7]], np.float64)
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    cams = np.array([0, 0, 1, 1, 1])
+    assert cross_camera_links(means, cams, 0.9) == pytest.approx(1.0)  # 2 mutual pairs / min(2, 3)
+    assert cross_camera_links(means, cams, 0.999) == 0.0
+    assert np.isnan(cross_camera_links(means, np.zeros(5, np.int64), 0.0))
+
+
+def test_model_check_ranks_a_corrupted_model_below_the_original() -> None:
+    feats, tracklets, cameras, frames, _ = two_camera_crops(people=20, crops=8, noise=2.0)
+    good = model_check(feats, tracklets, cameras, frames)
+    assert 0.9 < good.score < 1.0  # not saturated: the corruptions below have room to show
+    rng = np.random.default_rng(3)
+    noisy = feats + 2.0 * rng.normal(size=feats.shape).astype(np.float32)
+    # a model that learned to tell cameras apart: every crop moves towards its camera's own direction
+    camera_split = feats + 3.0 * np.eye(2, D, dtype=np.float32)[cameras] * np.linalg.norm(feats, axis=1)[:, None]
+    camera_split[:, 2:] += 0.6 * rng.normal(size=(len(feats), D - 2)).astype(np.float32)
+    for bad in (noisy, camera_split):
+        worse = model_check(bad, tracklets, cameras, frames)
+        assert worse.score < good.score
+    assert good.tracklets == 40 and good.positives == 40 and good.negatives == 2 * 190
+    assert 0.0 <= good.separation <= 1.0 and 0.0 <= good.cross_camera <= 1.0
+
+
+def test_model_check_needs_tracklets_to_contrast() -> None:
+    feats = np.random.default_rng(0).normal(size=(4, D)).astype(np.float32)
+    with pytest.raises(ValueError, match="model check: expected at least 3 tracklets of 2\\+ crops"):
+        model_check(feats, np.arange(4), np.zeros(4, np.int64), np.arange(4))
