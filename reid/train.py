@@ -2,22 +2,26 @@
 
 One epoch, top to bottom (:func:`run_epoch`):
 
-1. extract L2-normalised features of every training crop with the eval transform;
-2. k-reciprocal Jaccard distance between them (``reid.cluster``, faiss k-NN);
-3. DBSCAN on it with the video constraints (must-link: whole tracklets are the units clustered;
-   cannot-link: boxes of one frame) -> pseudo labels (``reid.pseudo_labels``); the hybrid memory adds
-   SpCL's self-paced reliability;
-4. rebuild the memory from the cluster centroids (``reid.memory``: cluster, hybrid or camera proxies);
-5. train ``iters`` iterations on PK batches of pseudo identities (camera-aware: positives from other
+1. L2-normalised features of every training crop with the eval transform (the previous epoch's, which
+   its check already extracted, when there is one);
+2. pseudo labels (:func:`make_pseudo_labels`), by ``--labels``:
+   - ``tracklets`` (the default for harvested crops): whole tracklets are the units, joined across cameras
+     and within one by calibrated, cannot-link-constrained agglomerative clustering of their
+     camera-centred means (``reid.tracklet_labels``);
+   - ``dbscan`` (the default for datasets without tracklets): k-reciprocal Jaccard distance (``reid.cluster``,
+     faiss k-NN), DBSCAN with the video constraints when there are any (``reid.pseudo_labels``); the hybrid
+     memory adds SpCL's self-paced reliability;
+3. rebuild the memory from the cluster centroids (``reid.memory``: cluster, hybrid or camera proxies);
+4. train ``iters`` iterations on PK batches of pseudo identities (camera-aware: positives from other
    cameras first): contrastive loss against the memory (+ optional batch-hard triplet), optimiser step,
    then the explicit momentum update of the memory;
-6. evaluate on a labelled query/gallery when there is one (labels used for scoring only), write the
-   checkpoint (atomically), the trainer state for ``--resume``, ``metrics.csv`` and ``metrics.png``
+5. check the model without labels on the crops' own constraints (``reid.model_check``: tracklet halves
+   against cannot-link pairs, calibrated cross-camera mutual neighbours) when the crops have tracklets, and
+   evaluate on a labelled query/gallery when there is one (labels used for scoring only);
+6. write the trainer state for ``--resume``, ``metrics.csv`` and ``metrics.png``, and the checkpoint
+   (atomically) when this epoch is the one to keep: the best check so far (every epoch without a check).
+   Training stops early after ``--patience`` epochs without a better check
    (``reid.train_run``: those records, the run's torch settings and its state).
-
-The training set is an ``UnlabeledImages`` view: it yields ``(image, camera, index)``, never a person id.
-Market-1501's training crops are ordered by their file name *without* the person-id prefix, so the run
-does not even depend on the ids' order on disk.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import logging
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,17 +40,21 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from reid.data.market1501 import JUNK_PID
 from reid.losses import hard_triplet_loss
 from reid.memory import CameraProxyMemory, ClusterMemory, HybridMemory
+from reid.model_check import ModelCheck, model_check
 from reid.pseudo_labels import (
+    NoClustersError,
     cannot_link_pairs,
     cluster_pseudo_labels,
     cluster_units,
     make_units,
     self_paced_labels,
+    singleton_slots,
 )
+from reid.tracklet_labels import tracklet_pseudo_labels
 from reid.train_config import TrainConfig, config_from_args, config_to_dict
+from reid.train_data import EvalSet, TrainData, load_manifest, load_market
 from reid.train_run import TrainerState, load_train_state, resolve_device, save_run, torch_settings
 
 if TYPE_CHECKING:
@@ -55,91 +63,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_ARCH = "osnet_x0_25"
-
-
-@dataclass(frozen=True)
-class EvalSet:
-    """A labelled query/gallery split: images without labels plus the (N,) int64 ids used for scoring only."""
-
-    query: UnlabeledImages
-    gallery: UnlabeledImages
-    q_pids: np.ndarray
-    q_cams: np.ndarray
-    g_pids: np.ndarray
-    g_cams: np.ndarray
-
-
-@dataclass(frozen=True)
-class TrainData:
-    """The label-free training set and its free signals.
-
-    Attributes:
-        train: crops yielding ``(image, camera, index)``. cameras: (N,) int64 camera index.
-        tracklets: (N,) int64 tracklet id (-1 = none) or None. frames: (N,) int64 frame key within a
-        camera (two crops of one camera with one key are two people) or None. skipped: undecodable crops
-        dropped. evaluation: labelled query/gallery or None. description: for logs and the checkpoint.
-    """
-
-    train: UnlabeledImages
-    cameras: np.ndarray
-    tracklets: np.ndarray | None
-    frames: np.ndarray | None
-    skipped: int
-    evaluation: EvalSet | None
-    description: str
-
-
-def _label_free_name(path: str) -> str:
-    """Market file name without the person id: ``0002_c1s1_000451_03.jpg`` -> ``c1s1_000451_03.jpg``."""
-    return path.rsplit("/", 1)[-1].split("_", 1)[-1]
-
-
-def _subset(n: int, max_images: int | None, seed: int) -> np.ndarray:
-    """Sorted indices of a seeded random subset of ``max_images`` of ``n`` (all when None or larger)."""
-    if max_images is None or max_images >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=max_images, replace=False))
-
-
-def load_market(cfg: TrainConfig) -> TrainData:
-    """Market-1501 ``bounding_box_train`` without labels; query/gallery with labels for scoring."""
-    from reid.data.datasets import UnlabeledImages
-    from reid.data.market1501 import Market1501
-
-    market = Market1501(cfg.root)
-    names = np.array([_label_free_name(r.path) for r in market.train])
-    records = [market.train[i] for i in np.argsort(names, kind="stable")]
-    records = [records[i] for i in _subset(len(records), cfg.max_images, cfg.seed)]
-    cameras = np.array([r.camid for r in records], dtype=np.int64)
-    train = UnlabeledImages(market.store, [r.path for r in records], cameras)
-    # No cannot-link from Market's frame numbers: its DPM boxes include duplicates of one person in one
-    # frame (796 of the 3,508 same-camera same-frame pairs of bounding_box_train are one person).
-    return TrainData(train, cameras, None, None, 0, _market_eval_set(market), f"market1501 {cfg.root}")
-
-
-def _market_eval_set(market) -> EvalSet:
-    """Query against the gallery without its junk images (pid -1: never scored, so never embedded)."""
-    from reid.data.datasets import UnlabeledImages
-
-    q_pids, q_cams = market.labels("query")
-    g_pids, g_cams = market.labels("gallery")
-    keep = np.flatnonzero(g_pids != JUNK_PID)
-    gallery = UnlabeledImages(market.store, [market.gallery[i].path for i in keep], g_cams[keep])
-    return EvalSet(market.unlabeled("query"), gallery, q_pids, q_cams, g_pids[keep], g_cams[keep])
-
-
-def load_manifest(cfg: TrainConfig) -> TrainData:
-    """Harvested crops of a pipeline ``manifest.csv`` (undecodable crops are skipped and counted)."""
-    from reid.data.datasets import UnlabeledImages
-    from reid.data.manifest import HarvestedCrops
-
-    crops = HarvestedCrops(cfg.manifest)
-    keep = _subset(len(crops), cfg.max_images, cfg.seed)
-    cameras, tracklets = crops.camids[keep], crops.tracklet_ids[keep]
-    train = UnlabeledImages(crops.store, [crops.paths[i] for i in keep], cameras, tracklet_ids=tracklets)
-    return TrainData(
-        train, cameras, tracklets, crops.frame_index[keep], crops.skipped, None, f"manifest {cfg.manifest}"
-    )
 
 
 def build_model_from_init(arch: str | None, init: str | None) -> tuple[nn.Module, str, dict[str, Any]]:
@@ -208,9 +131,33 @@ def evaluate(model: nn.Module, ev: EvalSet, cfg: TrainConfig, device: torch.devi
     return {"mAP": result["mAP"], "rank1": float(result["cmc"][0])}
 
 
+def label_kind(cfg: TrainConfig, data: TrainData) -> str:
+    """``tracklets`` or ``dbscan``: what ``--labels`` means for this data (``auto``: tracklets when there are)."""
+    if cfg.labels != "auto":
+        if cfg.labels == "tracklets" and data.tracklets is None:
+            raise ValueError("labels: 'tracklets' needs crops with tracklet ids (a pipeline manifest)")
+        return cfg.labels
+    return "tracklets" if data.tracklets is not None and (data.tracklets >= 0).any() else "dbscan"
+
+
+def _tracklet_labels(features: torch.Tensor, data: TrainData, cfg: TrainConfig):
+    """Step 2 with ``--labels tracklets`` (hybrid memory: every outlier becomes its own instance slot)."""
+    result = tracklet_pseudo_labels(features.numpy(), data.tracklets, data.cameras, data.frames,
+                                    fraction=cfg.link_fraction, min_crops=cfg.min_samples)  # fmt: skip
+    log.info("tracklet pseudo-labels: %s; %d clusters span cameras, %d tracklets merged",
+             result.calibration.describe(), result.cross_camera, result.merged)  # fmt: skip
+    if result.num_clusters == 0:
+        raise NoClustersError(f"tracklet pseudo-labels: every cluster has fewer than {cfg.min_samples} crops "
+                              "(--min-samples); harvest more crops per person (outputs.crop_every)")  # fmt: skip
+    if cfg.memory == "hybrid":
+        slots = singleton_slots(result.labels)
+        return slots, result.num_clusters, int(len(slots) - np.isin(slots, np.arange(result.num_clusters)).sum())
+    return result.labels, result.num_clusters, result.num_outliers
+
+
 def make_pseudo_labels(features: torch.Tensor, data: TrainData, cfg: TrainConfig, state: TrainerState):
-    """Steps 2-3: Jaccard distance, DBSCAN on tracklet or crop units with the constraints (and SpCL
-    reliability for the hybrid memory).
+    """Step 2: tracklet labels joined across cameras, or Jaccard distance + DBSCAN on tracklet or crop units
+    with the constraints (and SpCL reliability for the hybrid memory).
 
     Returns:
         (labels (N,) int64 numpy — cluster ids with -1 outliers, or hybrid slots all >= 0 —,
@@ -218,6 +165,8 @@ def make_pseudo_labels(features: torch.Tensor, data: TrainData, cfg: TrainConfig
     """
     from reid.cluster import k_reciprocal_jaccard
 
+    if label_kind(cfg, data) == "tracklets":
+        return _tracklet_labels(features, data, cfg)
     dist = k_reciprocal_jaccard(features, k1=cfg.k1, k2=min(cfg.k2, cfg.k1 + 1))
     tracklets = data.tracklets if cfg.must_link else None
     cannot = cannot_link_pairs(data.cameras, data.frames) if cfg.cannot_link and data.frames is not None else None
@@ -303,7 +252,9 @@ def run_epoch(
     epoch = state.epoch
     torch.manual_seed(cfg.seed * 1000 + epoch)  # augmentation stream: repeatable through --resume
     t0 = time.perf_counter()
-    features = extract_features(model, data.train, cfg, device, desc=f"epoch {epoch + 1}: features")
+    features, state.features = state.features, None  # the previous epoch's check extracted them already
+    if features is None:
+        features = extract_features(model, data.train, cfg, device, desc=f"epoch {epoch + 1}: features")
     t1 = time.perf_counter()
     labels, num_clusters, num_outliers = make_pseudo_labels(features, data, cfg, state)
     t2 = time.perf_counter()
@@ -345,35 +296,98 @@ def _model_and_state(cfg: TrainConfig, device: torch.device):
     if resumed is not None:
         optimizer.load_state_dict(resumed["optimizer"])
         scheduler.load_state_dict(resumed["scheduler"])
-        state = TrainerState(resumed["epoch"], resumed["indep_threshold"], list(resumed["history"]))
+        state = TrainerState(resumed["epoch"], resumed["indep_threshold"], list(resumed["history"]),
+                             resumed.get("checks"))
         log.info("resuming %s after epoch %d", cfg.resume, state.epoch)
     return model, arch, model_kwargs, optimizer, scheduler, state
 
 
-def train(cfg: TrainConfig, created_by: str | None = None) -> list[dict[str, Any]]:
-    """Run (or resume) training per ``cfg``; returns the per-epoch history (also in ``metrics.csv``)."""
+def label_free_check(features: torch.Tensor, data: TrainData, cfg: TrainConfig) -> ModelCheck:
+    """The label-free check (``reid.model_check``) of features of the training crops."""
+    return model_check(features.numpy(), data.tracklets, data.cameras, data.frames, cfg.link_fraction)
+
+
+def _start_check(model: nn.Module, data: TrainData, cfg: TrainConfig, state: TrainerState, device) -> dict:
+    """Check the starting model (its features are the first epoch's); ``{"enabled": False}`` when impossible."""
+    if not cfg.check or data.tracklets is None or not (data.tracklets >= 0).any():
+        return {"enabled": False}
+    state.features = extract_features(model, data.train, cfg, device, desc="start: features")
+    try:
+        start = label_free_check(state.features, data, cfg)
+    except ValueError as err:
+        log.warning("no label-free check for this run: %s", err)
+        return {"enabled": False}
+    log.info("label-free check of the starting model: %.4f (separation %.4f, cross-camera %.4f)",
+             start.score, start.separation, start.cross_camera)  # fmt: skip
+    return {"enabled": True, "start": start.as_dict(), "best": None, "best_epoch": 0,
+            "peak": start.score, "peak_epoch": 0}  # fmt: skip
+
+
+def _check_epoch(model: nn.Module, data: TrainData, cfg: TrainConfig, state: TrainerState, device, row) -> bool:
+    """Step 5's check of the model after this epoch: adds its columns to ``row``; True = keep this epoch
+    (the best check of the trained epochs so far, or always without a check). Caches the features."""
+    checks = state.checks or {}
+    if not checks.get("enabled"):
+        return True
+    state.features = extract_features(model, data.train, cfg, device, desc=f"epoch {state.epoch}: check")
+    check = label_free_check(state.features, data, cfg)
+    row.update(check.row())
+    keep = checks["best"] is None or check.score > checks["best"]
+    if keep:
+        checks["best"], checks["best_epoch"] = check.score, state.epoch
+    if check.score > checks["peak"]:
+        checks["peak"], checks["peak_epoch"] = check.score, state.epoch
+    row["kept"] = int(keep)
+    log.info("epoch %d: label-free check %.4f (separation %.4f, cross-camera %.4f; start %.4f)%s",
+             state.epoch, check.score, check.separation, check.cross_camera, checks["start"]["score"],
+             ", kept" if keep else "")  # fmt: skip
+    return keep
+
+
+def train(
+    cfg: TrainConfig, created_by: str | None = None, data: TrainData | None = None,
+    on_epoch: Callable[[dict[str, Any], torch.Tensor | None], None] | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Run (or resume) training per ``cfg``; returns the per-epoch history (also in ``metrics.csv``).
+
+    ``data`` replaces the data ``cfg`` names (a caller's own label-free set, e.g. a benchmark's tracklets).
+    ``on_epoch(row, features)`` sees each epoch's row before it is recorded, with the crop features of the
+    epoch's model when the check extracted them (None otherwise); columns it adds are kept in the history.
+    """
     with torch_settings(cfg.seed, cfg.threads):
         device = resolve_device(cfg.device)
         model, arch, model_kwargs, optimizer, scheduler, state = _model_and_state(cfg, device)
-        data = load_market(cfg) if cfg.dataset == "market1501" else load_manifest(cfg)
+        if data is None:
+            data = load_market(cfg) if cfg.dataset == "market1501" else load_manifest(cfg)
         log.info("training on %s (%d crops, %d skipped) with %s, %s memory, on %s",
                  data.description, len(data.train), data.skipped, arch, cfg.memory, device)  # fmt: skip
         created_by = created_by or " ".join(shlex.quote(a) for a in sys.argv)
+        if state.checks is None:
+            state.checks = _start_check(model, data, cfg, state, device)
         while state.epoch < cfg.epochs:
             row = run_epoch(model, data, cfg, state, optimizer, device)
             scheduler.step()
             state.epoch += 1
+            keep = _check_epoch(model, data, cfg, state, device, row)
             due = state.epoch == cfg.epochs or (cfg.eval_every and state.epoch % cfg.eval_every == 0)
             if data.evaluation is not None and cfg.evaluate and due:
                 row.update(evaluate(model, data.evaluation, cfg, device))
+            if on_epoch is not None:
+                on_epoch(row, state.features)
             state.history.append(row)
+            checks = state.checks or {}
             summary = {"data": data.description, "crops": len(data.train), "skipped": data.skipped,
                        "epochs": state.epoch, "clusters": row["clusters"], "memory": cfg.memory,
-                       "config": config_to_dict(cfg)}  # fmt: skip
+                       "labels": label_kind(cfg, data), "check": row.get("check"),
+                       "start_check": checks.get("start"), "config": config_to_dict(cfg)}  # fmt: skip
             trainer = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                        "epoch": state.epoch, "indep_threshold": state.indep_threshold,
-                       "history": state.history}  # fmt: skip
-            save_run(Path(cfg.out), model, arch, model_kwargs, cfg, created_by, summary, trainer)
+                       "history": state.history, "checks": state.checks}  # fmt: skip
+            save_run(Path(cfg.out), model, arch, model_kwargs, cfg, created_by, summary, trainer, keep)
+            if checks.get("enabled") and cfg.patience and state.epoch - checks["peak_epoch"] >= cfg.patience:
+                log.info("stopping early: no better check for %d epochs (best %.4f at epoch %d)",
+                         cfg.patience, checks["peak"], checks["peak_epoch"])  # fmt: skip
+                break
         return state.history
 
 

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 STATE_FILE = "train_state.pth"
 CHECKPOINT_FILE = "checkpoint.pth"
 METRICS_COLUMNS = ("epoch", "loss", "contrast", "triplet", "clusters", "outliers", "lr",
-                   "extract_s", "cluster_s", "train_s", "mAP", "rank1")  # fmt: skip
+                   "extract_s", "cluster_s", "train_s", "check", "separation", "cross_camera",
+                   "link_threshold", "kept", "mAP", "rank1")  # fmt: skip
 _STATE_KEYS = (
     "arch",
     "model_kwargs",
@@ -47,6 +48,8 @@ class TrainerState:
     epoch: int = 0
     indep_threshold: float | None = None
     history: list[dict[str, Any]] | None = None
+    checks: dict[str, Any] | None = None  # the label-free checks: start, best kept epoch, peak (for patience)
+    features: torch.Tensor | None = None  # the latest model's crop features (not saved: recomputed on resume)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -93,18 +96,19 @@ def _atomic_write(path: Path, write) -> None:
 
 def save_run(
     out: Path, model: torch.nn.Module, arch: str, model_kwargs: dict[str, Any], cfg: TrainConfig,
-    created_by: str, summary: dict[str, Any], trainer: dict[str, Any],
+    created_by: str, summary: dict[str, Any], trainer: dict[str, Any], checkpoint: bool = True,
 ) -> None:  # fmt: skip
-    """Write the epoch's checkpoint, trainer state (``trainer``: optimizer, scheduler, epoch,
-    indep_threshold, history) and metrics into ``out``."""
+    """Write the trainer state (``trainer``: optimizer, scheduler, epoch, indep_threshold, history, checks),
+    the metrics and, when ``checkpoint``, the epoch's checkpoint into ``out``."""
     from reid.train_config import (
         config_to_dict,
     )  # imported here: train_config re-exports this module's reader
     from reid.weights import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
 
     out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out / CHECKPOINT_FILE, model, arch, cfg.input_size, IMAGENET_MEAN, IMAGENET_STD,
-                    created_by, summary, model_kwargs)  # fmt: skip
+    if checkpoint:
+        save_checkpoint(out / CHECKPOINT_FILE, model, arch, cfg.input_size, IMAGENET_MEAN, IMAGENET_STD,
+                        created_by, summary, model_kwargs)  # fmt: skip
     state = {"arch": arch, "model_kwargs": dict(model_kwargs), "config": config_to_dict(cfg),
              "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **trainer}  # fmt: skip
     _atomic_write(out / STATE_FILE, lambda tmp: torch.save(state, tmp))
@@ -153,19 +157,24 @@ def _plot(history: list[dict[str, Any]], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     axes[0].plot(epochs, [r["loss"] for r in history], "o-", label="loss")
     axes[1].plot(epochs, [r["clusters"] for r in history], "o-", label="clusters")
     axes[1].plot(epochs, [r["outliers"] for r in history], "s--", label="outliers / un-clustered")
-    scored = [r for r in history if "mAP" in r]
-    for key, label in (("mAP", "mAP"), ("rank1", "Rank-1")):
-        axes[2].plot([r["epoch"] for r in scored], [100 * r[key] for r in scored], "o-", label=label)
-    for ax, title in zip(axes, ("training loss", "pseudo labels", "evaluation (%)")):
+    for key, label in (("mAP", "mAP"), ("rank1", "Rank-1"), ("check", "label-free check"),
+                       ("cross_camera", "cross-camera links")):  # fmt: skip
+        scored = [r for r in history if r.get(key) is not None]
+        if scored:
+            axes[2].plot([r["epoch"] for r in scored], [100 * r[key] for r in scored], "o-", label=label)
+    for ax, title in zip(axes, ("training loss", "pseudo labels", "evaluation and check (%)")):
         ax.set_title(title)
         ax.set_xlabel("epoch")
-        ax.legend(loc="best", fontsize="small")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize="small")
     fig.subplots_adjust(left=0.05, right=0.98, bottom=0.15, top=0.9, wspace=0.25)
     fig.savefig(path, format="png", dpi=80)
     plt.close(fig)

@@ -189,10 +189,25 @@ def test_no_cluster_is_a_clear_error(market_zip: Path, tmp_path: Path) -> None:
 
 def test_manifest_run_skips_undecodable_crops_and_uses_tracklets(tmp_path: Path) -> None:
     manifest = fake_manifest(tmp_path / "crops", broken=2)
-    history = train(tiny_config({"manifest": str(manifest)}, tmp_path / "run", memory="camera"))
+    history = train(tiny_config({"manifest": str(manifest)}, tmp_path / "run", memory="camera", labels="dbscan"))
     summary = load_checkpoint(tmp_path / "run" / "checkpoint.pth")["train_summary"]
-    assert summary["skipped"] == 2 and summary["crops"] == 24
+    assert summary["skipped"] == 2 and summary["crops"] == 24 and summary["labels"] == "dbscan"
     assert history[0]["clusters"] == 6 and history[0]["outliers"] == 0  # one cluster per tracklet
+
+
+def test_manifest_run_checks_every_epoch_and_keeps_the_best(tmp_path: Path) -> None:
+    manifest = fake_manifest(tmp_path / "crops")
+    history = train(tiny_config({"manifest": str(manifest)}, tmp_path / "run", epochs=2, patience=0))
+    summary = load_checkpoint(tmp_path / "run" / "checkpoint.pth")["train_summary"]
+    assert summary["labels"] == "tracklets" and 1 <= history[0]["clusters"] <= 6
+    assert history[0]["outliers"] == 0 and summary["start_check"]["tracklets"] == 6
+    checks = [row["check"] for row in history]
+    assert all(0.0 <= c <= 1.0 for c in checks) and [row["kept"] for row in history][0] == 1
+    best = int(np.argmax(checks)) + 1
+    assert summary["epochs"] == best and summary["check"] == pytest.approx(max(checks))
+    with (tmp_path / "run" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["check"]) for r in rows] == pytest.approx(checks, abs=1e-5)
 
 
 @pytest.mark.parametrize(
