@@ -114,7 +114,7 @@ def _sums_from_halves(mean: np.ndarray, halves: np.ndarray | None) -> tuple[np.n
     return mean.astype(np.float32), (b * halves[1]).astype(np.float32)
 
 
-def _read_tracks(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_tracks(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """tracks.csv → (camera ids (N,) str, values (N, 9) float64 of the other columns)."""
     with open(path, newline="") as fh:
         reader = csv.reader(fh)
@@ -149,7 +149,7 @@ def _row_global_ids(
 def rewrite_tracks(out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int]) -> dict[str, int]:
     """Write final global ids into tracks.csv/jsonl and mot_global/; return row counts."""
     out_dir = Path(out_dir)
-    cams, values = _read_tracks(out_dir / "tracks.csv")
+    cams, values = read_tracks(out_dir / "tracks.csv")
     gids = _row_global_ids(cams, values, tracklets, mapping)
     values[:, 3] = gids
     _write_tracks(out_dir, cams, values)

@@ -1,0 +1,295 @@
+"""``python -m pipeline.adapt RUN_DIR``: adapt the ReID model to a deployment on its own harvested crops.
+
+The closed loop in one command, label-free and safe by default:
+
+1. **train** (``reid.train``) from the run's own ReID checkpoint on ``RUN_DIR/crops/manifest.csv``: tracklet
+   pseudo-labels joined across cameras by the calibrated linker rule (``reid.tracklet_labels``), same-camera
+   overlapping tracklets as cannot-links, camera-aware proxies; every epoch is scored by the label-free
+   check on the run's own constraints (``reid.model_check``), the best epoch is kept, training stops early
+   when the check stops improving; the training run lives in ``OUT/model/``;
+2. **decide**: the kept model is promoted only when its check beats the starting model's by more than
+   ``--min-gain``. Otherwise nothing is promoted, the reason is printed and the exit code is 3
+   (``--promote-anyway`` overrides the rule; ``adapt.json`` then records that the check did not agree);
+3. **re-embed and re-link**: every harvested crop is embedded with the promoted model (the pipeline's own
+   embedder), each tracklet's mean and halves are rebuilt from its crops, and the tracklets are re-clustered
+   offline at the run's linking settings (threshold ``auto``: recalibrated for the new model);
+4. **write** a new run folder ``OUT`` (default ``RUN_DIR/adapted``): ``checkpoint.pth`` (the promoted
+   model; use it with ``pipeline.run --reid``), the run's track files with the new global ids,
+   ``tracklets.npz``, ``mot_global/``, identities and contact sheets, and ``adapt.json`` (the checks, the
+   decision, identity counts before and after). The run itself is never modified.
+
+Tracklets without harvested crops (shorter than ``outputs.crop_every`` frames or smaller than
+``outputs.crop_min_height``) get no embedding and no global id in ``OUT``. Exit codes: 0 promoted, 3 not
+promoted, 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from pipeline.embed import quality
+from pipeline.identity_outputs import (
+    TRACKLETS_FILE,
+    load_tracklets,
+    read_tracks,
+    save_tracklets,
+    write_identity_outputs,
+)
+from pipeline.linker import offline_relink
+from pipeline.relink import run_linking
+from pipeline.tracklets import Tracklet
+
+log = logging.getLogger(__name__)
+
+NOT_PROMOTED = 3
+COPIED = ("tracks.csv", "tracks.jsonl")
+
+
+def run_model(run_dir: Path) -> tuple[str, str | None, str | None, dict[str, Any]]:
+    """(weights, arch, camera config path, embed settings) the run embedded with, from its ``summary.json``.
+
+    Raises:
+        FileNotFoundError: no run folder with crops and tracklets. ValueError: the run's model cannot be trained.
+    """
+    needed = ("summary.json", TRACKLETS_FILE, "crops/manifest.csv")
+    missing = [n for n in needed if not (run_dir / n).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{run_dir}: expected a finished run made with ReID and --crops (missing {', '.join(missing)}); "
+            "run python -m pipeline.run --cameras CAMS.yaml --reid WEIGHTS --crops first"
+        )
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        embed = summary["config"]["embed"] or {}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{run_dir / 'summary.json'}: expected the JSON summary of a run ({exc!r})") from exc
+    weights = str(embed.get("weights", "classical"))
+    if weights == "classical" or weights.lower().endswith(".onnx"):
+        raise ValueError(
+            f"{run_dir}: the run embedded with {weights!r}, which cannot be trained; adapt a run made with a "
+            "checkpoint (pipeline.run --reid osnet_x0_25_msmt17.pth --reid-arch osnet_x0_25)"
+        )
+    return weights, embed.get("arch"), summary["config"].get("path"), embed
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m pipeline.adapt", description=__doc__.splitlines()[0])
+    p.add_argument("run_dir", type=Path, help="a finished run made with ReID and --crops")
+    p.add_argument("--out", type=Path, default=None, help="new run folder (default: RUN_DIR/adapted)")
+    p.add_argument("--epochs", type=int, default=6, help="most training epochs (default: 6)")
+    p.add_argument("--iters", type=int, default=50, help="iterations per epoch (default: 50)")
+    p.add_argument("--patience", type=int, default=2, help="stop after this many epochs without a better check")
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
+    p.add_argument("--lr", type=float, default=3.5e-4, help="Adam learning rate (default: 3.5e-4)")
+    p.add_argument("--min-gain", type=float, default=0.0,
+                   help="promote only when the check beats the start by more than this (default: 0)")  # fmt: skip
+    p.add_argument("--promote-anyway", action="store_true",
+                   help="promote the kept model even when its check does not beat the start")  # fmt: skip
+    p.add_argument("--device", default="auto", help="training and embedding device: auto, cpu, cuda[:N]")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = all cores)")
+    p.add_argument("--seed", type=int, default=1, help="seed of every random choice")
+    p.add_argument("--force", action="store_true", help="replace an existing --out folder (default: refuse)")
+    return p.parse_args(argv)
+
+
+def train_candidate(args: argparse.Namespace, manifest: Path, weights: str, arch: str | None, out: Path) -> dict:
+    """Train from the run's model; returns the trainer's checks (start, best, best_epoch)."""
+    from reid.train import train
+    from reid.train_config import make_config
+    from reid.train_run import load_train_state
+
+    cfg = make_config({"manifest": str(manifest), "init": weights, "arch": arch, "out": str(out),
+                       "epochs": args.epochs, "iters": args.iters, "patience": args.patience,
+                       "batch_size": args.batch_size, "lr": args.lr, "device": args.device,
+                       "threads": args.threads, "seed": args.seed, "evaluate": False})  # fmt: skip
+    train(cfg, created_by="python -m pipeline.adapt " + " ".join(sys.argv[1:]))
+    checks = load_train_state(out).get("checks") or {}
+    if not checks.get("enabled"):
+        raise ValueError(f"{manifest}: too few tracklets with 2+ crops to check a model without labels")
+    return checks
+
+
+def embed_crops(weights: Path, manifest: Path, device: str) -> tuple[Any, np.ndarray]:
+    """Embed every harvested crop with the pipeline's embedder: (crops, (N, D) float32 unit features)."""
+    from reid import load_embedder
+    from reid.data.manifest import HarvestedCrops
+
+    crops = HarvestedCrops(manifest)
+    embedder = load_embedder(weights, device=device)
+    chunks = []
+    for start in tqdm(range(0, len(crops), 256), desc="re-embedding crops", leave=False):
+        chunks.append(embedder([crops.read(i) for i in range(start, min(start + 256, len(crops)))]))
+    return crops, np.concatenate(chunks).astype(np.float32)
+
+
+def crop_weights(crops: Any, tracks: Path, embed: dict[str, Any]) -> np.ndarray:
+    """(N,) float32 weight of each harvested crop as the run's embed stage weighs its box (``pipeline.embed``):
+    0 for a box it skips (smaller than ``min_height`` / ``min_width``, or covered by another box of its frame
+    beyond ``max_overlap``), else its quality (confidence x uncovered share x size)."""
+    cams, values = read_tracks(tracks)
+    names, cam_index = np.unique(np.concatenate([cams.astype(str), np.asarray(crops.camera_names)]),
+                                 return_inverse=True)  # fmt: skip
+    row_cam, crop_cam = cam_index[: len(cams)], cam_index[len(cams) :][crops.camids]
+    span = int(max(values[:, 0].max(initial=0), crops.frame_index.max(initial=0))) + 1
+    row_key = row_cam * span + values[:, 0].astype(np.int64)
+    crop_key = crop_cam * span + crops.frame_index
+    order = np.argsort(row_key, kind="stable")
+    start, stop = np.searchsorted(row_key[order], crop_key, "left"), np.searchsorted(row_key[order], crop_key, "right")
+    counts = stop - start
+    crop = np.repeat(np.arange(len(crop_key)), counts)
+    other = order[np.repeat(start, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)]
+    box, boxes = crops.boxes.astype(np.float64), values[:, 4:8]
+    w = np.clip(np.minimum(box[crop, 2], boxes[other, 2]) - np.maximum(box[crop, 0], boxes[other, 0]), 0, None)
+    h = np.clip(np.minimum(box[crop, 3], boxes[other, 3]) - np.maximum(box[crop, 1], boxes[other, 1]), 0, None)
+    wh = np.clip(box[:, 2:] - box[:, :2], 0, None)
+    area = np.maximum(wh[:, 0] * wh[:, 1], 1e-9)
+    covered = np.where(values[other, 2].astype(np.int64) != crops.track_ids[crop], w * h / area[crop], 0.0)
+    cover = np.zeros(len(crop_key))
+    np.maximum.at(cover, crop, covered)
+    usable = (wh[:, 1] >= embed.get("min_height", 48)) & (wh[:, 0] >= embed.get("min_width", 16))
+    usable &= cover <= embed.get("max_overlap", 0.4)
+    weight = quality(crops.boxes, cover.astype(np.float32), crops.confidence)
+    return np.where(usable, weight, 0.0).astype(np.float32)
+
+
+def reembed_tracklets(
+    tracklets: list[Tracklet], crops: Any, features: np.ndarray, weights: np.ndarray | None = None
+) -> list[Tracklet]:
+    """Tracklets whose embedding sums (all crops, odd crops in frame order) come from ``features``.
+
+    A tracklet is matched to its crops by (camera, track id); ``weights`` (N,) weigh the crops as the
+    pipeline weighs boxes (:func:`crop_weights`; 0 = not used). A tracklet without usable crops loses its
+    embedding.
+    """
+    weights = np.ones(len(features), np.float32) if weights is None else weights
+    index = {(t.camera_id, t.track_id): i for i, t in enumerate(tracklets)}
+    cams = np.asarray(crops.camera_names)[crops.camids]
+    rows = np.array([index.get((c, int(k)), -1) for c, k in zip(cams, crops.track_ids)], np.int64)
+    keep = np.flatnonzero((rows >= 0) & (weights > 0))
+    order = keep[np.lexsort((crops.frame_index[keep], rows[keep]))]
+    sizes = np.bincount(rows[order], minlength=len(tracklets))
+    rank = np.arange(len(order)) - (np.cumsum(sizes) - sizes)[rows[order]]
+    dim = features.shape[1]
+    sums, odd = np.zeros((len(tracklets), dim)), np.zeros((len(tracklets), dim))
+    weighted = features * weights[:, None]
+    np.add.at(sums, rows[order], weighted[order])
+    np.add.at(odd, rows[order[rank % 2 == 1]], weighted[order[rank % 2 == 1]])
+    out = []
+    for i, t in enumerate(tracklets):
+        has = sizes[i] > 0
+        out.append(replace(t, n_embedded=int(sizes[i]), global_id=-1,
+                           embedding_sum=sums[i].astype(np.float32) if has else None,
+                           odd_sum=odd[i].astype(np.float32) if sizes[i] > 1 else None))  # fmt: skip
+    return out
+
+
+def relink(run_dir: Path, out: Path, tracklets: list[Tracklet], thumbs: dict) -> dict[str, Any]:
+    """Offline re-clustering at the run's linking settings; writes the identity outputs into ``out``."""
+    settings = run_linking(run_dir)
+    report: dict[str, Any] = {}
+    mapping = offline_relink(
+        tracklets, threshold=settings["offline_threshold"], center_cameras=bool(settings["center_cameras"]),
+        calibration_fraction=float(settings["calibration_fraction"]),
+        restitch_window_s=float(settings["restitch_window_s"]), report=report,
+    )  # fmt: skip
+    for name in COPIED:
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, out / name)
+    save_tracklets(out, [replace(t, global_id=mapping[t.tracklet_id]) for t in tracklets], thumbs)
+    counts = write_identity_outputs(out, tracklets, mapping, thumbs)
+    return {**counts, "threshold": round(report["threshold"], 4)}
+
+
+def _prepare(run_dir: Path, out: Path, force: bool) -> None:
+    if out.resolve() == run_dir.resolve():
+        raise ValueError(f"--out {out}: expected a folder other than the run itself (the run is never rewritten)")
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise ValueError(f"--out {out}: already exists and is not empty; pass --force to replace it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def adapt(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    """The whole command (module docstring); returns (exit code, the ``adapt.json`` record)."""
+    run_dir = args.run_dir
+    out = args.out if args.out is not None else run_dir / "adapted"
+    weights, arch, config, embed = run_model(run_dir)
+    _prepare(run_dir, out, args.force)
+    t0 = time.perf_counter()
+    checks = train_candidate(args, run_dir / "crops/manifest.csv", weights, arch, out / "model")
+    start, best = checks["start"]["score"], checks["best"]
+    record: dict[str, Any] = {"run": str(run_dir), "out": str(out), "start_model": weights,
+                              "start_check": checks["start"], "best_check": best,
+                              "best_epoch": checks["best_epoch"],
+                              "train_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    beats = best is not None and best > start + args.min_gain
+    record["check_beats_start"] = beats
+    if not beats and not args.promote_anyway:
+        record.update(promoted=False, reason=(
+            f"the adapted model's label-free check {best if best is not None else float('nan'):.4f} (epoch "
+            f"{checks['best_epoch']}) does not beat the starting model's {start:.4f} by more than "
+            f"{args.min_gain:g}: keep using {weights} (the candidate is in {out / 'model'})"))  # fmt: skip
+        _write_json(out / "adapt.json", record)
+        return NOT_PROMOTED, record
+    shutil.copy2(out / "model/checkpoint.pth", out / "checkpoint.pth")
+    crops, features = embed_crops(out / "checkpoint.pth", run_dir / "crops/manifest.csv", args.device)
+    tracklets, thumbs = load_tracklets(run_dir)
+    fresh = reembed_tracklets(tracklets, crops, features, crop_weights(crops, run_dir / "tracks.csv", embed))
+    before = json.loads((run_dir / "summary.json").read_text()).get("identities", {})
+    after = relink(run_dir, out, fresh, thumbs)
+    next_run = f"python -m pipeline.run --cameras {config or 'CAMS.yaml'} --reid {out / 'checkpoint.pth'}"
+    record.update(promoted=True, checkpoint=str(out / "checkpoint.pth"), tracklets=len(fresh),
+                  tracklets_without_crops=sum(t.n_embedded == 0 for t in fresh),
+                  before={k: before.get(k) for k in ("global_ids", "multi_camera_ids")}, after=after,
+                  next_run=next_run, total_s=round(time.perf_counter() - t0, 1))  # fmt: skip
+    _write_json(out / "adapt.json", record)
+    return 0, record
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss").setLevel(logging.WARNING)
+    try:
+        code, record = adapt(args)
+    except KeyboardInterrupt:
+        print("interrupted: the run is untouched; the training run in OUT/model keeps its last epoch", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write the adapted run: {exc}", file=sys.stderr)
+        return 2
+    if code == NOT_PROMOTED:
+        print(f"not promoted: {record['reason']}")
+        return code
+    ids = f"{record['before']['global_ids']} -> {record['after']['global_ids']}"
+    print(
+        f"done: promoted {record['checkpoint']} (check {record['start_check']['score']:.4f} -> "
+        f"{record['best_check']:.4f}); global ids {ids}, run folder {record['out']}"
+    )
+    print(f"next: {record['next_run']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
