@@ -118,3 +118,13 @@ def test_score_leaves_outliers_and_unmatched_crops_out() -> None:
 def test_labelings_of_different_lengths_are_rejected(fn: str) -> None:
     with pytest.raises(ValueError, match="equal length, got 2 and 3"):
         getattr(hc, fn)(np.array([0, 1]), np.array([0, 1, 2]))
+
+
+@pytest.mark.parametrize(
+    ("clusters", "expected"),
+    [([0, 0, 0, 5], 1.0), ([0, 1, 0, 5], 0.5), ([1, 2, 3, 5], 0.0), ([-1, -1, 0, 5], 0.0)],
+)
+def test_cross_camera_recall_counts_same_person_pairs_across_cameras(clusters, expected) -> None:
+    # person 1: two crops in camera 0, one in camera 1 (2 cross-camera pairs); person 2: one crop
+    truth, cameras = np.array([1, 1, 1, 2]), np.array([0, 0, 1, 1])
+    assert hc.cross_camera_recall(np.array(clusters), truth, cameras) == pytest.approx(expected)
