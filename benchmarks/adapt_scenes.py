@@ -6,10 +6,12 @@ Per scene: (1) ``python -m pipeline.run --cameras CFG --crops`` at the shipped d
 MSMT17 (cached under ``benchmarks/results/adapt/<scene>/run``; ``--force`` redoes it); (2) ``python -m
 pipeline.adapt RUN --promote-anyway`` at its defaults (6 epochs x 50 iterations, patience 2), which records
 whether the safe default would have promoted (``check_beats_start``) and always writes the candidate's
-identities, so both outcomes are visible; (3) multi-camera IDF1 of ``mot_global/`` before (the run's own
-offline identities) and after (the adapted model, crops re-embedded, re-linked at threshold auto) where
-ground truth exists: the rendered samples (``sample_videos/gt``) and PETS09 S2L1 cut into two virtual
-cameras (``configs/pets09_split.yaml``, ground truth split by box centre as ``benchmarks/pets_split.py``).
+identities, so both outcomes are visible; (3) multi-camera IDF1 of ``mot_global/`` where ground truth
+exists, for "run" (the run's own offline identities, embedded by the pipeline), "before" (the starting model
+through adapt's re-embedding of the crops and re-linking: the like-for-like baseline) and "after" (the
+adapted model, the same way, threshold auto): the rendered samples (``sample_videos/gt``) and PETS09 S2L1
+cut into two virtual cameras (``configs/pets09_split.yaml``, ground truth split by box centre as
+``benchmarks/pets_split.py``).
 EPFL campus4 has no ground truth: global id counts (5 people by eye) and the contact sheets
 (``adapted/identities/``) are the evidence.
 
@@ -73,26 +75,27 @@ def scene_row(scene: str, args: argparse.Namespace) -> dict:
     row = {"scene": scene, "crops": summary.get("crops"), "tracklets": record["start_check"]["tracklets"],
            "start_check": record["start_check"]["score"], "best_check": record["best_check"],
            "best_epoch": record["best_epoch"], "promoted_by_default": record["check_beats_start"],
-           "ids_before": record["before"]["global_ids"], "ids_after": record["after"]["global_ids"],
+           "ids_run": record["run"]["global_ids"], "ids_before": record["before"]["global_ids"],
+           "ids_after": record["after"]["global_ids"],
            "train_min": record["train_s"] / 60, "adapt_min": seconds / 60}  # fmt: skip
     gt = ground_truth(scene, folder)
     if gt is not None:
-        row["idf1_before"] = evaluate_paths(gt, run_dir / "mot_global")["multicamera"]["idf1"]
-        row["idf1_after"] = evaluate_paths(gt, adapted / "mot_global")["multicamera"]["idf1"]
+        for key, folder_ in (("run", run_dir), ("before", adapted / "before"), ("after", adapted)):
+            row[f"idf1_{key}"] = evaluate_paths(gt, folder_ / "mot_global")["multicamera"]["idf1"]
     return row
 
 
 def markdown(rows: list[dict]) -> str:
     head = ("| scene | crops | tracklets | check start -> best (epoch) | promoted by default | multi-camera IDF1 "
-            "before -> after | global ids before -> after | train min | adapt min |")  # fmt: skip
+            "run / before -> after | global ids run / before -> after | train min | adapt min |")  # fmt: skip
     lines = [head, "|" + "---|" * 9]
     for r in rows:
-        idf1 = f"{r['idf1_before']:.3f} -> {r['idf1_after']:.3f}" if "idf1_before" in r else "-"
+        idf1 = f"{r['idf1_run']:.3f} / {r['idf1_before']:.3f} -> {r['idf1_after']:.3f}" if "idf1_run" in r else "-"
         promoted = "yes" if r["promoted_by_default"] else "no"
         lines.append(
             f"| {r['scene']} | {r['crops']} | {r['tracklets']} | {r['start_check']:.3f} -> "
             f"{r['best_check']:.3f} ({r['best_epoch']}) | {promoted} | {idf1} | "
-            f"{r['ids_before']} -> {r['ids_after']} | {r['train_min']:.1f} | {r['adapt_min']:.1f} |"
+            f"{r['ids_run']} / {r['ids_before']} -> {r['ids_after']} | {r['train_min']:.1f} | {r['adapt_min']:.1f} |"
         )
     return "\n".join(lines)
 

@@ -15,8 +15,9 @@ The closed loop in one command, label-free and safe by default:
    offline at the run's linking settings (threshold ``auto``: recalibrated for the new model);
 4. **write** a new run folder ``OUT`` (default ``RUN_DIR/adapted``): ``checkpoint.pth`` (the promoted
    model; use it with ``pipeline.run --reid``), the run's track files with the new global ids,
-   ``tracklets.npz``, ``mot_global/``, identities and contact sheets, and ``adapt.json`` (the checks, the
-   decision, identity counts before and after). The run itself is never modified.
+   ``tracklets.npz``, ``mot_global/``, identities and contact sheets, ``before/`` (the same re-embedding and
+   re-linking with the starting model: the like-for-like comparison) and ``adapt.json`` (the checks, the
+   decision, identity counts of the run, before and after). The run itself is never modified.
 
 Tracklets without harvested crops (shorter than ``outputs.crop_every`` frames or smaller than
 ``outputs.crop_min_height``) get no embedding and no global id in ``OUT``. Exit codes: 0 promoted, 3 not
@@ -120,17 +121,15 @@ def train_candidate(args: argparse.Namespace, manifest: Path, weights: str, arch
     return checks
 
 
-def embed_crops(weights: Path, manifest: Path, device: str) -> tuple[Any, np.ndarray]:
-    """Embed every harvested crop with the pipeline's embedder: (crops, (N, D) float32 unit features)."""
+def embed_crops(crops: Any, weights: str | Path, arch: str | None, device: str) -> np.ndarray:
+    """(N, D) float32 unit features of every harvested crop, by the pipeline's embedder."""
     from reid import load_embedder
-    from reid.data.manifest import HarvestedCrops
 
-    crops = HarvestedCrops(manifest)
-    embedder = load_embedder(weights, device=device)
+    embedder = load_embedder(weights, device=device, arch=arch)
     chunks = []
     for start in tqdm(range(0, len(crops), 256), desc="re-embedding crops", leave=False):
         chunks.append(embedder([crops.read(i) for i in range(start, min(start + 256, len(crops)))]))
-    return crops, np.concatenate(chunks).astype(np.float32)
+    return np.concatenate(chunks).astype(np.float32)
 
 
 def crop_weights(crops: Any, tracks: Path, embed: dict[str, Any]) -> np.ndarray:
@@ -249,16 +248,21 @@ def adapt(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
             f"{args.min_gain:g}: keep using {weights} (the candidate is in {out / 'model'})"))  # fmt: skip
         _write_json(out / "adapt.json", record)
         return NOT_PROMOTED, record
+    from reid.data.manifest import HarvestedCrops
+
     shutil.copy2(out / "model/checkpoint.pth", out / "checkpoint.pth")
-    crops, features = embed_crops(out / "checkpoint.pth", run_dir / "crops/manifest.csv", args.device)
-    tracklets, thumbs = load_tracklets(run_dir)
-    fresh = reembed_tracklets(tracklets, crops, features, crop_weights(crops, run_dir / "tracks.csv", embed))
-    before = json.loads((run_dir / "summary.json").read_text()).get("identities", {})
+    crops, (tracklets, thumbs) = HarvestedCrops(run_dir / "crops/manifest.csv"), load_tracklets(run_dir)
+    weighing = crop_weights(crops, run_dir / "tracks.csv", embed)
+    (out / "before").mkdir()  # like for like: the starting model through the same re-embedding and re-linking
+    start_features = embed_crops(crops, weights, arch, args.device)
+    before = relink(run_dir, out / "before", reembed_tracklets(tracklets, crops, start_features, weighing), thumbs)
+    fresh = reembed_tracklets(tracklets, crops, embed_crops(crops, out / "checkpoint.pth", None, args.device), weighing)
     after = relink(run_dir, out, fresh, thumbs)
+    run_ids = json.loads((run_dir / "summary.json").read_text()).get("identities", {})
     next_run = f"python -m pipeline.run --cameras {config or 'CAMS.yaml'} --reid {out / 'checkpoint.pth'}"
     record.update(promoted=True, checkpoint=str(out / "checkpoint.pth"), tracklets=len(fresh),
                   tracklets_without_crops=sum(t.n_embedded == 0 for t in fresh),
-                  before={k: before.get(k) for k in ("global_ids", "multi_camera_ids")}, after=after,
+                  run={k: run_ids.get(k) for k in ("global_ids", "multi_camera_ids")}, before=before, after=after,
                   next_run=next_run, total_s=round(time.perf_counter() - t0, 1))  # fmt: skip
     _write_json(out / "adapt.json", record)
     return 0, record

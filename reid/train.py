@@ -42,7 +42,6 @@ from tqdm import tqdm
 
 from reid.losses import hard_triplet_loss
 from reid.memory import CameraProxyMemory, ClusterMemory, HybridMemory
-from reid.model_check import ModelCheck, model_check
 from reid.pseudo_labels import (
     NoClustersError,
     cannot_link_pairs,
@@ -53,6 +52,7 @@ from reid.pseudo_labels import (
     singleton_slots,
 )
 from reid.tracklet_labels import tracklet_pseudo_labels
+from reid.train_check import checkable, label_free_check, record_check, should_stop, start_checks
 from reid.train_config import TrainConfig, config_from_args, config_to_dict
 from reid.train_data import EvalSet, TrainData, load_manifest, load_market
 from reid.train_run import TrainerState, load_train_state, resolve_device, save_run, torch_settings
@@ -302,48 +302,6 @@ def _model_and_state(cfg: TrainConfig, device: torch.device):
     return model, arch, model_kwargs, optimizer, scheduler, state
 
 
-def label_free_check(features: torch.Tensor, data: TrainData, cfg: TrainConfig) -> ModelCheck:
-    """The label-free check (``reid.model_check``) of features of the training crops."""
-    return model_check(features.numpy(), data.tracklets, data.cameras, data.frames, cfg.link_fraction)
-
-
-def _start_check(model: nn.Module, data: TrainData, cfg: TrainConfig, state: TrainerState, device) -> dict:
-    """Check the starting model (its features are the first epoch's); ``{"enabled": False}`` when impossible."""
-    if not cfg.check or data.tracklets is None or not (data.tracklets >= 0).any():
-        return {"enabled": False}
-    state.features = extract_features(model, data.train, cfg, device, desc="start: features")
-    try:
-        start = label_free_check(state.features, data, cfg)
-    except ValueError as err:
-        log.warning("no label-free check for this run: %s", err)
-        return {"enabled": False}
-    log.info("label-free check of the starting model: %.4f (separation %.4f, cross-camera %.4f)",
-             start.score, start.separation, start.cross_camera)  # fmt: skip
-    return {"enabled": True, "start": start.as_dict(), "best": None, "best_epoch": 0,
-            "peak": start.score, "peak_epoch": 0}  # fmt: skip
-
-
-def _check_epoch(model: nn.Module, data: TrainData, cfg: TrainConfig, state: TrainerState, device, row) -> bool:
-    """Step 5's check of the model after this epoch: adds its columns to ``row``; True = keep this epoch
-    (the best check of the trained epochs so far, or always without a check). Caches the features."""
-    checks = state.checks or {}
-    if not checks.get("enabled"):
-        return True
-    state.features = extract_features(model, data.train, cfg, device, desc=f"epoch {state.epoch}: check")
-    check = label_free_check(state.features, data, cfg)
-    row.update(check.row())
-    keep = checks["best"] is None or check.score > checks["best"]
-    if keep:
-        checks["best"], checks["best_epoch"] = check.score, state.epoch
-    if check.score > checks["peak"]:
-        checks["peak"], checks["peak_epoch"] = check.score, state.epoch
-    row["kept"] = int(keep)
-    log.info("epoch %d: label-free check %.4f (separation %.4f, cross-camera %.4f; start %.4f)%s",
-             state.epoch, check.score, check.separation, check.cross_camera, checks["start"]["score"],
-             ", kept" if keep else "")  # fmt: skip
-    return keep
-
-
 def train(
     cfg: TrainConfig, created_by: str | None = None, data: TrainData | None = None,
     on_epoch: Callable[[dict[str, Any], torch.Tensor | None], None] | None = None,
@@ -363,12 +321,18 @@ def train(
                  data.description, len(data.train), data.skipped, arch, cfg.memory, device)  # fmt: skip
         created_by = created_by or " ".join(shlex.quote(a) for a in sys.argv)
         if state.checks is None:
-            state.checks = _start_check(model, data, cfg, state, device)
+            state.checks = {"enabled": False}
+            if checkable(cfg, data):
+                state.features = extract_features(model, data.train, cfg, device, desc="start: features")
+                state.checks = start_checks(state.features, data, cfg)
         while state.epoch < cfg.epochs:
             row = run_epoch(model, data, cfg, state, optimizer, device)
             scheduler.step()
             state.epoch += 1
-            keep = _check_epoch(model, data, cfg, state, device, row)
+            keep = True
+            if state.checks.get("enabled"):
+                state.features = extract_features(model, data.train, cfg, device, f"epoch {state.epoch}: check")
+                keep = record_check(state.checks, label_free_check(state.features, data, cfg), state.epoch, row)
             due = state.epoch == cfg.epochs or (cfg.eval_every and state.epoch % cfg.eval_every == 0)
             if data.evaluation is not None and cfg.evaluate and due:
                 row.update(evaluate(model, data.evaluation, cfg, device))
@@ -384,9 +348,7 @@ def train(
                        "epoch": state.epoch, "indep_threshold": state.indep_threshold,
                        "history": state.history, "checks": state.checks}  # fmt: skip
             save_run(Path(cfg.out), model, arch, model_kwargs, cfg, created_by, summary, trainer, keep)
-            if checks.get("enabled") and cfg.patience and state.epoch - checks["peak_epoch"] >= cfg.patience:
-                log.info("stopping early: no better check for %d epochs (best %.4f at epoch %d)",
-                         cfg.patience, checks["peak"], checks["peak_epoch"])  # fmt: skip
+            if should_stop(state.checks, state.epoch, cfg.patience):
                 break
         return state.history
 

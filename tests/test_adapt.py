@@ -52,6 +52,7 @@ def test_adaptation_on_the_samples_does_not_lower_their_idf1(harvested_run: Path
     assert (out / "checkpoint.pth").is_file() and (out / "model" / "metrics.csv").is_file()
     assert _idf1(out) >= _idf1(harvested_run) - 1e-9
     assert record["after"]["multi_camera_ids"] >= 6 and record["tracklets_without_crops"] <= 2
+    assert _idf1(out) >= _idf1(out / "before") - 1e-9  # like for like: the start model re-embedded the same way
     assert "pipeline.run --cameras" in record["next_run"]
 
 
