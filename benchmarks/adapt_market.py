@@ -72,7 +72,6 @@ def label_quality(labels: np.ndarray, person: np.ndarray, tracklet: np.ndarray, 
 
 def linking_scores(data, feats: np.ndarray) -> dict:
     """Offline and online IDF1 at threshold auto from (N, D) image features in ``data``'s order."""
-    from pipeline.gallery import Gallery  # noqa: F401  (imported for run_online's linker)
     from pipeline.linker import OnlineLinker, offline_relink
 
     _, tracklets = run_online(data, feats, None, "frames")
@@ -91,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--link-fraction", type=float, default=None, help="the trainer's --link-fraction (default: its own)")
     args = p.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)
@@ -115,16 +115,24 @@ def main(argv: list[str] | None = None) -> int:
     log.info("start model: %s (%.0f s)", before, time.perf_counter() - t0)
 
     def score_epoch(row: dict, features) -> None:  # labels: scoring only, never fed back
+        from pipeline.linker import offline_relink
+
         if features is None:
             return
-        result = tracklet_pseudo_labels(features.numpy(), data.tracklet, cams, data.frame, min_crops=4)
+        result = tracklet_pseudo_labels(features.numpy(), data.tracklet, cams, data.frame, min_crops=4,
+                                        fraction=cfg.link_fraction)  # fmt: skip
         row.update(label_quality(result.labels, data.pid, data.tracklet, cams))
+        _, tracklets = run_online(data, features.numpy(), None, "frames")  # offline IDF1 of this epoch's model
+        ids = by_track(tracklets, offline_relink(tracklets, threshold="auto"), len(data))
+        row["offline_idf1"] = image_idf1(data.pid, per_image(data, ids))["idf1"]
 
-    start_labels = tracklet_pseudo_labels(start_feats, data.tracklet, cams, data.frame, min_crops=4)
-    quality_before = label_quality(start_labels.labels, data.pid, data.tracklet, cams)
+    options = {} if args.link_fraction is None else {"link_fraction": args.link_fraction}
     cfg = make_config({"dataset": "market1501", "root": args.root, "init": START[0], "arch": START[1],
                        "out": str(args.out), "epochs": args.epochs, "iters": args.iters, "threads": args.threads,
-                       "evaluate": False})  # fmt: skip
+                       "evaluate": False, **options})  # fmt: skip
+    start_labels = tracklet_pseudo_labels(start_feats, data.tracklet, cams, data.frame, min_crops=4,
+                                          fraction=cfg.link_fraction)  # fmt: skip
+    quality_before = label_quality(start_labels.labels, data.pid, data.tracklet, cams)
     t0 = time.perf_counter()
     history = train(cfg, created_by="benchmarks/adapt_market.py", data=crops, on_epoch=score_epoch)
     train_min = (time.perf_counter() - t0) / 60

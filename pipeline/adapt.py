@@ -93,6 +93,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--patience", type=int, default=2, help="stop after this many epochs without a better check")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
     p.add_argument("--lr", type=float, default=3.5e-4, help="Adam learning rate (default: 3.5e-4)")
+    p.add_argument("--link-fraction", type=float, default=None,
+                   help="pseudo-labels: threshold position, strangers to halves (default: the trainer's)")  # fmt: skip
     p.add_argument("--min-gain", type=float, default=0.0,
                    help="promote only when the check beats the start by more than this (default: 0)")  # fmt: skip
     p.add_argument("--promote-anyway", action="store_true",
@@ -113,7 +115,8 @@ def train_candidate(args: argparse.Namespace, manifest: Path, weights: str, arch
     cfg = make_config({"manifest": str(manifest), "init": weights, "arch": arch, "out": str(out),
                        "epochs": args.epochs, "iters": args.iters, "patience": args.patience,
                        "batch_size": args.batch_size, "lr": args.lr, "device": args.device,
-                       "threads": args.threads, "seed": args.seed, "evaluate": False})  # fmt: skip
+                       "threads": args.threads, "seed": args.seed, "evaluate": False,
+                       **({} if args.link_fraction is None else {"link_fraction": args.link_fraction})})  # fmt: skip
     train(cfg, created_by="python -m pipeline.adapt " + " ".join(sys.argv[1:]))
     checks = load_train_state(out).get("checks") or {}
     if not checks.get("enabled"):

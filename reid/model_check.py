@@ -13,7 +13,13 @@ other's best match. The check scores a model on those:
   above the calibrated link threshold (:func:`reid.calibration.fit_threshold` on this model's own
   evidence), divided by the tracklets of the smaller camera. A model that learned to tell cameras apart
   (one person seen by two cameras becomes two people) loses these links while keeping its separation.
-- ``score``: the mean of the two (only ``separation`` when the crops come from one camera).
+- ``consistency``: one minus the share of tracklets that an *unconstrained* average-linkage clustering at
+  that calibrated threshold puts in a cluster holding a cannot-link pair (two people seen at once). The
+  constraints are held out here, so a model that merges different people (look-alikes, or everyone after
+  training on over-merged pseudo-labels) shows it: on Market-1501's test tracklets 25 % of the tracklets
+  sit in such clusters with OSNet x0.25 MSMT17, 44 % after training on over-merged labels, 5 % with the
+  Market-supervised model.
+- ``score``: the mean of the three (without ``cross_camera`` when the crops come from one camera).
 
 All comparisons happen on camera-centred tracklet means (:mod:`reid.tracklet_labels`), the space the
 linker links in. The score compares models *on the same crops*; its absolute value depends on the scene.
@@ -25,8 +31,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from reid.agglomerative import constrained_agglomerative
 from reid.calibration import DEFAULT_FRACTION, MAX_PAIRS, MIN_PAIRS, fit_threshold
 from reid.tracklet_labels import TrackletSet, tracklet_set
+
+MAX_CLUSTERED = 4000  # tracklets clustered for ``consistency`` (dense U x U work: ~0.5 GB at this size)
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class ModelCheck:
     score: float
     separation: float
     cross_camera: float
+    consistency: float
     threshold: float
     positives: int
     negatives: int
@@ -44,7 +54,7 @@ class ModelCheck:
     def row(self) -> dict[str, float]:
         """The columns a training epoch records in ``metrics.csv``."""
         return {"check": self.score, "separation": self.separation, "cross_camera": self.cross_camera,
-                "link_threshold": self.threshold}  # fmt: skip
+                "consistency": self.consistency, "link_threshold": self.threshold}  # fmt: skip
 
     def as_dict(self) -> dict[str, float | int]:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -97,6 +107,26 @@ def cross_camera_links(means: np.ndarray, cameras: np.ndarray, threshold: float)
     return links / possible if possible else float("nan")
 
 
+def conflict_share(means: np.ndarray, cannot_link: np.ndarray, threshold: float, seed: int = 0) -> float:
+    """Share of tracklets whose cluster, in an unconstrained average-linkage clustering cut at ``threshold``,
+    holds a cannot-link pair (at most ``MAX_CLUSTERED`` tracklets, a seeded sample, are clustered).
+
+    Args:
+        means: (U, D) unit rows (NaN rows ignored). cannot_link: (U, U) bool. threshold: cosine similarity.
+    """
+    rows = np.flatnonzero(np.isfinite(means).all(axis=1))
+    if len(rows) > MAX_CLUSTERED:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, MAX_CLUSTERED, replace=False))
+    if len(rows) < 2:
+        return 0.0
+    m = means[rows].astype(np.float64)
+    dist = np.clip(1.0 - m @ m.T, 0.0, 2.0)
+    labels = constrained_agglomerative(dist, np.zeros(dist.shape, bool), 1.0 - threshold, "average")
+    a, b = np.nonzero(np.triu(cannot_link[np.ix_(rows, rows)], 1))
+    bad = labels[a][labels[a] == labels[b]]
+    return float(np.isin(labels, bad).mean())
+
+
 def model_check(
     features: np.ndarray, tracklets: np.ndarray, cameras: np.ndarray, frames: np.ndarray | None,
     fraction: float = DEFAULT_FRACTION,
@@ -123,6 +153,7 @@ def model_check(
     separation = rank_auc(pos, neg)
     calibration = fit_threshold(ts.means, ts.even, ts.odd, ts.cameras, ts.first, ts.last, fraction=fraction)
     cross = cross_camera_links(ts.means, ts.cameras, calibration.threshold)
-    score = separation if np.isnan(cross) else 0.5 * (separation + cross)
-    return ModelCheck(float(score), separation, float(cross), calibration.threshold, len(pos), len(neg),
-                      len(ts.sizes))  # fmt: skip
+    consistency = 1.0 - conflict_share(ts.means, ts.cannot_link(), calibration.threshold)
+    parts = [separation, consistency] + ([] if np.isnan(cross) else [cross])
+    return ModelCheck(float(np.mean(parts)), separation, float(cross), consistency, calibration.threshold,
+                      len(pos), len(neg), len(ts.sizes))  # fmt: skip

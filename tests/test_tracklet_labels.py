@@ -101,7 +101,7 @@ def test_cross_camera_links_count_mutual_pairs_above_threshold() -> None:
 def test_model_check_ranks_a_corrupted_model_below_the_original() -> None:
     feats, tracklets, cameras, frames, _ = two_camera_crops(people=20, crops=8, noise=2.0)
     good = model_check(feats, tracklets, cameras, frames)
-    assert 0.9 < good.score < 1.0  # not saturated: the corruptions below have room to show
+    assert 0.8 < good.score < 1.0  # not saturated: the corruptions below have room to show
     rng = np.random.default_rng(3)
     noisy = feats + 2.0 * rng.normal(size=feats.shape).astype(np.float32)
     # a model that learned to tell cameras apart: every crop moves towards its camera's own direction

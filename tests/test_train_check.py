@@ -9,7 +9,7 @@ from reid.train_check import record_check, should_stop
 
 
 def _check(score: float) -> ModelCheck:
-    return ModelCheck(score, score, score, 0.5, 10, 10, 10)
+    return ModelCheck(score, score, score, score, 0.5, 10, 10, 10)
 
 
 @pytest.mark.parametrize(
