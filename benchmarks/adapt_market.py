@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--link-fraction", type=float, default=None, help="the trainer's --link-fraction (default: its own)")
+    p.add_argument("--label-fraction", type=float, default=None, help="the trainer's --label-fraction")
     args = p.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)
@@ -120,18 +120,18 @@ def main(argv: list[str] | None = None) -> int:
         if features is None:
             return
         result = tracklet_pseudo_labels(features.numpy(), data.tracklet, cams, data.frame, min_crops=4,
-                                        fraction=cfg.link_fraction)  # fmt: skip
+                                        fraction=cfg.label_fraction)  # fmt: skip
         row.update(label_quality(result.labels, data.pid, data.tracklet, cams))
         _, tracklets = run_online(data, features.numpy(), None, "frames")  # offline IDF1 of this epoch's model
         ids = by_track(tracklets, offline_relink(tracklets, threshold="auto"), len(data))
         row["offline_idf1"] = image_idf1(data.pid, per_image(data, ids))["idf1"]
 
-    options = {} if args.link_fraction is None else {"link_fraction": args.link_fraction}
+    options = {} if args.label_fraction is None else {"label_fraction": args.label_fraction}
     cfg = make_config({"dataset": "market1501", "root": args.root, "init": START[0], "arch": START[1],
                        "out": str(args.out), "epochs": args.epochs, "iters": args.iters, "threads": args.threads,
                        "evaluate": False, **options})  # fmt: skip
     start_labels = tracklet_pseudo_labels(start_feats, data.tracklet, cams, data.frame, min_crops=4,
-                                          fraction=cfg.link_fraction)  # fmt: skip
+                                          fraction=cfg.label_fraction)  # fmt: skip
     quality_before = label_quality(start_labels.labels, data.pid, data.tracklet, cams)
     t0 = time.perf_counter()
     history = train(cfg, created_by="benchmarks/adapt_market.py", data=crops, on_epoch=score_epoch)

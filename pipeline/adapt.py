@@ -93,7 +93,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--patience", type=int, default=2, help="stop after this many epochs without a better check")
     p.add_argument("--batch-size", type=int, default=64, help="images per batch (default: 64)")
     p.add_argument("--lr", type=float, default=3.5e-4, help="Adam learning rate (default: 3.5e-4)")
-    p.add_argument("--link-fraction", type=float, default=None,
+    p.add_argument("--label-fraction", type=float, default=None,
                    help="pseudo-labels: threshold position, strangers to halves (default: the trainer's)")  # fmt: skip
     p.add_argument("--min-gain", type=float, default=0.0,
                    help="promote only when the check beats the start by more than this (default: 0)")  # fmt: skip
@@ -116,7 +116,7 @@ def train_candidate(args: argparse.Namespace, manifest: Path, weights: str, arch
                        "epochs": args.epochs, "iters": args.iters, "patience": args.patience,
                        "batch_size": args.batch_size, "lr": args.lr, "device": args.device,
                        "threads": args.threads, "seed": args.seed, "evaluate": False,
-                       **({} if args.link_fraction is None else {"link_fraction": args.link_fraction})})  # fmt: skip
+                       **({} if args.label_fraction is None else {"label_fraction": args.label_fraction})})  # fmt: skip
     train(cfg, created_by="python -m pipeline.adapt " + " ".join(sys.argv[1:]))
     checks = load_train_state(out).get("checks") or {}
     if not checks.get("enabled"):

@@ -143,7 +143,7 @@ def label_kind(cfg: TrainConfig, data: TrainData) -> str:
 def _tracklet_labels(features: torch.Tensor, data: TrainData, cfg: TrainConfig):
     """Step 2 with ``--labels tracklets`` (hybrid memory: every outlier becomes its own instance slot)."""
     result = tracklet_pseudo_labels(features.numpy(), data.tracklets, data.cameras, data.frames,
-                                    fraction=cfg.link_fraction, min_crops=cfg.min_samples)  # fmt: skip
+                                    fraction=cfg.label_fraction, min_crops=cfg.min_samples)  # fmt: skip
     log.info("tracklet pseudo-labels: %s; %d clusters span cameras, %d tracklets merged",
              result.calibration.describe(), result.cross_camera, result.merged)  # fmt: skip
     if result.num_clusters == 0:
@@ -296,8 +296,9 @@ def _model_and_state(cfg: TrainConfig, device: torch.device):
     if resumed is not None:
         optimizer.load_state_dict(resumed["optimizer"])
         scheduler.load_state_dict(resumed["scheduler"])
-        state = TrainerState(resumed["epoch"], resumed["indep_threshold"], list(resumed["history"]),
-                             resumed.get("checks"))
+        state = TrainerState(
+            resumed["epoch"], resumed["indep_threshold"], list(resumed["history"]), resumed.get("checks")
+        )
         log.info("resuming %s after epoch %d", cfg.resume, state.epoch)
     return model, arch, model_kwargs, optimizer, scheduler, state
 

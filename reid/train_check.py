@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from reid.calibration import DEFAULT_FRACTION
 from reid.model_check import ModelCheck, model_check
 
 if TYPE_CHECKING:
@@ -29,8 +30,9 @@ def checkable(cfg: TrainConfig, data: TrainData) -> bool:
 
 
 def label_free_check(features: torch.Tensor, data: TrainData, cfg: TrainConfig) -> ModelCheck:
-    """The label-free check of (N, D) features of the training crops."""
-    return model_check(features.numpy(), data.tracklets, data.cameras, data.frames, cfg.link_fraction)
+    """The label-free check of (N, D) features of the training crops, at the linker's default calibration
+    fraction (how the deployment will link), whatever fraction the pseudo-labels use."""
+    return model_check(features.numpy(), data.tracklets, data.cameras, data.frames, DEFAULT_FRACTION)
 
 
 def start_checks(features: torch.Tensor, data: TrainData, cfg: TrainConfig) -> dict[str, Any]:

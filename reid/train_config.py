@@ -48,7 +48,7 @@ class TrainConfig:
     eps_gap: float = field(0.02, check=in_range(0.0, 0.5))
     min_samples: int = field(4, check=in_range(1, 1000))
     labels: LabelKind = "auto"
-    link_fraction: float = field(0.6, check=in_range(0.0, 0.99, low_open=True))
+    label_fraction: float = field(0.6, check=in_range(0.0, 0.99, low_open=True))
     must_link: bool = True
     cannot_link: bool = True
     # memory and losses
@@ -99,9 +99,10 @@ HELP = {
     "eps": "DBSCAN radius on the Jaccard distance",
     "eps_gap": "hybrid memory: tight/loose eps = eps -/+ gap (self-paced reliability)",
     "min_samples": "DBSCAN neighbours (self included) of a core point",
-    "labels": "pseudo-labels: tracklets (joined across cameras by calibrated clustering), dbscan (Jaccard + "
-              "DBSCAN), auto = tracklets when the crops have tracklet ids",
-    "link_fraction": "tracklet labels: where the merge threshold sits between strangers and tracklet halves",
+    "labels": "pseudo-labels: tracklets (joined across cameras by calibrated clustering), dbscan (Jaccard "
+    "+ DBSCAN), auto = tracklets when the crops have tracklet ids",
+    "label_fraction": "tracklet labels: where the merge threshold sits between strangers and tracklet halves "
+    "(higher: fewer, purer merges)",
     "must_link": "crops of one tracklet share a pseudo label; whole tracklets are clustered (manifest)",
     "cannot_link": "two boxes of one camera in one frame are never one pseudo label",
     "memory": "camera (camera-aware proxies, the default: best on Market), cluster (Cluster-Contrast) or hybrid (SpCL)",
@@ -130,8 +131,8 @@ HELP = {
     "evaluate": "score on the labelled query/gallery when the dataset has one (labels for scoring only)",
     "channels_last": "NHWC memory layout (about 1.6x faster OSNet training on CPU)",
     "plot": "draw metrics.png after every epoch",
-    "check": "score every epoch with the label-free check on the crops' own constraints (crops with tracklets); "
-             "checkpoint.pth is the best-checked epoch",
+    "check": "score every epoch with the label-free check on the crops' own constraints (crops with "
+    "tracklets); checkpoint.pth is the best-checked epoch",
     "patience": "stop after this many epochs without a better label-free check (0 = never)",
     "resume": "continue a run: its folder or its train_state.pth",
 }
