@@ -9,7 +9,8 @@ whether the safe default would have promoted (``check_beats_start``) and always 
 identities, so both outcomes are visible; (3) multi-camera IDF1 of ``mot_global/`` where ground truth
 exists, for "run" (the run's own offline identities, embedded by the pipeline), "before" (the starting model
 through adapt's re-embedding of the crops and re-linking: the like-for-like baseline) and "after" (the
-adapted model, the same way, threshold auto): the rendered samples (``sample_videos/gt``) and PETS09 S2L1
+adapted model, the same way, threshold auto) and "next run" (``pipeline.run`` again with the adapted
+checkpoint, what the closed loop promises): the rendered samples (``sample_videos/gt``) and PETS09 S2L1
 cut into two virtual cameras (``configs/pets09_split.yaml``, ground truth split by box centre as
 ``benchmarks/pets_split.py``).
 EPFL campus4 has no ground truth: global id counts (5 people by eye) and the contact sheets
@@ -78,24 +79,33 @@ def scene_row(scene: str, args: argparse.Namespace) -> dict:
            "ids_run": record["run"]["global_ids"], "ids_before": record["before"]["global_ids"],
            "ids_after": record["after"]["global_ids"],
            "train_min": record["train_s"] / 60, "adapt_min": seconds / 60}  # fmt: skip
+    next_run = folder / "next_run"  # the closed loop's real test: the next run with the adapted checkpoint
+    run([sys.executable, "-m", "pipeline.run", "--cameras", str(config), "--out", str(next_run), "--no-progress",
+         "--reid", str(adapted / "checkpoint.pth")])  # fmt: skip
+    row["ids_next"] = json.loads((next_run / "summary.json").read_text())["identities"]["global_ids"]
     gt = ground_truth(scene, folder)
     if gt is not None:
-        for key, folder_ in (("run", run_dir), ("before", adapted / "before"), ("after", adapted)):
+        for key, folder_ in (("run", run_dir), ("before", adapted / "before"), ("after", adapted),
+                             ("next", next_run)):  # fmt: skip
             row[f"idf1_{key}"] = evaluate_paths(gt, folder_ / "mot_global")["multicamera"]["idf1"]
     return row
 
 
 def markdown(rows: list[dict]) -> str:
     head = ("| scene | crops | tracklets | check start -> best (epoch) | promoted by default | multi-camera IDF1 "
-            "run / before -> after | global ids run / before -> after | train min | adapt min |")  # fmt: skip
+            "run / before -> after / next run | global ids run / before -> after / next run | train min | "
+            "adapt min |")  # fmt: skip
     lines = [head, "|" + "---|" * 9]
     for r in rows:
-        idf1 = f"{r['idf1_run']:.3f} / {r['idf1_before']:.3f} -> {r['idf1_after']:.3f}" if "idf1_run" in r else "-"
+        idf1 = "-"
+        if "idf1_run" in r:
+            idf1 = f"{r['idf1_run']:.3f} / {r['idf1_before']:.3f} -> {r['idf1_after']:.3f} / {r['idf1_next']:.3f}"
         promoted = "yes" if r["promoted_by_default"] else "no"
         lines.append(
             f"| {r['scene']} | {r['crops']} | {r['tracklets']} | {r['start_check']:.3f} -> "
             f"{r['best_check']:.3f} ({r['best_epoch']}) | {promoted} | {idf1} | "
-            f"{r['ids_run']} / {r['ids_before']} -> {r['ids_after']} | {r['train_min']:.1f} | {r['adapt_min']:.1f} |"
+            f"{r['ids_run']} / {r['ids_before']} -> {r['ids_after']} / {r['ids_next']} | "
+            f"{r['train_min']:.1f} | {r['adapt_min']:.1f} |"
         )
     return "\n".join(lines)
 
