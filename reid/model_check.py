@@ -140,6 +140,8 @@ def model_check(
     Raises:
         ValueError: no tracklet has two crops, or there are no two tracklets to contrast.
     """
+    if not np.isfinite(features).all():
+        raise ValueError("model check: expected finite features, got NaN or inf (a diverged model)")
     ts = tracklet_set(features, tracklets, cameras, frames, center_cameras=True)
     pos = np.sum(ts.head * ts.tail, axis=1)
     pos = pos[np.isfinite(pos)]

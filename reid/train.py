@@ -52,7 +52,7 @@ from reid.pseudo_labels import (
     singleton_slots,
 )
 from reid.tracklet_labels import tracklet_pseudo_labels
-from reid.train_check import checkable, label_free_check, record_check, should_stop, start_checks
+from reid.train_check import checkable, epoch_check, record_check, should_stop, start_checks
 from reid.train_config import TrainConfig, config_from_args, config_to_dict
 from reid.train_data import EvalSet, TrainData, load_manifest, load_market
 from reid.train_run import TrainerState, load_train_state, resolve_device, save_run, torch_settings
@@ -333,7 +333,7 @@ def train(
             keep = True
             if state.checks.get("enabled"):
                 state.features = extract_features(model, data.train, cfg, device, f"epoch {state.epoch}: check")
-                keep = record_check(state.checks, label_free_check(state.features, data, cfg), state.epoch, row)
+                keep = record_check(state.checks, epoch_check(state.features, data, cfg), state.epoch, row)
             due = state.epoch == cfg.epochs or (cfg.eval_every and state.epoch % cfg.eval_every == 0)
             if data.evaluation is not None and cfg.evaluate and due:
                 row.update(evaluate(model, data.evaluation, cfg, device))

@@ -35,6 +35,16 @@ def label_free_check(features: torch.Tensor, data: TrainData, cfg: TrainConfig) 
     return model_check(features.numpy(), data.tracklets, data.cameras, data.frames, DEFAULT_FRACTION)
 
 
+def epoch_check(features: torch.Tensor, data: TrainData, cfg: TrainConfig) -> ModelCheck:
+    """:func:`label_free_check` of a trained epoch; a model that cannot be checked any more (its features
+    turned non-finite, or collapsed so no evidence is left) scores 0, so it is never kept."""
+    try:
+        return label_free_check(features, data, cfg)
+    except ValueError as err:
+        log.warning("the trained model cannot be checked (%s): it scores 0", err)
+        return ModelCheck(0.0, 0.0, 0.0, 0.0, float("nan"), 0, 0, 0)
+
+
 def start_checks(features: torch.Tensor, data: TrainData, cfg: TrainConfig) -> dict[str, Any]:
     """The checks of a fresh run from the starting model's features; ``{"enabled": False}`` when the crops
     cannot be checked (too few tracklets of two crops)."""

@@ -37,3 +37,15 @@ def test_best_epoch_is_kept_and_patience_counts_from_the_peak(start, scores, pat
 
 def test_a_run_without_checks_never_stops_early() -> None:
     assert not should_stop({"enabled": False}, 10, 1)
+
+
+def test_a_diverged_model_scores_zero_instead_of_failing() -> None:
+    import numpy as np
+    import torch
+
+    from reid.train_check import epoch_check
+
+    data = type("Data", (), {"tracklets": np.arange(6) // 2, "cameras": np.zeros(6, np.int64),
+                             "frames": np.arange(6)})()  # fmt: skip
+    check = epoch_check(torch.full((6, 4), float("nan")), data, None)
+    assert check.score == 0.0 and check.tracklets == 0
