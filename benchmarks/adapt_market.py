@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--iters", type=int, default=100)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--labels", default=None, choices=["tracklets", "dbscan"], help="the trainer's --labels")
     p.add_argument("--label-fraction", type=float, default=None, help="the trainer's --label-fraction")
     args = p.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         ids = by_track(tracklets, offline_relink(tracklets, threshold="auto"), len(data))
         row["offline_idf1"] = image_idf1(data.pid, per_image(data, ids))["idf1"]
 
-    options = {} if args.label_fraction is None else {"label_fraction": args.label_fraction}
+    options = {k: v for k, v in (("label_fraction", args.label_fraction), ("labels", args.labels)) if v is not None}
     cfg = make_config({"dataset": "market1501", "root": args.root, "init": START[0], "arch": START[1],
                        "out": str(args.out), "epochs": args.epochs, "iters": args.iters, "threads": args.threads,
                        "evaluate": False, **options})  # fmt: skip

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the project's packages when run as a script from anywhere
 SHARED = Path(os.environ.get("MCPA_SHARED", REPO.parent / "shared"))
 OSNET = SHARED / "weights/osnet_x0_25_msmt17.pth"
 RESULTS = REPO / "benchmarks/results/harvested"
@@ -223,6 +224,7 @@ def harvest(name: str, spec: DataSpec, min_height: int, force: bool) -> tuple[Pa
         cam["source"] = str((spec.config.parent / cam["source"]).resolve())
     if raw.get("detector", {}).get("weights"):
         raw["detector"]["weights"] = str((spec.config.parent / raw["detector"]["weights"]).resolve())
+    raw.pop("embed", None)  # harvested with --no-reid: the crops, not the links, are what is scored
     raw["outputs"] = {**raw.get("outputs", {}), "crops": True, "crop_every": spec.crop_every,
                       "crop_min_height": min_height}  # fmt: skip
     derived, text = RESULTS / name / "cams.yaml", yaml.safe_dump(raw, sort_keys=False)
