@@ -48,7 +48,7 @@ class TrainConfig:
     eps_gap: float = field(0.02, check=in_range(0.0, 0.5))
     min_samples: int = field(4, check=in_range(1, 1000))
     labels: LabelKind = "auto"
-    label_fraction: float = field(0.6, check=in_range(0.0, 0.99, low_open=True))
+    label_fraction: float = field(0.8, check=in_range(0.0, 0.99, low_open=True))
     must_link: bool = True
     cannot_link: bool = True
     # memory and losses
