@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the project's packages when run as a script from anywhere
 SHARED = REPO.parent / "shared"
 OSNET = SHARED / "weights/osnet_x0_25_msmt17.pth"
 RESULTS = REPO / "benchmarks/results/adapt"
@@ -44,7 +45,6 @@ def ground_truth(scene: str, folder: Path) -> Path | None:
     if scene == "samples":
         return REPO / "sample_videos/gt"
     if scene == "pets_split":
-        sys.path.insert(0, str(REPO))
         from benchmarks.pets_split import GT, split_ground_truth
 
         return split_ground_truth(GT, folder / "gt", None)
