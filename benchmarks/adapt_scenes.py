@@ -60,6 +60,18 @@ def run(cmd: list[str]) -> float:
     return time.perf_counter() - t0
 
 
+def promoted_by_default(record: dict, adapted: Path) -> bool:
+    """Whether ``pipeline.adapt`` without ``--promote-anyway`` promotes the kept epoch (its rule, re-applied
+    to the recorded checks)."""
+    import csv
+
+    from pipeline.adapt import refusal
+
+    with (adapted / "model/metrics.csv").open() as f:
+        rows = {int(r["epoch"]): {k: float(v) for k, v in r.items() if v} for r in csv.DictReader(f)}
+    return refusal(record["start_check"], rows.get(record["best_epoch"]), 0.0) is None
+
+
 def scene_row(scene: str, args: argparse.Namespace) -> dict:
     from pipeline.evaluate import evaluate_paths
 
@@ -75,7 +87,7 @@ def scene_row(scene: str, args: argparse.Namespace) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     row = {"scene": scene, "crops": summary.get("crops"), "tracklets": record["start_check"]["tracklets"],
            "start_check": record["start_check"]["score"], "best_check": record["best_check"],
-           "best_epoch": record["best_epoch"], "promoted_by_default": record["check_beats_start"],
+           "best_epoch": record["best_epoch"], "promoted_by_default": promoted_by_default(record, adapted),
            "ids_run": record["run"]["global_ids"], "ids_before": record["before"]["global_ids"],
            "ids_after": record["after"]["global_ids"],
            "train_min": record["train_s"] / 60, "adapt_min": seconds / 60}  # fmt: skip

@@ -8,7 +8,8 @@ The closed loop in one command, label-free and safe by default:
    check on the run's own constraints (``reid.model_check``), the best epoch is kept, training stops early
    when the check stops improving; the training run lives in ``OUT/model/``;
 2. **decide**: the kept model is promoted only when its check beats the starting model's by more than
-   ``--min-gain``. Otherwise nothing is promoted, the reason is printed and the exit code is 3
+   ``--min-gain`` and none of the check's three parts is below the start's (:func:`refusal`). Otherwise
+   nothing is promoted, the reason is printed and the exit code is 3
    (``--promote-anyway`` overrides the rule; ``adapt.json`` then records that the check did not agree);
 3. **re-embed and re-link**: every harvested crop is embedded with the promoted model (the pipeline's own
    embedder), each tracklet's mean and halves are rebuilt from its crops, and the tracklets are re-clustered
@@ -54,6 +55,7 @@ from pipeline.tracklets import Tracklet
 log = logging.getLogger(__name__)
 
 NOT_PROMOTED = 3
+CHECK_PARTS = ("separation", "cross_camera", "consistency")
 COPIED = ("tracks.csv", "tracks.jsonl")
 
 
@@ -106,8 +108,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def train_candidate(args: argparse.Namespace, manifest: Path, weights: str, arch: str | None, out: Path) -> dict:
-    """Train from the run's model; returns the trainer's checks (start, best, best_epoch)."""
+def refusal(start: dict[str, float], kept: dict[str, float] | None, min_gain: float) -> str | None:
+    """Why the kept model must not be promoted, or None: its check must beat the start's by more than
+    ``min_gain`` and none of the check's parts may fall below the start's (a gain in one part must not pay
+    for a loss in another: e.g. more consistent clusters bought by losing cross-camera links).
+
+    Args:
+        start: the starting model's check (``score`` and the parts). kept: the kept epoch's metrics row
+            (``check`` and the parts), None when no epoch was kept.
+    """
+    if kept is None or kept.get("check") is None:
+        return "no trained epoch could be checked"
+    if not kept["check"] > start["score"] + min_gain:
+        return (f"its label-free check {kept['check']:.4f} does not beat the starting model's "
+                f"{start['score']:.4f} by more than {min_gain:g}")  # fmt: skip
+    worse = [f"{part} {kept[part]:.4f} < {start[part]:.4f}" for part in CHECK_PARTS
+             if np.isfinite(start.get(part, np.nan)) and kept.get(part, np.inf) < start[part]]  # fmt: skip
+    return f"part of its check got worse than the starting model's ({', '.join(worse)})" if worse else None
+
+
+def train_candidate(
+    args: argparse.Namespace, manifest: Path, weights: str, arch: str | None, out: Path
+) -> tuple[dict, dict | None]:
+    """Train from the run's model; returns the trainer's checks and the kept epoch's metrics row."""
     from reid.train import train
     from reid.train_config import make_config
     from reid.train_run import load_train_state
@@ -118,10 +141,12 @@ def train_candidate(args: argparse.Namespace, manifest: Path, weights: str, arch
                        "threads": args.threads, "seed": args.seed, "evaluate": False,
                        **({} if args.label_fraction is None else {"label_fraction": args.label_fraction})})  # fmt: skip
     train(cfg, created_by="python -m pipeline.adapt " + " ".join(sys.argv[1:]))
-    checks = load_train_state(out).get("checks") or {}
+    state = load_train_state(out)
+    checks = state.get("checks") or {}
     if not checks.get("enabled"):
         raise ValueError(f"{manifest}: too few tracklets with 2+ crops to check a model without labels")
-    return checks
+    kept = next((r for r in state["history"] if r["epoch"] == checks["best_epoch"]), None)
+    return checks, kept
 
 
 def embed_crops(crops: Any, weights: str | Path, arch: str | None, device: str) -> np.ndarray:
@@ -236,19 +261,20 @@ def adapt(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     weights, arch, config, embed = run_model(run_dir)
     _prepare(run_dir, out, args.force)
     t0 = time.perf_counter()
-    checks = train_candidate(args, run_dir / "crops/manifest.csv", weights, arch, out / "model")
-    start, best = checks["start"]["score"], checks["best"]
+    checks, kept = train_candidate(args, run_dir / "crops/manifest.csv", weights, arch, out / "model")
+    best = checks["best"]
     record: dict[str, Any] = {"run": str(run_dir), "out": str(out), "start_model": weights,
                               "start_check": checks["start"], "best_check": best,
                               "best_epoch": checks["best_epoch"],
                               "train_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
-    beats = best is not None and best > start + args.min_gain
-    record["check_beats_start"] = beats
-    if not beats and not args.promote_anyway:
+    why = refusal(checks["start"], kept, args.min_gain)
+    record["check_beats_start"] = why is None
+    if kept is not None:
+        record["kept_check"] = {k: round(float(kept[k]), 4) for k in ("check", *CHECK_PARTS) if k in kept}
+    if why is not None and not args.promote_anyway:
         record.update(promoted=False, reason=(
-            f"the adapted model's label-free check {best if best is not None else float('nan'):.4f} (epoch "
-            f"{checks['best_epoch']}) does not beat the starting model's {start:.4f} by more than "
-            f"{args.min_gain:g}: keep using {weights} (the candidate is in {out / 'model'})"))  # fmt: skip
+            f"the adapted model (epoch {checks['best_epoch']}) is not promoted: {why}; keep using {weights} "
+            f"(the candidate is in {out / 'model'})"))  # fmt: skip
         _write_json(out / "adapt.json", record)
         return NOT_PROMOTED, record
     from reid.data.manifest import HarvestedCrops

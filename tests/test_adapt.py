@@ -153,3 +153,24 @@ def test_reembed_tracklets_rebuilds_means_and_halves_from_crops() -> None:
     even, odd = fresh[0].halves  # frame order 2, 4, 6 -> crops 1, 2, 0: even = crops 1 and 0, odd = crop 2
     np.testing.assert_allclose(even, (feats[1] + feats[0]) / np.sqrt(2), atol=1e-6)
     np.testing.assert_allclose(odd, feats[2], atol=1e-6)
+
+
+START = {"score": 0.70, "separation": 0.95, "cross_camera": 0.45, "consistency": 0.70}
+
+
+@pytest.mark.parametrize(
+    ("kept", "min_gain", "reason"),
+    [
+        ({"check": 0.80, "separation": 0.99, "cross_camera": 0.60, "consistency": 0.81}, 0.0, None),
+        ({"check": 0.70, "separation": 0.95, "cross_camera": 0.45, "consistency": 0.70}, 0.0, "does not beat"),
+        ({"check": 0.80, "separation": 0.99, "cross_camera": 0.60, "consistency": 0.81}, 0.2, "does not beat"),
+        # campus4: consistency bought with lost cross-camera links
+        ({"check": 0.79, "separation": 1.00, "cross_camera": 0.38, "consistency": 1.00}, 0.0, "cross_camera 0.3800"),
+        (None, 0.0, "no trained epoch"),
+    ],
+)
+def test_promotion_needs_a_better_check_and_no_worse_part(kept, min_gain, reason) -> None:
+    from pipeline.adapt import refusal
+
+    why = refusal(START, kept, min_gain)
+    assert (why is None) if reason is None else (reason in why)
