@@ -371,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
         last = history[-1]
         scores = f", mAP {last['mAP']:.1%}, Rank-1 {last['rank1']:.1%}" if "mAP" in last else ""
         print(f"done: {last['epoch']} epochs, {last['clusters']} clusters{scores}; run folder {cfg.out}")
+        kept = [r for r in history if r.get("kept")]
+        if kept:
+            print(f"checkpoint: {Path(cfg.out) / 'checkpoint.pth'} (epoch {kept[-1]['epoch']}, label-free check "
+                  f"{kept[-1]['check']:.4f}); use it with pipeline.run --reid")  # fmt: skip
     return 0
 
 
