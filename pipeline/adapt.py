@@ -33,6 +33,7 @@ import logging
 import shutil
 import sys
 import time
+from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.embed import quality
+from pipeline.embed import coverage, quality
 from pipeline.identity_outputs import (
     TRACKLETS_FILE,
     load_tracklets,
@@ -163,31 +164,23 @@ def embed_crops(crops: Any, weights: str | Path, arch: str | None, device: str) 
 def crop_weights(crops: Any, tracks: Path, embed: dict[str, Any]) -> np.ndarray:
     """(N,) float32 weight of each harvested crop as the run's embed stage weighs its box (``pipeline.embed``):
     0 for a box it skips (smaller than ``min_height`` / ``min_width``, or covered by another box of its frame
-    beyond ``max_overlap``), else its quality (confidence x uncovered share x size)."""
+    beyond ``max_overlap``), else its quality (confidence x uncovered share x size). A frame's boxes are
+    its rows of ``tracks.csv``; each crop takes the coverage of its own track's box there."""
     cams, values = read_tracks(tracks)
-    names, cam_index = np.unique(np.concatenate([cams.astype(str), np.asarray(crops.camera_names)]),
-                                 return_inverse=True)  # fmt: skip
-    row_cam, crop_cam = cam_index[: len(cams)], cam_index[len(cams) :][crops.camids]
-    span = int(max(values[:, 0].max(initial=0), crops.frame_index.max(initial=0))) + 1
-    row_key = row_cam * span + values[:, 0].astype(np.int64)
-    crop_key = crop_cam * span + crops.frame_index
-    order = np.argsort(row_key, kind="stable")
-    start, stop = np.searchsorted(row_key[order], crop_key, "left"), np.searchsorted(row_key[order], crop_key, "right")
-    counts = stop - start
-    crop = np.repeat(np.arange(len(crop_key)), counts)
-    other = order[np.repeat(start, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)]
-    box, boxes = crops.boxes.astype(np.float64), values[:, 4:8]
-    w = np.clip(np.minimum(box[crop, 2], boxes[other, 2]) - np.maximum(box[crop, 0], boxes[other, 0]), 0, None)
-    h = np.clip(np.minimum(box[crop, 3], boxes[other, 3]) - np.maximum(box[crop, 1], boxes[other, 1]), 0, None)
-    wh = np.clip(box[:, 2:] - box[:, :2], 0, None)
-    area = np.maximum(wh[:, 0] * wh[:, 1], 1e-9)
-    covered = np.where(values[other, 2].astype(np.int64) != crops.track_ids[crop], w * h / area[crop], 0.0)
-    cover = np.zeros(len(crop_key))
-    np.maximum.at(cover, crop, covered)
+    crop_keys = list(zip(np.asarray(crops.camera_names)[crops.camids].tolist(), crops.frame_index.tolist()))
+    wanted = set(crop_keys)
+    rows_of: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for row, key in enumerate(zip(cams.tolist(), values[:, 0].astype(np.int64).tolist())):
+        if key in wanted:
+            rows_of[key].append(row)
+    covered = {key: dict(zip(values[rows, 2].astype(np.int64).tolist(), coverage(values[rows, 4:8]).tolist()))
+               for key, rows in rows_of.items()}  # fmt: skip
+    cover = np.array([covered.get(key, {}).get(int(track), 0.0) for key, track in zip(crop_keys, crops.track_ids)],
+                     np.float32)  # fmt: skip
+    wh = np.clip(crops.boxes[:, 2:] - crops.boxes[:, :2], 0, None)
     usable = (wh[:, 1] >= embed.get("min_height", 48)) & (wh[:, 0] >= embed.get("min_width", 16))
     usable &= cover <= embed.get("max_overlap", 0.4)
-    weight = quality(crops.boxes, cover.astype(np.float32), crops.confidence)
-    return np.where(usable, weight, 0.0).astype(np.float32)
+    return np.where(usable, quality(crops.boxes, cover, crops.confidence), 0.0).astype(np.float32)
 
 
 def reembed_tracklets(
