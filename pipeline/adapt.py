@@ -50,7 +50,7 @@ from pipeline.identity_outputs import (
     write_identity_outputs,
 )
 from pipeline.linker import offline_relink
-from pipeline.relink import run_linking
+from pipeline.relink import check_out_folder, run_linking
 from pipeline.tracklets import Tracklet
 
 log = logging.getLogger(__name__)
@@ -232,13 +232,10 @@ def relink(run_dir: Path, out: Path, tracklets: list[Tracklet], thumbs: dict) ->
 
 
 def _prepare(run_dir: Path, out: Path, force: bool) -> None:
-    if out.resolve() == run_dir.resolve():
-        raise ValueError(f"--out {out}: expected a folder other than the run itself (the run is never rewritten)")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise ValueError(f"--out {out}: already exists and is not empty; pass --force to replace it")
+    check_out_folder(run_dir, out, force)
+    if out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True)
 
 
 def _write_json(path: Path, data: dict) -> None:

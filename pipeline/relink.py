@@ -46,6 +46,14 @@ def run_linking(run_dir: Path) -> dict[str, Any]:
     return {k: linking.get(k, v) for k, v in DEFAULT_LINKING.items()}
 
 
+def check_out_folder(run_dir: Path, out: Path, force: bool) -> None:
+    """Raise ValueError when ``out`` is the run itself, or holds files and ``force`` is off."""
+    if out.resolve() == run_dir.resolve():
+        raise ValueError(f"--out {out}: expected a folder other than the run itself (the run is never rewritten)")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ValueError(f"--out {out}: already exists and is not empty; pass --force to replace it")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m pipeline.relink",
@@ -79,10 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not (run_dir / "tracks.csv").is_file():
             raise FileNotFoundError(f"{run_dir}: expected a run folder with tracks.csv")
-        if out.resolve() == run_dir.resolve():
-            raise ValueError(f"--out {out}: expected a folder other than the run itself (the run is never rewritten)")
-        if out.exists() and any(out.iterdir()) and not args.force:
-            raise ValueError(f"--out {out}: already exists and is not empty; pass --force to replace it")
+        check_out_folder(run_dir, out, args.force)
         settings = run_linking(run_dir)
         threshold = settings["offline_threshold"] if args.threshold is None else args.threshold
         center = settings["center_cameras"] if args.center is None else args.center
