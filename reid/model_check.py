@@ -70,10 +70,10 @@ def rank_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
     return float(np.mean(below + 0.5 * ties) / len(negatives))
 
 
-def _negative_pairs(ts: TrackletSet, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _negative_pairs(ts: TrackletSet, cannot_link: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Cannot-link pairs (i < j), else cross-camera pairs, at most ``MAX_PAIRS`` (a seeded sample)."""
     usable = np.isfinite(ts.means).all(axis=1)
-    clash = np.triu(ts.cannot_link() & usable[:, None] & usable[None, :], 1)
+    clash = np.triu(cannot_link & usable[:, None] & usable[None, :], 1)
     a, b = np.nonzero(clash)
     if len(a) < MIN_PAIRS:
         cross = np.triu((ts.cameras[:, None] != ts.cameras[None, :]) & usable[:, None] & usable[None, :], 1)
@@ -145,7 +145,8 @@ def model_check(
     ts = tracklet_set(features, tracklets, cameras, frames, center_cameras=True)
     pos = np.sum(ts.head * ts.tail, axis=1)
     pos = pos[np.isfinite(pos)]
-    a, b = _negative_pairs(ts)
+    cannot_link = ts.cannot_link()
+    a, b = _negative_pairs(ts, cannot_link)
     neg = np.sum(ts.means[a] * ts.means[b], axis=1)
     if len(pos) < MIN_PAIRS or len(neg) < MIN_PAIRS:
         raise ValueError(
@@ -155,7 +156,7 @@ def model_check(
     separation = rank_auc(pos, neg)
     calibration = fit_threshold(ts.means, ts.even, ts.odd, ts.cameras, ts.first, ts.last, fraction=fraction)
     cross = cross_camera_links(ts.means, ts.cameras, calibration.threshold)
-    consistency = 1.0 - conflict_share(ts.means, ts.cannot_link(), calibration.threshold)
+    consistency = 1.0 - conflict_share(ts.means, cannot_link, calibration.threshold)
     parts = [separation, consistency] + ([] if np.isnan(cross) else [cross])
     return ModelCheck(float(np.mean(parts)), separation, float(cross), consistency, calibration.threshold,
                       len(pos), len(neg), len(ts.sizes))  # fmt: skip
