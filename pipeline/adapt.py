@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from pipeline.embed import coverage, quality
 from pipeline.identity_outputs import (
@@ -52,6 +51,7 @@ from pipeline.identity_outputs import (
 from pipeline.linker import offline_relink
 from pipeline.relink import check_out_folder, run_linking
 from pipeline.tracklets import Tracklet
+from reid.console import end_summary, progress, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def embed_crops(crops: Any, weights: str | Path, arch: str | None, device: str) 
 
     embedder = load_embedder(weights, device=device, arch=arch)
     chunks = []
-    for start in tqdm(range(0, len(crops), 256), desc="re-embedding crops", leave=False):
+    for start in progress(range(0, len(crops), 256), desc="re-embedding crops", leave=False):
         chunks.append(embedder([crops.read(i) for i in range(start, min(start + 256, len(crops)))]))
     return np.concatenate(chunks).astype(np.float32)
 
@@ -289,8 +289,7 @@ def adapt(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("faiss").setLevel(logging.WARNING)
+    setup_logging("INFO")
     try:
         code, record = adapt(args)
     except KeyboardInterrupt:
@@ -303,14 +302,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot write the adapted run: {exc}", file=sys.stderr)
         return 2
     if code == NOT_PROMOTED:
-        print(f"not promoted: {record['reason']}")
+        print(end_summary("adapt: not promoted", [record["reason"]], record.get("out"),
+                          ["rerun with --promote-anyway to write the adapted run regardless"]))  # fmt: skip
         return code
-    ids = f"{record['before']['global_ids']} -> {record['after']['global_ids']}"
-    print(
-        f"done: promoted {record['checkpoint']} (check {record['start_check']['score']:.4f} -> "
-        f"{record['best_check']:.4f}); global ids {ids}, run folder {record['out']}"
-    )
-    print(f"next: {record['next_run']}")
+    facts = [f"promoted {record['checkpoint']}",
+             f"check {record['start_check']['score']:.4f} -> {record['best_check']:.4f}",
+             f"global ids {record['before']['global_ids']} -> {record['after']['global_ids']}"]  # fmt: skip
+    print(end_summary("adapt done", facts, record["out"], [record["next_run"]]))
     return 0
 
 

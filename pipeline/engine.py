@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from pipeline.records import Frame, empty_detections
 from pipeline.sinks import RunOutputs
 from pipeline.sources import CameraReader, FrameBatcher, SourceInfo, check_roi, probe
 from pipeline.tracking import build_trackers
+from reid.console import end_summary, progress
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +86,7 @@ def _progress_bars(config: PipelineConfig, infos: dict[str, SourceInfo], enabled
             total = -(-info.frame_count // cam.stride)
             if cam.max_frames is not None:
                 total = min(total, cam.max_frames)
-        bars[cam.id] = tqdm(
-            total=total, desc=cam.id, unit="frame", position=position, leave=True,
-            disable=not enabled, dynamic_ncols=True, file=sys.stderr,
-        )  # fmt: skip
+        bars[cam.id] = progress(total=total, desc=cam.id, unit="frame", position=position, leave=True, enabled=enabled)
     return bars
 
 
@@ -232,12 +229,19 @@ def _summary(
 
 
 def summary_line(summary: dict[str, Any]) -> str:
-    """One line for the end of a run: frames, tracks, fps per stage."""
-    fps = " ".join(f"{k}={v:.1f}" for k, v in summary["fps"].items() if v is not None)
-    state = " (interrupted)" if summary["interrupted"] else ""
+    """The end-of-run lines (:func:`reid.console.end_summary`): what was found, where it is, what to do next."""
+    state = "run interrupted" if summary["interrupted"] else "run done"
+    facts = [f"{summary['frames']} frames", f"{summary['tracks']} tracks"]
     ids = summary.get("identities")
-    linked = f", {ids['global_ids']} global ids ({ids['multi_camera_ids']} in >1 camera)" if ids else ""
-    return (
-        f"done{state}: {summary['frames']} frames, {summary['tracks']} tracks{linked}, {summary['boxes']} boxes "
-        f"in {summary['wall_s']:.1f}s | fps {fps} | {summary['out_dir']}"
-    )
+    if ids:
+        facts.append(f"{ids['global_ids']} global ids ({ids['multi_camera_ids']} in >1 camera)")
+    fps = summary["fps"].get("end_to_end")
+    facts += [f"{summary['boxes']} boxes", f"{summary['wall_s']:.1f} s" + (f" ({fps:.1f} fps)" if fps else "")]
+    out = Path(summary["out_dir"])
+    steps = []
+    if ids:
+        steps.append(f"open {out / 'identities' / 'index.html'}")
+    if summary.get("crops"):
+        steps.append(f"python -m pipeline.adapt {out}")
+    steps.append(f"python -m pipeline.evaluate --gt GT_FOLDER --pred {out}")
+    return end_summary(state, facts, out, steps)

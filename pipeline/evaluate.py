@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from pipeline.metrics_hota import combine_hota, hota_metrics
 from pipeline.metrics_mot import (
@@ -42,6 +41,7 @@ from pipeline.metrics_mot import (
     prepare_sequence,
 )
 from pipeline.mot_io import GT_FORMATS, load_mot, pair_camera_files, resolve_gt_format, resolve_pred_dir
+from reid.console import progress, setup_logging
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def evaluate_folders(
     pairs = pair_camera_files(gt_dir, pred_dir)
     seqs: dict[str, SequenceData] = {}
     cameras: dict[str, dict] = {}
-    for cam, (gt_path, pred_path) in tqdm(pairs.items(), desc="evaluate", unit="camera", disable=None):
+    for cam, (gt_path, pred_path) in progress(pairs.items(), desc="evaluate", unit="camera"):
         if pred_path is None:
             logger.warning("camera %s: no prediction file in %s, counted as no predictions", cam, pred_dir)
         pred = load_mot(pred_path) if pred_path is not None else np.zeros((0, 10))
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         help="drop predictions matched to consider==0 ground truth (TrackEval counts them as FP for MOT15)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging("INFO")
     try:
         result = evaluate_paths(args.gt, args.pred, args.iou, args.gt_format, args.ignore_zero_marked)
     except (FileNotFoundError, ValueError) as err:

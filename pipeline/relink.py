@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from pipeline.identity_outputs import TRACKLETS_FILE, load_tracklets, write_identity_outputs
 from pipeline.linker import check_threshold, offline_relink
+from reid.console import end_summary, setup_logging
 
 COPIED = ("tracks.csv", "tracks.jsonl", TRACKLETS_FILE)
 DEFAULT_LINKING = {"offline_threshold": "auto", "center_cameras": True, "calibration_fraction": 0.6,
@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level="INFO", format="%(levelname)s %(name)s: %(message)s")
+    setup_logging("INFO")
     run_dir: Path = args.run_dir
     out: Path = args.out if args.out is not None else run_dir / "relinked"
     try:
@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = out / "relink.json.tmp"
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(out / "relink.json")
-    print(json.dumps(result))
+    facts = [f"{len(tracklets)} tracklets", f"{counts['global_ids']} global ids "
+             f"({counts['multi_camera_ids']} in >1 camera)", f"threshold {result['threshold']}"]
+    print(end_summary("relink done", facts, out, [f"open {out / 'identities' / 'index.html'}"]))
     return 0
 
 

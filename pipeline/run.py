@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from configs import ConfigError, EmbedConfig, PipelineConfig, load_config
+from reid.console import setup_logging
 
 log = logging.getLogger("pipeline.run")
 
@@ -116,7 +117,7 @@ def output_dir(config: PipelineConfig, out: Path | None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level)
     from detectors import detector_from_config
     from pipeline.engine import prepare_sources, run_pipeline, summary_line
     from pipeline.tracking import check_params

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from reid.console import progress, setup_logging
 from reid.data.market1501 import JUNK_PID, ImageRecord, Market1501
 from reid.metrics import evaluate_rank
 from reid.rerank import re_rank
@@ -85,7 +85,7 @@ def embed_records(
     def decode(batch: Sequence[ImageRecord]) -> list[np.ndarray]:
         return [market.read(r) for r in batch]
 
-    with ThreadPoolExecutor(2) as pool, tqdm(total=len(records), desc=desc, unit="img") as bar:
+    with ThreadPoolExecutor(2) as pool, progress(total=len(records), desc=desc, unit="img") as bar:
         pending = deque(pool.submit(decode, b) for b in batches[:2])
         for i in range(len(batches)):
             crops = pending.popleft().result()
@@ -189,7 +189,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging("INFO")
     args = parse_args(argv)
     market = Market1501(args.root)
     if args.threads is not None:

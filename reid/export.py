@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reid.console import end_summary, setup_logging
 from reid.models.common import NormalizedModel
 
 log = logging.getLogger(__name__)
@@ -114,13 +115,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="output .onnx file")
     parser.add_argument("--opset", type=int, default=17)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging("INFO")
     try:
         out = export_onnx(args.weights, args.out, arch=args.arch, opset=args.opset)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     diff = parity(args.weights, out, arch=args.arch)
-    print(f"{'onnx':<8}{out}\n{'input':<8}{INPUT_FORMAT}\n{'parity':<8}max |torch - onnxruntime| = {diff:.2e}")
+    facts = [f"input {INPUT_FORMAT}", f"parity max |torch - onnxruntime| = {diff:.2e}"]
+    print(end_summary("export done", facts, out, [f"python -m pipeline.run --cameras CAMS.yaml --reid {out}"]))
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
+from reid.console import end_summary, progress, setup_logging
 from reid.losses import hard_triplet_loss
 from reid.memory import CameraProxyMemory, ClusterMemory, HybridMemory
 from reid.pseudo_labels import (
@@ -115,7 +115,7 @@ def extract_features(
     model.eval()
     chunks = []
     with torch.no_grad():
-        for images, _cams, _idx in tqdm(loader, desc=desc, leave=False):
+        for images, _cams, _idx in progress(loader, desc=desc, leave=False):
             chunks.append(F.normalize(model(_to_device(images, cfg, device)).float(), dim=1).cpu())
     return torch.cat(chunks)
 
@@ -223,7 +223,7 @@ def train_iterations(
     model.train()
     labels_t = torch.as_tensor(labels, dtype=torch.int64)
     losses, contrasts, triplets = [], [], []
-    for images, _cams, indices in tqdm(loader, desc=desc, leave=False):
+    for images, _cams, indices in progress(loader, desc=desc, leave=False):
         out = model(_to_device(images, cfg, device))
         embedding = F.normalize(out.embedding, dim=1)
         indices = indices.to(device)
@@ -356,8 +356,7 @@ def train(
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; exit code 0 on success, 130 on Ctrl-C, 2 on bad input."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("faiss").setLevel(logging.WARNING)
+    setup_logging("INFO")
     try:
         cfg = config_from_args(argv)
         history = train(cfg, created_by=" ".join(["python -m reid.train", *map(shlex.quote, argv or sys.argv[1:])]))
@@ -368,14 +367,23 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", err)
         return 2
     if history:
-        last = history[-1]
-        scores = f", mAP {last['mAP']:.1%}, Rank-1 {last['rank1']:.1%}" if "mAP" in last else ""
-        print(f"done: {last['epoch']} epochs, {last['clusters']} clusters{scores}; run folder {cfg.out}")
-        kept = [r for r in history if r.get("kept")]
-        if kept:
-            print(f"checkpoint: {Path(cfg.out) / 'checkpoint.pth'} (epoch {kept[-1]['epoch']}, label-free check "
-                  f"{kept[-1]['check']:.4f}); use it with pipeline.run --reid")  # fmt: skip
+        print(train_summary(history, Path(cfg.out)))
     return 0
+
+
+def train_summary(history: list[dict], out: Path) -> str:
+    """The end-of-training lines: epochs, clusters, scores, the kept checkpoint and the command that uses it."""
+    last = history[-1]
+    facts = [f"{last['epoch']} epochs", f"{last['clusters']} clusters"]
+    if "mAP" in last:
+        facts += [f"mAP {last['mAP']:.1%}", f"Rank-1 {last['rank1']:.1%}"]
+    kept = [r for r in history if r.get("kept")]
+    checkpoint = out / "checkpoint.pth"
+    if kept:
+        facts.append(f"kept epoch {kept[-1]['epoch']} (label-free check {kept[-1]['check']:.4f})")
+    steps = [f"python -m pipeline.run --cameras CAMS.yaml --reid {checkpoint}",
+             f"python -m reid.evaluate --dataset market1501 --root MARKET --weights {checkpoint}"]  # fmt: skip
+    return end_summary("train done", facts, checkpoint if checkpoint.is_file() else out, steps)
 
 
 if __name__ == "__main__":

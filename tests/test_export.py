@@ -88,7 +88,8 @@ def test_cli_exports_vit_with_parity(tmp_path: Path, capsys) -> None:
     weights = save_checkpoint(tmp_path / "vit.pth", vit, "vit_transreid_tiny", input_size=(64, 32))
     main(["--weights", str(weights), "--out", str(tmp_path / "out" / "vit.onnx")])
     printed = capsys.readouterr().out
-    assert "parity" in printed and float(printed.rsplit("=", 1)[1]) < 1e-4
+    assert "parity" in printed and float(printed.split("|torch - onnxruntime| = ")[1].split()[0].rstrip(",")) < 1e-4
+    assert "output: " + str(tmp_path / "out" / "vit.onnx") in printed
     crops = [np.random.default_rng(i).integers(0, 256, (50, 20, 3), dtype=np.uint8) for i in range(3)]
     via_onnx = load_embedder(str(tmp_path / "out" / "vit.onnx"), device="cpu")(crops)
     np.testing.assert_allclose(via_onnx, load_embedder(str(weights), device="cpu")(crops), atol=1e-4)

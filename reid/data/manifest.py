@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm
 
+from reid.console import progress
 from reid.data.images import ImageStore
 
 if TYPE_CHECKING:
@@ -152,11 +152,11 @@ class HarvestedCrops:
 
         with ThreadPoolExecutor(max(1, num_threads)) as pool:
             flags = list(
-                tqdm(
+                progress(
                     pool.map(ok, paths),
                     total=len(paths),
                     desc="checking crops",
-                    disable=len(paths) < 2000,
+                    enabled=len(paths) >= 2000,
                     leave=False,
                 )
             )
