@@ -38,6 +38,7 @@ INDEX_KINDS = ("auto", "flat", "ivf")
 FULL_POLICIES = ("evict_oldest", "raise")
 _GPU_MAX_K = 2048  # faiss GPU search refuses larger k
 _FORMAT = "mcpa-gallery-1"
+FIRST_ID = 1  # global ids start at 1, like MOTChallenge ids; -1 means "no global id"
 _TRAIN_POINTS_PER_LIST = 20  # k-means sample per IVF list: enough for recall, half faiss' default cost
 _MIN_POINTS_PER_LIST = 16  # fewer vectors than this per list: stay flat
 
@@ -115,7 +116,7 @@ class Gallery:
         self.device = _resolve_device(device)
         self._gpu_resources = None
         self._lock = threading.RLock()
-        self._reset_state(next_id=0)
+        self._reset_state(next_id=FIRST_ID)
 
     # ------------------------------------------------------------------ state
     def _reset_state(self, next_id: int) -> None:

@@ -533,7 +533,7 @@ def offline_relink(
     restitch_window_s: float = RESTITCH_WINDOW_S,
     report: dict | None = None,
 ) -> dict[int, int]:
-    """Cluster all tracklets on their mean embeddings; return {tracklet_id: global id 0..K-1}.
+    """Cluster all tracklets on their mean embeddings; return {tracklet_id: global id 1..K}.
 
     Agglomerative clustering (``linkage`` "average", "complete" or "single") on cosine distance, merging
     while the linkage similarity is >= ``threshold``; never merges clusters holding a cannot-link pair.
@@ -587,7 +587,7 @@ def offline_relink(
     order = np.argsort([t.tracklet_id for t in with_mean], kind="stable")
     _, first_seen = np.unique(labels[order], return_index=True)
     renumber = np.empty(labels.max() + 1, np.int64)
-    renumber[labels[order][np.sort(first_seen)]] = np.arange(len(first_seen))
+    renumber[labels[order][np.sort(first_seen)]] = np.arange(1, len(first_seen) + 1)  # ids start at 1, as MOT's
     out.update({t.tracklet_id: int(renumber[label]) for t, label in zip(with_mean, labels)})
     return out
 

@@ -20,6 +20,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 
 def small_gallery(**kwargs: object) -> Gallery:
+    """Identities 1, 2, 3 (ids start at 1) holding E[0], E[1], E[2]."""
     g = Gallery(D, device="cpu", **kwargs)
     for i in range(3):
         g.add_identity(E[i], f"cam{i}", float(i))
@@ -30,8 +31,8 @@ def test_search_orders_identities_and_pads() -> None:
     g = small_gallery()
     scores, ids = g.search(np.stack([E[1], unit(E[0] + 0.5 * E[2])]), k=4)
     assert scores.dtype == np.float32 and ids.dtype == np.int64 and ids.shape == (2, 4)
-    assert ids[0].tolist()[:1] == [1] and ids[0, 3] == -1 and scores[0, 3] == -np.inf
-    assert ids[1, :2].tolist() == [0, 2]
+    assert ids[0].tolist()[:1] == [2] and ids[0, 3] == -1 and scores[0, 3] == -np.inf
+    assert ids[1, :2].tolist() == [1, 3]
     np.testing.assert_allclose(scores[1, :2], [1 / np.sqrt(1.25), 0.5 / np.sqrt(1.25)], rtol=1e-5)
 
 
@@ -47,32 +48,32 @@ def test_prototypes_of_one_identity_collapse_to_one_hit() -> None:
 
 def test_ids_are_never_reused() -> None:
     g = small_gallery(max_identities=3)
-    g.remove(2)
-    assert g.add_identity(E[3], "a", 5.0) == 3
-    assert g.add_identity(E[4], "a", 6.0) == 4  # full: evicts id 0 (seen least recently)
-    assert g.ids() == [1, 3, 4]
-    with pytest.raises(KeyError, match="global id 0 is not in the gallery"):
-        g.update(0, E[0], "a", 7.0)
-    assert 0 not in g and 3 in g
+    g.remove(3)
+    assert g.add_identity(E[3], "a", 5.0) == 4
+    assert g.add_identity(E[4], "a", 6.0) == 5  # full: evicts id 1 (seen least recently)
+    assert g.ids() == [2, 4, 5]
+    with pytest.raises(KeyError, match="global id 1 is not in the gallery"):
+        g.update(1, E[0], "a", 7.0)
+    assert 1 not in g and 4 in g
 
 
 def test_full_gallery_can_raise() -> None:
     g = small_gallery(max_identities=3, on_full="raise")
     with pytest.raises(GalleryFullError, match="max_identities=3"):
         g.add_identity(E[3], "a", 0.0)
-    assert len(g) == 3 and g.next_id == 3
+    assert len(g) == 3 and g.next_id == 4
 
 
 def test_update_replace_append_and_sightings() -> None:
     g = small_gallery(max_prototypes=3)
-    g.update(0, np.stack([E[4], E[5]]), "camX", 10.0)
+    g.update(1, np.stack([E[4], E[5]]), "camX", 10.0)
     assert g.search(E[0], 1)[0][0, 0] < 0.5  # E[0] replaced
-    g.update(0, np.stack([E[6], E[7]]), "camY", 4.0, mode="append")
-    np.testing.assert_allclose(g.prototypes(0), np.stack([E[5], E[6], E[7]]))  # newest 3 kept
-    info = g.info(0)
+    g.update(1, np.stack([E[6], E[7]]), "camY", 4.0, mode="append")
+    np.testing.assert_allclose(g.prototypes(1), np.stack([E[5], E[6], E[7]]))  # newest 3 kept
+    info = g.info(1)
     assert info.cameras == ["cam0", "camX", "camY"] and info.last_seen == 10.0 and info.last_camera == "camX"
-    g.update(1, None, "camZ", 20.0)
-    assert g.info(1).last_seen == 20.0 and g.search(E[1], 1)[1][0, 0] == 1
+    g.update(2, None, "camZ", 20.0)
+    assert g.info(2).last_seen == 20.0 and g.search(E[1], 1)[1][0, 0] == 2
 
 
 def test_many_updates_compact_and_stay_correct() -> None:
@@ -91,20 +92,20 @@ def test_expire() -> None:
     g.add_identity(E[0], "a", 0.0)
     g.add_identity(E[1], "a", 15.0)
     assert g.expire(5.0) == []
-    assert g.expire(20.0) == [0]
-    assert g.ids() == [1] and g.add_identity(E[2], "a", 21.0) == 2
+    assert g.expire(20.0) == [1]
+    assert g.ids() == [2] and g.add_identity(E[2], "a", 21.0) == 3
     assert Gallery(D, device="cpu").expire(1e9) == []  # no expiry_s: never
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
     g = small_gallery()
-    g.update(1, np.stack([E[1], E[5]]), "cam9", 9.0)
-    g.remove(2)
+    g.update(2, np.stack([E[1], E[5]]), "cam9", 9.0)
+    g.remove(3)
     path = tmp_path / "sub" / "gallery.npz"
     g.save(path)
     h = Gallery.from_file(path, device="cpu")
-    assert h.ids() == [0, 1] and h.next_id == 3 and h.add_identity(E[6], "a", 0.0) == 3
-    assert h.info(1).cameras == ["cam1", "cam9"] and h.info(1).last_seen == 9.0
+    assert h.ids() == [1, 2] and h.next_id == 4 and h.add_identity(E[6], "a", 0.0) == 4
+    assert h.info(2).cameras == ["cam1", "cam9"] and h.info(2).last_seen == 9.0
     q = np.stack([E[0], E[5], E[2]])
     for a, b in zip(g.search(q, 2), Gallery.from_file(path, device="cpu").search(q, 2)):
         np.testing.assert_array_equal(a, b)
@@ -205,7 +206,7 @@ def test_threads_add_and_search_without_losing_ids() -> None:
     finally:
         sys.setswitchinterval(interval)
     assert not errors
-    assert sorted(got) == list(range(1, 201)) and len(g) == 201 and g.n_prototypes == 401
+    assert sorted(got) == list(range(anchor + 1, anchor + 201)) and len(g) == 201 and g.n_prototypes == 401
 
 
 def clustered(n_ids: int, per_id: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -81,7 +81,7 @@ def test_same_camera_overlap_never_merged_even_if_identical() -> None:
     linker = new_linker()
     ids = ids_by_track(simulate(linker, schedule, noise=0.0))
     assert ids[("a", 1)] != ids[("a", 2)]
-    assert ids[("a", 3)] == 2  # identical to both earlier identities: no margin, so a new one
+    assert ids[("a", 3)] == 3  # identical to both earlier identities: no margin, so a new one
 
 
 @pytest.mark.parametrize(
@@ -117,10 +117,10 @@ def test_transit_rejected_at_construction(transit: dict, cameras: list | None, m
 @pytest.mark.parametrize(
     ("vector", "margin", "expected"),
     [
-        (unit(PEOPLE[0] + PEOPLE[1]), 0.05, 2),  # 0.71 to both: ambiguous -> new identity
-        (unit(PEOPLE[0] + PEOPLE[1]), 0.0, 0),  # no margin: joins the (barely) best
-        (unit(2 * PEOPLE[0] + PEOPLE[1]), 0.05, 0),  # 0.89 vs 0.45: clear
-        (unit(PEOPLE[0] + 3 * PEOPLE[2]), 0.05, 2),  # 0.32 < threshold 0.5
+        (unit(PEOPLE[0] + PEOPLE[1]), 0.05, 3),  # 0.71 to both: ambiguous -> new identity
+        (unit(PEOPLE[0] + PEOPLE[1]), 0.0, 1),  # no margin: joins the (barely) best
+        (unit(2 * PEOPLE[0] + PEOPLE[1]), 0.05, 1),  # 0.89 vs 0.45: clear
+        (unit(PEOPLE[0] + 3 * PEOPLE[2]), 0.05, 3),  # 0.32 < threshold 0.5
     ],
 )
 def test_margin_and_threshold_against_existing_gallery(vector: np.ndarray, margin: float, expected: int) -> None:
@@ -140,7 +140,7 @@ def test_nan_embeddings_rejected_and_logged(caplog: pytest.LogCaptureFixture) ->
     ]
     linker = new_linker()
     store = simulate(linker, schedule)
-    assert ids_by_track(store)[("a", 1)] == -1 and ids_by_track(store)[("a", 2)] == 0
+    assert ids_by_track(store)[("a", 1)] == -1 and ids_by_track(store)[("a", 2)] == 1
     np.testing.assert_allclose(store.all()[1].mean, PEOPLE[1], atol=0.05)
     with caplog.at_level(logging.INFO, logger="pipeline.linker"):
         linker.step(store, now=10.0, ended=store.ended({"a": 10.0}, timeout_s=1.0))
@@ -156,7 +156,7 @@ def revised(revise_until: int) -> tuple[OnlineLinker, dict, list[int]]:
 
     def step(store, now, ended=()):
         changes = real_step(store, now, ended)
-        moves.extend(round(now * FPS) for t, g in changes if store.get(t).camera_id == "b" and g == 0)
+        moves.extend(round(now * FPS) for t, g in changes if store.get(t).camera_id == "b" and g == 1)
         return changes
 
     linker.step = step
@@ -165,15 +165,15 @@ def revised(revise_until: int) -> tuple[OnlineLinker, dict, list[int]]:
 
 def test_young_tracklet_is_revised() -> None:
     # While young (fewer crops than revise_until) a tracklet is re-decided on every crop; later only when it
-    # has grown by half since its last decision. Either way b/1 moves once, into person 0's identity.
+    # has grown by half since its last decision. Either way b/1 moves once, into person 0's identity (id 1).
     _, young_ids, young_moves = revised(10)
     linker, ids, moves = revised(4)
     assert len(young_moves) == 1 and len(moves) == 1 and young_ids[("a", 1)] == young_ids[("b", 1)]
     merged = ids[("a", 1)] == ids[("b", 1)]
     assert merged
     gallery = linker.gallery
-    assert (1 in gallery) != merged  # the identity b/1 founded is dropped once it moved
-    assert gallery.add_identity(PEOPLE[2], "c", 99.0) == 2  # and its id is never reused
+    assert (2 in gallery) != merged  # the identity b/1 founded is dropped once it moved
+    assert gallery.add_identity(PEOPLE[2], "c", 99.0) == 3  # and its id is never reused
     assert linker.members(ids[("a", 1)]) == ([0, 1] if merged else [0])
 
 
@@ -211,7 +211,7 @@ def test_offline_relink_recovers_clusters() -> None:
     ids = offline_relink(tracklets, threshold=0.5)
     assert ids[12] == -1
     got = [ids[k] for k in range(12)]
-    assert got == [0, 1, 2] * 4  # numbered by each cluster's smallest tracklet id
+    assert got == [1, 2, 3] * 4  # numbered by each cluster's smallest tracklet id
     assert len({(g, t) for g, t in zip(got, truth)}) == 3
 
 
@@ -257,7 +257,7 @@ def test_offline_relink_rerank_and_bad_linkage() -> None:
         offline_relink(tracklets, threshold=0.5, linkage="ward")
     pytest.importorskip("reid.cluster", reason="reid/cluster.py (k_reciprocal_jaccard) not written yet")
     ids = offline_relink(tracklets, threshold=0.5, rerank=True, k1=4, k2=2)
-    assert [ids[k] for k in range(8)] == [0, 1] * 4
+    assert [ids[k] for k in range(8)] == [1, 2] * 4
 
 
 @pytest.mark.parametrize(
