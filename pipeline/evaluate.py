@@ -3,7 +3,8 @@
 ``python -m pipeline.evaluate --gt GT --pred PRED [--iou 0.5] [--json OUT.json]``
 
 GT and PRED are MOTChallenge text files, or folders of ``<camera_id>.txt`` files matched by name (PRED
-may also be a run folder holding ``mot/``). A camera without a prediction file counts as one with no
+may also be a run folder: its ``mot_global/`` is scored when the run linked identities, else its ``mot/``;
+give ``RUN/mot`` to score the tracker's per-camera ids). Rows are named by camera: the file stem. A camera without a prediction file counts as one with no
 predictions; a prediction file without ground truth is an error. Per-sequence numbers equal TrackEval's
 (``MotChallenge2DBox`` + ``HOTA``, ``CLEAR``, ``Identity``; see ``pipeline/metrics_mot.py`` for the
 ground-truth conventions); COMBINED merges cameras the way TrackEval merges sequences (counts summed, HOTA
@@ -202,6 +203,7 @@ def evaluate_folders(
         "cameras": cameras,
         "combined": combine_results(list(cameras.values())),
         "multicamera": _multicamera(seqs, iou),
+        "pred_dir": str(pred_dir),
     }
 
 
@@ -225,7 +227,7 @@ def evaluate_paths(
     if pred.is_dir():
         raise ValueError(f"--pred: expected a file when --gt is a file, got folder {pred}")
     res = evaluate_sequence(load_mot(gt), load_mot(pred), iou, gt_format, ignore_zero_marked)
-    return {"cameras": {gt.stem: res}, "combined": res}
+    return {"cameras": {pred.stem: res}, "combined": res}  # the prediction file is named after its camera
 
 
 def format_table(result: dict) -> str:
@@ -246,6 +248,12 @@ def format_table(result: dict) -> str:
             f"IDR {100 * mc['idr']:.3f}  (IDTP {mc['idtp']}, IDFP {mc['idfp']}, IDFN {mc['idfn']}; "
             f"{mc['gt_ids']} gt ids, {mc['pred_ids']} pred ids)"
         )
+    if "pred_dir" in result:
+        pred_dir = Path(result["pred_dir"])
+        kind = "global ids" if pred_dir.name == "mot_global" else "ids as written"
+        if pred_dir.name == "mot":
+            kind = "per-camera tracker ids: the multi-camera line does not score cross-camera linking"
+        lines.append(f"predictions: {pred_dir} ({kind})")
     return "\n".join(lines)
 
 

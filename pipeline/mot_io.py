@@ -69,10 +69,13 @@ def resolve_gt_format(rows: np.ndarray, gt_format: GtFormat = "auto") -> Literal
 
 
 def resolve_pred_dir(path: str | Path) -> Path:
-    """A prediction folder: ``path`` itself, or ``path/mot`` when ``path`` is a run folder holding ``mot/``."""
+    """A prediction folder: ``path`` itself, or for a run folder its ``mot_global/`` (global ids, written when
+    the run linked identities) and otherwise its ``mot/`` (per-camera tracker ids)."""
     path = Path(path)
-    mot = path / "mot"
-    return mot if mot.is_dir() else path
+    for name in ("mot_global", "mot"):
+        if (path / name).is_dir():
+            return path / name
+    return path
 
 
 def camera_files(folder: str | Path) -> dict[str, Path]:

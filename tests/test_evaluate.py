@@ -291,13 +291,29 @@ def test_cli_folders_table_and_json(tmp_path: Path, capsys) -> None:
     assert saved["multicamera"]["idtp"] == 8 and len(saved["combined"]["per_alpha"]["HOTA"]) == 19
 
 
+def test_run_folder_scores_global_ids_when_the_run_linked(tmp_path: Path, capsys) -> None:
+    # The tracker's per-camera ids (mot/) split person 1 across cameras; mot_global/ joins them.
+    for cam, rows in MC_GT.items():
+        write_rows(tmp_path / "gt" / f"{cam}.txt", rows)
+    write_rows(tmp_path / "run" / "mot" / "A.txt", pred_rows(track(10, F4)))
+    write_rows(tmp_path / "run" / "mot" / "B.txt", pred_rows(track(11, range(5, 9)) + track(20, F4, x=100)))
+    write_rows(tmp_path / "run" / "mot_global" / "A.txt", pred_rows(track(1, F4)))
+    write_rows(tmp_path / "run" / "mot_global" / "B.txt", pred_rows(track(1, range(5, 9)) + track(2, F4, x=100)))
+    result = evaluate_paths(tmp_path / "gt", tmp_path / "run")
+    assert result["multicamera"]["idf1"] == 1.0 and result["pred_dir"].endswith("mot_global")
+    per_camera = evaluate_paths(tmp_path / "gt", tmp_path / "run" / "mot")
+    assert per_camera["multicamera"]["idf1"] < 1.0
+    assert main(["--gt", str(tmp_path / "gt"), "--pred", str(tmp_path / "run" / "mot")]) == 0
+    assert "per-camera tracker ids" in capsys.readouterr().out.splitlines()[-1]
+
+
 def test_cli_single_files(tmp_path: Path, capsys) -> None:
     gt, pred, _ = CASES["one_id_switch"]
     write_rows(tmp_path / "gt.txt", gt)
     write_rows(tmp_path / "pred.txt", pred)
     assert main(["--gt", str(tmp_path / "gt.txt"), "--pred", str(tmp_path / "pred.txt")]) == 0
     row = capsys.readouterr().out.splitlines()[1].split()
-    assert row[0] == "gt" and row[4] == "75.000" and row[8] == "1"
+    assert row[0] == "pred" and row[4] == "75.000" and row[8] == "1"  # named after the prediction file (its camera)
 
 
 def test_extra_prediction_camera_is_an_error(tmp_path: Path) -> None:
