@@ -227,7 +227,9 @@ def relink(run_dir: Path, out: Path, tracklets: list[Tracklet], thumbs: dict) ->
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, out / name)
     save_tracklets(out, [replace(t, global_id=mapping[t.tracklet_id]) for t in tracklets], thumbs)
-    counts = write_identity_outputs(out, tracklets, mapping, thumbs)
+    run_info = {"run folder": str(out), "adapted from": str(run_dir),
+                "linking": f"offline re-clustering, threshold {round(report['threshold'], 4)}"}  # fmt: skip
+    counts = write_identity_outputs(out, tracklets, mapping, thumbs, run_info)
     return {**counts, "threshold": round(report["threshold"], 4)}
 
 

@@ -21,6 +21,7 @@ from configs.schema import EmbedConfig, PipelineConfig
 from pipeline.identity import IdentityStage
 from pipeline.identity_outputs import save_tracklets, write_identity_outputs
 from pipeline.records import Frame, empty_detections
+from pipeline.render import render_videos
 from pipeline.sinks import RunOutputs
 from pipeline.sources import CameraReader, FrameBatcher, SourceInfo, check_roi, probe
 from pipeline.tracking import build_trackers
@@ -120,7 +121,8 @@ def run_pipeline(
     interrupted = False
     started = time.perf_counter()
     outputs = RunOutputs(
-        out_dir, rates, mot=config.outputs.mot, video=config.outputs.video, crops=config.outputs.crops,
+        out_dir, rates, mot=config.outputs.mot, video=config.outputs.video,
+        live=frozenset(cid for cid in cams if infos[cid].live), crops=config.outputs.crops,
         crop_every=config.outputs.crop_every, crop_min_height=config.outputs.crop_min_height,
     )  # fmt: skip
     bars = _progress_bars(config, infos, progress)
@@ -155,13 +157,37 @@ def run_pipeline(
     for cid, tracker in trackers.items():
         summary["cameras"][cid]["tracker_thresholds"] = {k: round(v, 4) for k, v in tracker.thresholds.items()}
     if identity is not None:
-        summary["identities"] = finish_identities(identity, Path(out_dir), config.linking.offline)
+        run_info = {
+            "run folder": str(out_dir), "config": config.path, "interrupted": interrupted or None,
+            "cameras": {cid: f"{n} frames" for cid, n in frames_done.items()},
+            "ReID model": config.embed.weights if config.embed else None, "videos": config.outputs.video,
+        }  # fmt: skip
+        summary["identities"] = finish_identities(identity, Path(out_dir), config.linking.offline, run_info)
+    if config.outputs.video:
+        summary["videos"] = _videos(config, frames_done, Path(out_dir), interrupted, progress)
     (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
 
-def finish_identities(identity: IdentityStage, out_dir: Path, offline: bool) -> dict[str, Any]:
-    """Final global ids into every output, identities summary, contact sheets, saved gallery."""
+def _videos(
+    config: PipelineConfig, frames_done: dict[str, int], out_dir: Path, interrupted: bool, progress: bool
+) -> dict[str, Any]:
+    """Annotated videos drawn with the final ids once they are known (skipped after Ctrl-C: render later)."""
+    later = f"python -m pipeline.render {out_dir}"
+    if interrupted:
+        log.warning("videos not drawn after Ctrl-C; draw them with: %s", later)
+        return {"rendered": False, "command": later}
+    started = time.perf_counter()
+    written = render_videos(config, frames_done, out_dir, show=progress)
+    seconds = time.perf_counter() - started
+    log.info("drew %d videos with final ids in %.1f s", len(written), seconds)
+    return {"rendered": True, "files": {c: str(p) for c, p in written.items()}, "seconds": round(seconds, 3)}
+
+
+def finish_identities(
+    identity: IdentityStage, out_dir: Path, offline: bool, run_info: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Final global ids into every output, identities summary, review page, saved gallery."""
     tracklets, mapping = identity.finish(offline)
     save_tracklets(out_dir, tracklets, identity.thumbnails.thumbs)
     identity.save_gallery(out_dir / "gallery.npz")
@@ -171,8 +197,11 @@ def finish_identities(identity: IdentityStage, out_dir: Path, offline: bool) -> 
         linking["offline_threshold"] = round(identity.offline_report.get("threshold", float("nan")), 4)
         if "calibration" in identity.offline_report:
             linking["offline_calibration"] = identity.offline_report["calibration"].describe()
+    decided = "offline re-clustering" if offline else "online"
+    threshold = linking.get("offline_threshold", linking["online_threshold"])
+    run_info = {**(run_info or {}), "linking": f"{decided}, threshold {threshold} (self-calibrated unless set)"}
     return {
-        **write_identity_outputs(out_dir, tracklets, mapping, identity.thumbnails.thumbs),
+        **write_identity_outputs(out_dir, tracklets, mapping, identity.thumbnails.thumbs, run_info),
         "tracklets": len(tracklets),
         "crops_embedded": identity.crops_embedded,
         "offline": offline,

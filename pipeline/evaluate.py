@@ -4,7 +4,8 @@
 
 GT and PRED are MOTChallenge text files, or folders of ``<camera_id>.txt`` files matched by name (PRED
 may also be a run folder: its ``mot_global/`` is scored when the run linked identities, else its ``mot/``;
-give ``RUN/mot`` to score the tracker's per-camera ids). Rows are named by camera: the file stem. A camera without a prediction file counts as one with no
+give ``RUN/mot`` to score the tracker's per-camera ids). Rows are named by camera: the file stem.
+A camera without a prediction file counts as one with no
 predictions; a prediction file without ground truth is an error. Per-sequence numbers equal TrackEval's
 (``MotChallenge2DBox`` + ``HOTA``, ``CLEAR``, ``Identity``; see ``pipeline/metrics_mot.py`` for the
 ground-truth conventions); COMBINED merges cameras the way TrackEval merges sequences (counts summed, HOTA

@@ -2,27 +2,29 @@
 an identities summary (CSV and JSON), and contact sheets (PNG per identity) with an HTML index.
 
     DIR/tracks.csv, DIR/tracks.jsonl      global_id column rewritten with the final ids
+    DIR/crops/manifest.csv                the same for every harvested crop (when crops were harvested)
     DIR/mot_global/<camera_id>.txt        MOTChallenge rows whose id is the global id
     DIR/identities.csv, identities.json   global id -> cameras, first/last seen, box and tracklet counts
-    DIR/identities/<gid>.png, index.html  crops of each identity, one row per camera
+    DIR/identities/<gid>.png, index.html  the review page and its contact sheets (pipeline.review)
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
 
-from pipeline.sinks import TRACK_COLUMNS
+from pipeline.review import write_review
+from pipeline.sinks import MANIFEST_COLUMNS, TRACK_COLUMNS
 from pipeline.tracklets import Tracklet
 
-MAX_THUMBS_PER_CAMERA = 8
 TRACKLETS_FILE = "tracklets.npz"
+MANIFEST_FILE = "manifest.csv"
 
 
 def save_tracklets(out_dir: Path, tracklets: list[Tracklet], thumbs: dict[tuple[str, int], list[np.ndarray]]) -> Path:
@@ -170,7 +172,33 @@ def rewrite_tracks(out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, 
             [v[:, 0] + 1, mot_ids[rows], v[:, 4], v[:, 5], v[:, 6] - v[:, 4], v[:, 7] - v[:, 5], v[:, 8]]
         )
         np.savetxt(mot_dir / f"{cam}.txt", table, fmt="%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1")
+    manifest = out_dir / "crops" / MANIFEST_FILE
+    if manifest.is_file():
+        rewrite_manifest(manifest, cams, values)
     return {"rows": len(cams), "linked_rows": int((~unlinked).sum()), "unlinked_rows": int(unlinked.sum())}
+
+
+def rewrite_manifest(path: Path, cams: np.ndarray, values: np.ndarray) -> int:
+    """Give every crop in ``crops/manifest.csv`` the final global id of its box in the track file (joined on
+    camera, frame and track id; -1 where its tracklet got none). Returns the number of crops rewritten."""
+    final = {(c, int(f), int(t)): int(g) for c, f, t, g in zip(cams, values[:, 0], values[:, 2], values[:, 3])}
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or tuple(header) != MANIFEST_COLUMNS:
+            raise ValueError(f"{path}: expected header {','.join(MANIFEST_COLUMNS)}, got {header}")
+        rows = list(reader)
+    cam_col, track_col = MANIFEST_COLUMNS.index("camera_id"), MANIFEST_COLUMNS.index("track_id")
+    frame_col, gid_col = MANIFEST_COLUMNS.index("frame_index"), MANIFEST_COLUMNS.index("global_id")
+    for row in rows:
+        row[gid_col] = str(final.get((row[cam_col], int(row[frame_col]), int(row[track_col])), -1))
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(MANIFEST_COLUMNS)
+        writer.writerows(rows)
+    tmp.replace(path)
+    return len(rows)
 
 
 def _write_tracks(out_dir: Path, cams: np.ndarray, values: np.ndarray) -> None:
@@ -210,70 +238,29 @@ def identities_summary(tracklets: list[Tracklet], mapping: dict[int, int]) -> li
 
 
 def write_identities(out_dir: Path, summary: list[dict]) -> None:
+    """``identities.json`` and ``identities.csv``, each written whole (temporary file + rename)."""
     out_dir = Path(out_dir)
-    (out_dir / "identities.json").write_text(json.dumps(summary, indent=2))
-    with open(out_dir / "identities.csv", "w", newline="") as fh:
+    tmp = out_dir / ".identities.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.replace(out_dir / "identities.json")
+    tmp = out_dir / ".identities.csv.tmp"
+    with open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["global_id", "cameras", "first_seen", "last_seen", "boxes", "tracklets"])
         for rec in summary:
             writer.writerow([rec["global_id"], " ".join(rec["cameras"]), rec["first_seen"], rec["last_seen"],
                              rec["boxes"], rec["tracklets"]])  # fmt: skip
-
-
-def write_contact_sheets(
-    out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int],
-    thumbs: dict[tuple[str, int], list[np.ndarray]], summary: list[dict],
-) -> Path:  # fmt: skip
-    """A PNG per identity (one row of crops per camera) and ``identities/index.html``; returns the index."""
-    sheet_dir = Path(out_dir) / "identities"
-    sheet_dir.mkdir(parents=True, exist_ok=True)
-    per_identity: dict[int, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
-    for t in tracklets:
-        gid = mapping.get(t.tracklet_id, -1)
-        if gid >= 0:
-            per_identity[gid][t.camera_id].extend(thumbs.get((t.camera_id, t.track_id), []))
-    for gid, cams in per_identity.items():
-        cv2.imwrite(str(sheet_dir / f"{gid}.png"), _sheet(cams))
-    rows = []
-    for rec in summary:
-        img = f"{rec['global_id']}.png" if (sheet_dir / f"{rec['global_id']}.png").exists() else ""
-        rows.append(
-            f"<tr><td>{rec['global_id']}</td><td>{html.escape(', '.join(rec['cameras']))}</td>"
-            f"<td>{rec['first_seen']:.1f}</td><td>{rec['last_seen']:.1f}</td><td>{rec['boxes']}</td>"
-            f"<td>{rec['tracklets']}</td><td>{f'<img src={img!r}>' if img else ''}</td></tr>"
-        )
-    page = (
-        "<!doctype html><meta charset='utf-8'><title>identities</title>"
-        "<style>body{font-family:sans-serif}td{padding:4px;border-bottom:1px solid #ccc;vertical-align:top}</style>"
-        f"<h1>{len(summary)} identities</h1><table><tr><th>global id</th><th>cameras</th><th>first seen (s)</th>"
-        "<th>last seen (s)</th><th>boxes</th><th>tracklets</th><th>crops (one row per camera)</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
-    index = sheet_dir / "index.html"
-    index.write_text(page)
-    return index
-
-
-def _sheet(cams: dict[str, list[np.ndarray]]) -> np.ndarray:
-    """Grid image: one row per camera (label strip + up to MAX_THUMBS_PER_CAMERA thumbnails)."""
-    w, h = 64, 128
-    label_w = 90
-    ncols = max(1, min(MAX_THUMBS_PER_CAMERA, max((len(v) for v in cams.values()), default=1)))
-    sheet = np.full((h * max(1, len(cams)), label_w + w * ncols, 3), 255, np.uint8)
-    for r, (cam, images) in enumerate(sorted(cams.items())):
-        cv2.putText(sheet, cam[:12], (4, r * h + h // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        for c, img in enumerate(images[:ncols]):
-            sheet[r * h : (r + 1) * h, label_w + c * w : label_w + (c + 1) * w] = img
-    return sheet
+    tmp.replace(out_dir / "identities.csv")
 
 
 def write_identity_outputs(
-    out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int], thumbs: dict[tuple[str, int], list[np.ndarray]]
-) -> dict[str, int]:
-    """Rewrite track files with ``mapping`` and write identities summary and contact sheets; return counts."""
+    out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int],
+    thumbs: dict[tuple[str, int], list[np.ndarray]], run_info: Mapping[str, Any] | None = None,
+) -> dict[str, int]:  # fmt: skip
+    """Rewrite track files with ``mapping``, write the identities summary and the review page (contact sheets,
+    timeline; ``run_info`` heads the page, see :mod:`pipeline.review`); return counts."""
     rows = rewrite_tracks(out_dir, tracklets, mapping)
     records = identities_summary(tracklets, mapping)
     write_identities(out_dir, records)
-    write_contact_sheets(out_dir, tracklets, mapping, thumbs, records)
+    write_review(out_dir, tracklets, mapping, thumbs, records, run_info)
     return {"global_ids": len(records), "multi_camera_ids": sum(len(r["cameras"]) > 1 for r in records), **rows}

@@ -105,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot write {out}: {exc}", file=sys.stderr)
         return 2
-    counts = write_identity_outputs(out, tracklets, mapping, thumbs)
+    run_info = {"run folder": str(out), "relinked from": str(run_dir),
+                "linking": f"offline re-clustering, threshold {round(report['threshold'], 4)}"}  # fmt: skip
+    counts = write_identity_outputs(out, tracklets, mapping, thumbs, run_info)
     result = {"run": str(run_dir), "out": str(out), "tracklets": len(tracklets), **counts,
               "threshold": round(report["threshold"], 4), "center_cameras": bool(center), "linkage": args.linkage,
               "rerank": args.rerank}  # fmt: skip

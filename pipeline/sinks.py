@@ -4,7 +4,8 @@ A run folder holds::
 
     DIR/tracks.csv, DIR/tracks.jsonl      cross-camera tracks, one row per tracked box
     DIR/mot/<camera_id>.txt               MOTChallenge rows: frame(1-based),id,x,y,w,h,conf,-1,-1,-1
-    DIR/videos/<camera_id>.mp4            annotated video (when asked)
+    DIR/videos/<camera_id>.source.mp4     raw frames of a live camera (when videos are asked for), drawn on
+                                          with final ids after the run by pipeline.render
     DIR/crops/<camera_id>/*.jpg           harvested crops (when asked) with DIR/crops/manifest.csv
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,6 +22,7 @@ import numpy as np
 import supervision as sv
 
 from pipeline.records import Frame, global_ids_of
+from pipeline.video import VideoEncoder, recording_paths
 
 log = logging.getLogger(__name__)
 
@@ -98,38 +101,31 @@ class TracksWriter:
                 fh.close()
 
 
-class VideoWriter:
-    """Annotated video of one camera (boxes and ``#track`` / ``G<global>`` labels)."""
+class SourceRecorder:
+    """The raw frames of a live camera (``<camera_id>.source.mp4`` + ``.source.npz``: frame indices and
+    timestamps), so the annotated video can be drawn with final ids after the run (:mod:`pipeline.render`);
+    a file camera needs no recording, its source is read again."""
 
-    def __init__(self, path: Path, fps: float) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.fps = fps if fps > 0 else 25.0
-        self._writer: cv2.VideoWriter | None = None
-        self._boxes = sv.BoxAnnotator(thickness=2)
-        self._labels = sv.LabelAnnotator(text_scale=0.4, text_padding=3)
+    def __init__(self, video: Path, index: Path, fps: float) -> None:
+        self._encoder = VideoEncoder(video, fps)
+        self._index_path = index
+        self._frames: list[int] = []
+        self._stamps: list[float] = []
 
     def append(self, frame: Frame, detections: sv.Detections) -> None:
-        image = frame.image.copy()
-        if len(detections):
-            gids = global_ids_of(detections)
-            labels = [f"#{t}" if g < 0 else f"G{g} #{t}" for t, g in zip(detections.tracker_id, gids)]
-            image = self._boxes.annotate(image, detections)
-            image = self._labels.annotate(image, detections, labels=labels)
-        if self._writer is None:
-            h, w = image.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-            if not self._writer.isOpened():
-                raise OSError(f"cannot write video {self.path} (mp4v codec unavailable?)")
-        self._writer.write(image)
+        self._encoder.write(frame.image)
+        self._frames.append(frame.index)
+        self._stamps.append(frame.timestamp)
 
     def flush(self) -> None:
         """Video containers are finalised only by ``close``."""
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        if self._encoder.close() is None:
+            return
+        tmp = self._index_path.with_name(f".{self._index_path.name}.tmp.npz")
+        np.savez(tmp, frame=np.array(self._frames, np.int64), timestamp=np.array(self._stamps, np.float64))
+        os.replace(tmp, self._index_path)
 
 
 class CropHarvester:
@@ -206,6 +202,7 @@ class RunOutputs:
         *,
         mot: bool = True,
         video: bool = False,
+        live: frozenset[str] = frozenset(),
         crops: bool = False,
         crop_every: int = 5,
         crop_min_height: int = 32,
@@ -214,9 +211,10 @@ class RunOutputs:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.tracks = TracksWriter(self.dir)
         self.mot = {c: MotWriter(self.dir / "mot" / f"{c}.txt") for c in camera_fps} if mot else {}
-        self.videos = (
-            {c: VideoWriter(self.dir / "videos" / f"{c}.mp4", f) for c, f in camera_fps.items()} if video else {}
-        )
+        videos = self.dir / "videos"
+        self.videos = {
+            c: SourceRecorder(*recording_paths(videos, c), f) for c, f in camera_fps.items() if video and c in live
+        }
         self.crops = CropHarvester(self.dir / "crops", crop_every, crop_min_height) if crops else None
         self.boxes = 0
 
