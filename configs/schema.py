@@ -198,7 +198,7 @@ def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, origin: 
     base = Path.cwd() if base_dir is None else Path(base_dir)
     cameras = tuple(_resolve_camera(cam, base, f"cameras[{i}]") for i, cam in enumerate(cfg.cameras))
     _check_cameras(cameras)
-    detector = _resolve_detector(cfg.detector, base)
+    detector = resolve_detector(cfg.detector, base)
     _check_linking(cfg.linking, {c.id for c in cameras})
     embed = cfg.embed
     if embed is not None and embed.weights != "classical":
@@ -269,7 +269,7 @@ def _check_cameras(cameras: tuple[CameraConfig, ...]) -> None:
         seen.add(cam.id)
 
 
-def _resolve_detector(det: DetectorConfig, base: Path) -> DetectorConfig:
+def resolve_detector(det: DetectorConfig, base: Path) -> DetectorConfig:
     lo, hi = det.bgsub.aspect
     if not 0 < lo <= hi:
         raise ConfigError(

@@ -25,6 +25,8 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
         raise FileNotFoundError(f"{what} not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: expected a YAML text file, got binary data ({exc.reason})") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if raw is None:

@@ -173,7 +173,7 @@ def _videos(
     config: PipelineConfig, frames_done: dict[str, int], out_dir: Path, interrupted: bool, progress: bool
 ) -> dict[str, Any]:
     """Annotated videos drawn with the final ids once they are known (skipped after Ctrl-C: render later)."""
-    later = f"python -m pipeline.render {out_dir}"
+    later = f"mcpa render {out_dir}"
     if interrupted:
         log.warning("videos not drawn after Ctrl-C; draw them with: %s", later)
         return {"rendered": False, "command": later}
@@ -271,6 +271,6 @@ def summary_line(summary: dict[str, Any]) -> str:
     if ids:
         steps.append(f"open {out / 'identities' / 'index.html'}")
     if summary.get("crops"):
-        steps.append(f"python -m pipeline.adapt {out}")
-    steps.append(f"python -m pipeline.evaluate --gt GT_FOLDER --pred {out}")
+        steps.append(f"mcpa adapt {out}")
+    steps.append(f"mcpa evaluate --gt GT_FOLDER --pred {out}")
     return end_summary(state, facts, out, steps)

@@ -1,4 +1,10 @@
-"""``python -m pipeline.run --cameras cams.yaml``: run the streaming pipeline over every camera.
+"""``python -m pipeline.run --cameras cams.yaml`` or ``mcpa run SOURCE [SOURCE ...]``: run the streaming
+pipeline over every camera.
+
+Without a YAML, each SOURCE (a video file, an image folder, a stream URL or a webcam index) is one camera,
+named after it (file stem, folder name, URL host and path, ``webcam<N>``), detected with ``--weights``
+(default ``yolov8n.pt``; ``bgsub`` for the weight-free background-subtraction detector) and linked across
+cameras with ``--reid`` (default ``classical``). Every other setting is the YAML's default.
 
 This module only parses arguments and wires stages; the loop lives in :mod:`pipeline.engine`.
 Exit codes: 0 done (also after Ctrl-C, outputs flushed), 2 bad config or input.
@@ -9,14 +15,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import re
 import sys
 import time
 from pathlib import Path
 
-from configs import ConfigError, EmbedConfig, PipelineConfig, load_config
+from configs import ConfigError, DetectorConfig, EmbedConfig, PipelineConfig, config_from_dict, load_config
+from configs.schema import STREAM_SCHEMES, resolve_detector
+from pipeline.tracking import TRACKER_KINDS
 from reid.console import setup_logging
 
 log = logging.getLogger("pipeline.run")
+
+DEFAULT_WEIGHTS = "yolov8n.pt"  # a hub name: ultralytics downloads it on a connected machine
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -24,7 +35,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m pipeline.run",
         description="Detect, track and export people from several cameras at once.",
     )
-    p.add_argument("--cameras", required=True, type=Path, help="camera config YAML (see README: Config reference)")
+    p.add_argument(
+        "sources", nargs="*", metavar="SOURCE",
+        help="video files, image folders, stream URLs or webcam indices, one camera each (instead of --cameras)",
+    )  # fmt: skip
+    p.add_argument("--cameras", type=Path, default=None, help="camera config YAML (see README: Config reference)")
+    p.add_argument(
+        "--weights", default=None,
+        help=f"detector weights (.pt, .onnx, OpenVINO folder, .engine) or 'bgsub'; with SOURCEs: {DEFAULT_WEIGHTS}",
+    )  # fmt: skip
+    p.add_argument("--tracker", choices=TRACKER_KINDS, default=None, help="tracker (default: bytetrack)")
+    p.add_argument("--conf", type=float, default=None, help="detector confidence threshold (default: 0.1)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: outputs.dir or runs/<timestamp>)")
     p.add_argument("--video", action="store_true", help="also write annotated videos to OUT/videos/")
     p.add_argument("--crops", action="store_true", help="also harvest crops to OUT/crops/ with manifest.csv")
@@ -34,7 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--reid",
         default=None,
         metavar="WEIGHTS",
-        help="embed and link across cameras with this ReID model: 'classical', a checkpoint or .onnx",
+        help="embed and link across cameras with this ReID model: 'classical', a checkpoint or .onnx "
+        "(with SOURCEs: classical)",
     )
     p.add_argument("--reid-arch", default=None, help="architecture of a torchreid zoo file given to --reid")
     p.add_argument("--no-reid", action="store_true", help="no embedding or cross-camera linking")
@@ -47,7 +69,48 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.cameras is None) == (not args.sources):
+        p.error("give either SOURCE ... (one camera each) or --cameras CAMS.yaml")
+    return args
+
+
+def camera_name(source: str) -> str:
+    """A camera id for ``source``: file stem, folder name, URL host and path, or ``webcam<N>``."""
+    if source.isdigit():
+        return f"webcam{source}"
+    if source.lower().startswith(STREAM_SCHEMES):
+        rest = source.split("://", 1)[1].rsplit("@", 1)[-1]  # no credentials in the id
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", rest).strip("_.")
+    else:
+        path = Path(source.rstrip("/"))
+        name = path.stem if path.suffix else path.name
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+    return name or "camera"
+
+
+def sources_config(args: argparse.Namespace) -> PipelineConfig:
+    """The config of a run given as SOURCEs: one camera each, the YAML's defaults for everything else."""
+    names: dict[str, int] = {}
+    cameras = []
+    for source in args.sources:
+        name = camera_name(source)
+        names[name] = names.get(name, 0) + 1
+        if names[name] > 1:
+            name = f"{name}-{names[name]}"
+        cameras.append({"id": name, "source": int(source) if source.isdigit() else source})
+    raw: dict = {"cameras": cameras, "detector": {"backend": "bgsub"}}
+    if not args.no_reid:
+        raw["embed"] = {"weights": args.reid or "classical", "arch": args.reid_arch}
+    config = config_from_dict(raw)
+    return dataclasses.replace(config, detector=with_weights(config.detector, args.weights or DEFAULT_WEIGHTS))
+
+
+def with_weights(detector: DetectorConfig, weights: str) -> DetectorConfig:
+    """``detector`` with ``--weights``: 'bgsub' selects background subtraction, anything else ultralytics."""
+    if weights == "bgsub":
+        return dataclasses.replace(detector, backend="bgsub")
+    return resolve_detector(dataclasses.replace(detector, backend="ultralytics", weights=weights), Path.cwd())
 
 
 def apply_overrides(config: PipelineConfig, args: argparse.Namespace) -> PipelineConfig:
@@ -65,6 +128,13 @@ def apply_overrides(config: PipelineConfig, args: argparse.Namespace) -> Pipelin
     detector = config.detector
     if args.device:
         detector = dataclasses.replace(detector, device=args.device)
+    if args.weights is not None and args.cameras is not None:
+        detector = with_weights(detector, args.weights)
+    if args.conf is not None:
+        if not 0.0 <= args.conf <= 1.0:
+            raise ConfigError(f"--conf: expected a confidence in [0, 1], got {args.conf}")
+        detector = dataclasses.replace(detector, confidence=args.conf)
+    tracker = config.tracker if args.tracker is None else dataclasses.replace(config.tracker, kind=args.tracker)
     embed = config.embed
     if args.reid is not None:
         embed = dataclasses.replace(
@@ -79,7 +149,7 @@ def apply_overrides(config: PipelineConfig, args: argparse.Namespace) -> Pipelin
         threshold = _threshold(args.threshold)
         linking = dataclasses.replace(linking, threshold=threshold, offline_threshold=threshold)
     return dataclasses.replace(
-        config, outputs=outputs, cameras=cameras, detector=detector, embed=embed, linking=linking
+        config, outputs=outputs, cameras=cameras, detector=detector, tracker=tracker, embed=embed, linking=linking
     )
 
 
@@ -123,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.tracking import check_params
 
     try:
-        config = apply_overrides(load_config(args.cameras), args)
+        base = load_config(args.cameras) if args.cameras is not None else sources_config(args)
+        config = apply_overrides(base, args)
         infos = prepare_sources(config)  # fail on unreadable files or bad ROIs before loading models
         check_params(config.tracker.kind, dict(config.tracker.params))
         detector = detector_from_config(config.detector)

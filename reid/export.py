@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {err}") from None
     diff = parity(args.weights, out, arch=args.arch)
     facts = [f"input {INPUT_FORMAT}", f"parity max |torch - onnxruntime| = {diff:.2e}"]
-    print(end_summary("export done", facts, out, [f"python -m pipeline.run --cameras CAMS.yaml --reid {out}"]))
+    print(end_summary("export done", facts, out, [f"mcpa run --cameras CAMS.yaml --reid {out}"]))
 
 
 if __name__ == "__main__":

@@ -381,7 +381,7 @@ def train_summary(history: list[dict], out: Path) -> str:
     checkpoint = out / "checkpoint.pth"
     if kept:
         facts.append(f"kept epoch {kept[-1]['epoch']} (label-free check {kept[-1]['check']:.4f})")
-    steps = [f"python -m pipeline.run --cameras CAMS.yaml --reid {checkpoint}",
+    steps = [f"mcpa run --cameras CAMS.yaml --reid {checkpoint}",
              f"python -m reid.evaluate --dataset market1501 --root MARKET --weights {checkpoint}"]  # fmt: skip
     return end_summary("train done", facts, checkpoint if checkpoint.is_file() else out, steps)
 
