@@ -51,7 +51,7 @@ class VideoEncoder:
         self.codec = "h264" if h264_available() else "mp4v"
         if self.codec == "mp4v":
             log.warning("PyAV with libx264 not available: writing %s as mp4v (browsers may not play it)", self.path)
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self._tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")  # containers go by suffix
         self._crf, self._preset, self._threads = crf, preset, threads
         self._container = None
         self._stream = None
