@@ -36,7 +36,10 @@ def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: mcpa COMMAND [ARGS ...]   (mcpa COMMAND --help for its flags)", "", "commands:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
-    lines += ["", "Quick start: mcpa run sample_videos/cam0.mp4 sample_videos/cam1.mp4 --weights bgsub --out runs/quick"]
+    lines += [
+        "",
+        "Quick start: mcpa run sample_videos/cam0.mp4 sample_videos/cam1.mp4 --weights bgsub --out runs/quick",
+    ]
     return "\n".join(lines)
 
 

@@ -36,6 +36,7 @@ from reid.console import end_summary, progress, setup_logging
 
 log = logging.getLogger(__name__)
 
+
 def run_config(run_dir: Path) -> tuple[PipelineConfig, dict]:
     """The config a run used (from its ``summary.json``) and the summary itself."""
     path = Path(run_dir) / "summary.json"
@@ -130,7 +131,10 @@ def render_camera(
 
 
 def render_run(
-    run_dir: Path, out_dir: Path | None = None, cameras: list[str] | None = None, show: bool = True,
+    run_dir: Path,
+    out_dir: Path | None = None,
+    cameras: list[str] | None = None,
+    show: bool = True,
     workers: int = 2,
 ) -> dict[str, Path]:
     """Annotated videos of every camera (or ``cameras``) of a finished run into ``out_dir`` (default RUN/videos)."""

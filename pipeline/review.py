@@ -174,9 +174,7 @@ def _timeline(
         x = label_w + plot_w * frac
         parts.append(f"<text x='{x:.0f}' y='{axis_y}' class='tick' text-anchor='middle'>{end * frac:.0f} s</text>")
     parts.append("</svg>")
-    legend = " ".join(
-        f"<span class='sw' style='background:{colour[c]}'></span>{html.escape(c)}" for c in cameras
-    )
+    legend = " ".join(f"<span class='sw' style='background:{colour[c]}'></span>{html.escape(c)}" for c in cameras)
     return f"<p class='legend'>cameras: {legend}</p>" + "".join(parts)
 
 

@@ -90,10 +90,10 @@ def progress(iterable: Iterable[Any] | None = None, *, enabled: bool = True, **k
 def end_summary(title: str, facts: Sequence[str], out: str | Path | None = None, next_steps: Sequence[str] = ()) -> str:
     """The one end-of-command format::
 
-        <title>: fact, fact, fact
-          output: <folder or file>
-          next:   <command>
-                  <command>
+    <title>: fact, fact, fact
+      output: <folder or file>
+      next:   <command>
+              <command>
     """
     lines = [f"{title}: {', '.join(facts)}" if facts else title]
     if out is not None:

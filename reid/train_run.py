@@ -160,16 +160,21 @@ def _plot(history: list[dict[str, Any]], path: Path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-    axes[0].plot(epochs, [r["loss"] for r in history], "o-", label="loss")
-    axes[1].plot(epochs, [r["clusters"] for r in history], "o-", label="clusters")
-    axes[1].plot(epochs, [r["outliers"] for r in history], "s--", label="outliers / un-clustered")
+    scores = {}
     for key, label in (("mAP", "mAP"), ("rank1", "Rank-1"), ("check", "label-free check"),
                        ("cross_camera", "cross-camera links")):  # fmt: skip
         scored = [r for r in history if r.get(key) is not None]
         if scored:
-            axes[2].plot([r["epoch"] for r in scored], [100 * r[key] for r in scored], "o-", label=label)
-    for ax, title in zip(axes, ("training loss", "pseudo labels", "evaluation and check (%)")):
+            scores[label] = ([r["epoch"] for r in scored], [100 * r[key] for r in scored])
+    titles = ["training loss", "pseudo labels"] + (["evaluation and check (%)"] if scores else [])  # no empty panel
+    fig, axes = plt.subplots(1, len(titles), figsize=(4.4 * len(titles), 3.5), squeeze=False)
+    axes = axes[0]
+    axes[0].plot(epochs, [r["loss"] for r in history], "o-", label="loss")
+    axes[1].plot(epochs, [r["clusters"] for r in history], "o-", label="clusters")
+    axes[1].plot(epochs, [r["outliers"] for r in history], "s--", label="outliers / un-clustered")
+    for label, (x, y) in scores.items():
+        axes[2].plot(x, y, "o-", label=label)
+    for ax, title in zip(axes, titles):
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -86,7 +86,8 @@ def test_mcpa_run_matches_pipeline_run_with_the_same_settings(quick_run, tmp_pat
     out, _ = quick_run
     cams = tmp_path / "cams.yaml"
     cams.write_text(
-        f"cameras:\n  - {{id: cam0, source: {SAMPLES / 'cam0.mp4'}}}\n  - {{id: cam1, source: {SAMPLES / 'cam1.mp4'}}}\n"
+        f"cameras:\n  - {{id: cam0, source: {SAMPLES / 'cam0.mp4'}}}\n"
+        f"  - {{id: cam1, source: {SAMPLES / 'cam1.mp4'}}}\n"
         "detector: {backend: bgsub}\nembed: {weights: classical}\n"
     )
     cmd = [sys.executable, "-m", "pipeline.run", "--cameras", str(cams), "--out", str(tmp_path / "yaml")]

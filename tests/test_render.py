@@ -127,3 +127,18 @@ def test_console_helpers(monkeypatch) -> None:
     text = end_summary("run done", ["3 frames", "1 id"], "/out", ["open a", "mcpa b"])
     assert text.splitlines() == ["run done: 3 frames, 1 id", "  output: /out", "  next:   open a", "          mcpa b"]
     setup_logging("WARNING")
+
+
+def test_training_plot_has_no_empty_panel(tmp_path: Path) -> None:
+    import matplotlib.image as mpimg
+
+    from reid.train_run import _plot
+
+    rows = [
+        {"epoch": 1, "loss": 2.0, "clusters": 5, "outliers": 1},
+        {"epoch": 2, "loss": 1.5, "clusters": 6, "outliers": 0},
+    ]
+    _plot(rows, tmp_path / "two.png")
+    _plot([{**rows[0], "check": 0.7}], tmp_path / "three.png")
+    two, three = mpimg.imread(tmp_path / "two.png"), mpimg.imread(tmp_path / "three.png")
+    assert two.shape[1] * 3 == three.shape[1] * 2  # no evaluation or check: two panels, not three
