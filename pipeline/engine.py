@@ -266,6 +266,9 @@ def summary_line(summary: dict[str, Any]) -> str:
         facts.append(f"{ids['global_ids']} global ids ({ids['multi_camera_ids']} in >1 camera)")
     fps = summary["fps"].get("end_to_end")
     facts += [f"{summary['boxes']} boxes", f"{summary['wall_s']:.1f} s" + (f" ({fps:.1f} fps)" if fps else "")]
+    videos = summary.get("videos") or {}
+    if videos.get("rendered"):
+        facts.append(f"{len(videos['files'])} videos drawn in {videos['seconds']:.1f} s")
     out = Path(summary["out_dir"])
     steps = []
     if ids:
