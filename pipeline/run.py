@@ -128,7 +128,7 @@ def apply_overrides(config: PipelineConfig, args: argparse.Namespace) -> Pipelin
     detector = config.detector
     if args.device:
         detector = dataclasses.replace(detector, device=args.device)
-    if args.weights is not None and args.cameras is not None:
+    if args.weights is not None and not args.sources:  # with SOURCEs, sources_config chose the detector
         detector = with_weights(detector, args.weights)
     if args.conf is not None:
         if not 0.0 <= args.conf <= 1.0:

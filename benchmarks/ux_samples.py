@@ -1,0 +1,94 @@
+"""What a new user sees on the shipped samples: the same figures from ``mcpa run`` and ``python -m pipeline.run``,
+the cost of ``--video`` (drawn at the end with the final ids), and a quiet console.
+
+    python benchmarks/ux_samples.py [--repeats 3] [--out /tmp/ux_samples]
+
+Each variant runs ``--repeats`` times as a subprocess, stderr redirected to a file (not a terminal). Per
+variant: median end-to-end fps of the streaming loop (frames / loop seconds, what ``summary.json`` reports),
+median seconds drawing videos, median fps over loop + drawing, the command's median wall time, the
+multi-camera IDF1 of ``mot_global/`` against the samples' ground truth, and what stderr held (bytes,
+carriage returns, ``faiss.loader`` lines).
+
+Variants: ``yaml`` = ``python -m pipeline.run --cameras sample_videos/cams.yaml``; ``yaml --video``;
+``mcpa`` = ``mcpa run cam0.mp4 cam1.mp4 cam2.mp4 --weights bgsub --offline`` (the YAML's settings as flags).
+
+Results (2-core CPU dev machine, no GPU, 2026-12-01, ``--repeats 5``, machine otherwise idle):
+
+| variant | loop fps | videos s | fps incl. videos | wall s | multi-camera IDF1 | stderr bytes | CR | faiss lines |
+|---|---|---|---|---|---|---|---|---|
+| see the closing note of issue 14 for the measured table | | | | | | | | |
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SAMPLES = REPO / "sample_videos"
+MCPA = [sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main())"]
+VARIANTS = {
+    "yaml": [sys.executable, "-m", "pipeline.run", "--cameras", str(SAMPLES / "cams.yaml")],
+    "yaml --video": [sys.executable, "-m", "pipeline.run", "--cameras", str(SAMPLES / "cams.yaml"), "--video"],
+    "mcpa": [*MCPA, "run", *(str(SAMPLES / f"cam{i}.mp4") for i in range(3)), "--weights", "bgsub", "--offline"],
+    "mcpa --video": [*MCPA, "run", *(str(SAMPLES / f"cam{i}.mp4") for i in range(3)), "--weights", "bgsub",
+                     "--offline", "--video"],  # fmt: skip
+}
+
+
+def one(cmd: list[str], out: Path) -> dict:
+    from pipeline.evaluate import evaluate_paths
+
+    err = out.with_suffix(".stderr")
+    started = time.perf_counter()
+    with open(err, "w") as fh:
+        proc = subprocess.run([*cmd, "--out", str(out)], stdout=subprocess.PIPE, stderr=fh, cwd=REPO, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} exited {proc.returncode}: {err.read_text()[-2000:]}")
+    summary = json.loads((out / "summary.json").read_text())
+    videos = (summary.get("videos") or {}).get("seconds", 0.0)
+    stderr = err.read_text()
+    return {
+        "loop_fps": summary["fps"]["end_to_end"],
+        "videos_s": videos,
+        "fps_with_videos": summary["frames"] / (summary["wall_s"] + videos),
+        "wall_s": wall,
+        "idf1": evaluate_paths(SAMPLES / "gt", out)["multicamera"]["idf1"],
+        "stderr_bytes": len(stderr.encode()),
+        "cr": stderr.count("\r"),
+        "faiss": sum("faiss.loader" in line for line in stderr.splitlines()),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", type=Path, default=Path("/tmp/ux_samples"))
+    args = p.parse_args()
+    rows = {}
+    for k in range(args.repeats):  # interleaved, so drift in machine load hits every variant alike
+        for name, cmd in VARIANTS.items():
+            out = args.out / f"{name.replace(' ', '_').replace('--', '')}_{k}"
+            rows.setdefault(name, []).append(one(cmd, out))
+    keys = ("loop_fps", "videos_s", "fps_with_videos", "wall_s", "idf1", "stderr_bytes", "cr", "faiss")
+    print("| variant | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
+    for name, runs in rows.items():
+        cells = [f"{statistics.median(r[k] for r in runs):.3f}" for k in keys]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    base = statistics.median(r["loop_fps"] for r in rows["yaml"])
+    video = statistics.median(r["fps_with_videos"] for r in rows["yaml --video"])
+    print(f"\n--video: end-to-end fps incl. drawing the videos {video:.1f} vs {base:.1f} without: "
+          f"{100 * (1 - video / base):.1f} % lower")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
