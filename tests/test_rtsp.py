@@ -11,10 +11,14 @@ import threading
 import time
 from collections.abc import Callable
 
+import cv2
+import numpy as np
 import pytest
+import supervision as sv
 from rtsp import RtspServer, SilentServer, free_port, require_rtsp
 
-from configs import CameraConfig, SourceOptions
+from configs import CameraConfig, SourceOptions, config_from_dict
+from pipeline.engine import run_pipeline
 from pipeline.records import Frame
 from pipeline.sources import CameraReader, FrameBatcher
 
@@ -154,3 +158,35 @@ def test_open_that_hangs_is_bounded_by_open_timeout_and_logged(caplog) -> None:
     assert messages(caplog).count("opening rtsp://") == 2
     assert len(warnings) == 2 and all("no answer within 1.0 s" in w for w in warnings)
     assert live.reader.stats.failed and live.frames == []
+
+
+class SlowDetector:
+    """No boxes, ``seconds`` per call (a pipeline slower than the camera); Ctrl-C after ``calls`` calls."""
+
+    def __init__(self, seconds: float, calls: int) -> None:
+        self.seconds, self.calls = seconds, calls
+
+    def __call__(self, images: list[np.ndarray], camera_ids: list[str]) -> list[sv.Detections]:
+        self.calls -= 1
+        if self.calls < 0:
+            raise KeyboardInterrupt
+        time.sleep(self.seconds)
+        return [sv.Detections.empty() for _ in images]
+
+
+def test_live_camera_is_processed_at_real_time_beside_a_file(rtsp_server, tmp_path) -> None:
+    writer = cv2.VideoWriter(str(tmp_path / "a.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for _ in range(30):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    cams = [{"id": "file", "source": str(tmp_path / "a.avi")}, {"id": "live", "source": rtsp_server.url}]
+    cfg = config_from_dict({"cameras": cams, "detector": {"backend": "bgsub"}, "sources": {"open_timeout": 5.0}})
+    summary = run_pipeline(cfg, tmp_path / "run", SlowDetector(0.1, calls=40), progress=False)
+    live, file = summary["cameras"]["live"], summary["cameras"]["file"]
+    assert summary["interrupted"] and summary["failed_cameras"] == {}
+    # the file goes at the pipeline's pace from the first batch, while the live camera is still opening
+    assert file["frames"] == 30 and file["dropped"] == 0 and file["frame_age_s"] is None  # files never drop
+    # a 25 fps camera and a 10 batches/s pipeline: the newest frame is taken, the others dropped and counted
+    assert live["frames"] >= 20 and live["dropped"] > live["frames"] / 2
+    assert live["frame_age_s"]["frames"] - live["frames"] in (0, 1)  # the interrupted batch was aged too
+    assert live["frame_age_s"]["p95"] < 0.15, live["frame_age_s"]  # one frame period plus decoding at most
