@@ -87,13 +87,20 @@ class TrackerConfig:
 
 @dataclass(frozen=True)
 class SourceOptions:
-    """Reader behaviour shared by all cameras."""
+    """Reader behaviour shared by all cameras.
+
+    ``open_timeout`` (s) bounds every attempt to open a live stream; ``frame_timeout`` (s) is how long a live
+    stream may go without a frame before it counts as lost and is reconnected. ``queue_size`` buffers file
+    cameras only: a live camera keeps just its newest frame.
+    """
 
     queue_size: int = field(16, check=in_range(1, 10000))
     reconnect_attempts: int = field(5, check=in_range(0, 1000000))
     reconnect_backoff: float = field(1.0, check=in_range(0.0, 3600.0))
     reconnect_backoff_max: float = field(30.0, check=in_range(0.0, 3600.0))
     max_consecutive_failures: int = field(25, check=in_range(1, 1000000))
+    open_timeout: float = field(10.0, check=in_range(0.1, 3600.0))
+    frame_timeout: float = field(5.0, check=in_range(0.1, 3600.0))
 
 
 @dataclass(frozen=True)

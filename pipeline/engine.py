@@ -18,8 +18,11 @@ import supervision as sv
 from tqdm import tqdm
 
 from configs.schema import EmbedConfig, PipelineConfig
+from pipeline.durable import ctrl_c_deferred, write_text
+from pipeline.gallery import Gallery
 from pipeline.identity import IdentityStage
 from pipeline.identity_outputs import save_tracklets, write_identity_outputs
+from pipeline.latency import FrameAges
 from pipeline.records import Frame, empty_detections
 from pipeline.render import render_videos
 from pipeline.sinks import RunOutputs
@@ -98,12 +101,15 @@ def run_pipeline(
     progress: bool = True,
     embedder: Any = None,
     infos: dict[str, SourceInfo] | None = None,
+    gallery: Gallery | None = None,
 ) -> dict[str, Any]:
     """Run every camera of ``config`` through ``detector``, per-camera trackers and (with ``embedder``)
-    the identity stage into ``out_dir``.
+    the identity stage (sharing ``gallery``, built from the config when None) into ``out_dir``.
 
     Returns the summary (also written to ``out_dir/summary.json``). Ctrl-C stops the readers, flushes
-    every output and writes a summary marked ``interrupted`` (identity outputs are still written).
+    every output and writes a summary marked ``interrupted`` (identity outputs are still written); further
+    Ctrl-C while they are written is ignored, and each end-of-run file is replaced atomically. Cameras that
+    failed for good (gave up, or never produced a frame) are listed in ``failed_cameras``.
     """
     infos = prepare_sources(config) if infos is None else infos
     cams = {c.id: c for c in config.cameras}
@@ -114,8 +120,10 @@ def run_pipeline(
     identity = None
     if embedder is not None:
         embed_cfg = config.embed if config.embed is not None else EmbedConfig()
-        identity = IdentityStage(embedder, list(cams), embed_cfg, config.linking)
+        identity = IdentityStage(embedder, list(cams), embed_cfg, config.linking, gallery=gallery)
     clock = StageClock()
+    ages = FrameAges()
+    by_id = {r.camera.id: r for r in readers}
     frames_done = dict.fromkeys(cams, 0)
     track_ids: dict[str, set[int]] = {cid: set() for cid in cams}
     interrupted = False
@@ -131,6 +139,7 @@ def run_pipeline(
     try:
         with outputs:
             for batch in FrameBatcher(readers):
+                _record_ages(batch, by_id, ages)
                 tracked = _process_batch(batch, detector, trackers, cams, clock)
                 if identity is not None:
                     t = time.perf_counter()
@@ -152,20 +161,23 @@ def run_pipeline(
             reader.stop()
         for bar in bars.values():
             bar.close()
-    wall = time.perf_counter() - started
-    summary = _summary(config, out_dir, readers, frames_done, track_ids, clock, wall, interrupted, outputs)
-    for cid, tracker in trackers.items():
-        summary["cameras"][cid]["tracker_thresholds"] = {k: round(v, 4) for k, v in tracker.thresholds.items()}
-    if identity is not None:
-        run_info = {
-            "run folder": str(out_dir), "config": config.path, "interrupted": interrupted or None,
-            "cameras": {cid: f"{n} frames" for cid, n in frames_done.items()},
-            "ReID model": config.embed.weights if config.embed else None, "videos": config.outputs.video,
-        }  # fmt: skip
-        summary["identities"] = finish_identities(identity, Path(out_dir), config.linking.offline, run_info)
-    if config.outputs.video:
+    with ctrl_c_deferred("the run's outputs"):
+        wall = time.perf_counter() - started
+        summary = _summary(config, out_dir, readers, frames_done, track_ids, clock, wall, interrupted, outputs)
+        _add_camera_health(summary, readers, ages, interrupted)
+        for cid, tracker in trackers.items():
+            summary["cameras"][cid]["tracker_thresholds"] = {k: round(v, 4) for k, v in tracker.thresholds.items()}
+        if identity is not None:
+            run_info = {
+                "run folder": str(out_dir), "config": config.path, "interrupted": interrupted or None,
+                "cameras": {cid: f"{n} frames" for cid, n in frames_done.items()},
+                "ReID model": config.embed.weights if config.embed else None, "videos": config.outputs.video,
+            }  # fmt: skip
+            summary["identities"] = finish_identities(identity, Path(out_dir), config.linking.offline, run_info)
+        write_text(Path(out_dir) / "summary.json", json.dumps(summary, indent=2, default=str))
+    if config.outputs.video:  # drawn once the final ids are known; Ctrl-C here stops only the drawing
         summary["videos"] = _videos(config, frames_done, Path(out_dir), interrupted, progress)
-    (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        write_text(Path(out_dir) / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary
 
 
@@ -178,10 +190,43 @@ def _videos(
         log.warning("videos not drawn after Ctrl-C; draw them with: %s", later)
         return {"rendered": False, "command": later}
     started = time.perf_counter()
-    written = render_videos(config, frames_done, out_dir, show=progress)
+    try:
+        written = render_videos(config, frames_done, out_dir, show=progress)
+    except KeyboardInterrupt:
+        log.warning("drawing the videos interrupted; draw them with: %s", later)
+        return {"rendered": False, "command": later}
     seconds = time.perf_counter() - started
     log.info("drew %d videos with final ids in %.1f s", len(written), seconds)
     return {"rendered": True, "files": {c: str(p) for c, p in written.items()}, "seconds": round(seconds, 3)}
+
+
+def _record_ages(batch: list[Frame], readers: dict[str, CameraReader], ages: FrameAges) -> None:
+    """Age of each live frame as the detector gets it."""
+    now = time.monotonic()
+    for frame in batch:
+        age = readers[frame.camera_id].age(frame, now)
+        if age is not None:
+            ages.add(frame.camera_id, age)
+
+
+def _add_camera_health(
+    summary: dict[str, Any], readers: list[CameraReader], ages: FrameAges, interrupted: bool
+) -> None:
+    """Per camera: disconnects, frame age at detection (live cameras), failed; ``failed_cameras`` {id: why}.
+
+    A camera failed for good when its reader gave up or errored, or (unless the run was interrupted) when it
+    never produced a frame.
+    """
+    failed = {}
+    for r in readers:
+        entry = summary["cameras"][r.camera.id]
+        entry["disconnects"] = r.stats.disconnects
+        entry["frame_age_s"] = ages.summary(r.camera.id)
+        if r.stats.failed or (entry["frames"] == 0 and not interrupted):
+            failed[r.camera.id] = r.stats.error or "never produced a frame"
+        entry["failed"] = r.camera.id in failed
+        entry["error"] = failed.get(r.camera.id, entry["error"])
+    summary["failed_cameras"] = failed
 
 
 def finish_identities(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 import zipfile
 from collections.abc import Callable
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pipeline.durable import atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -519,16 +520,19 @@ def _train_ivf(vectors: np.ndarray, nlist: int, to_device: Callable[[Any], Any])
 
 def _write(path: Path, vectors: np.ndarray, owners: np.ndarray, meta: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         np.savez(f, vectors=vectors, owners=owners, meta=np.array(meta))
-    os.replace(tmp, path)
 
 
 def _read(path: Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """(vectors (n, D) float32, owners (n,) int64, meta) from a file written by :meth:`Gallery.save`."""
     if not path.is_file():
         raise FileNotFoundError(f"gallery file not found: {path}")
+    if not zipfile.is_zipfile(path):  # np.load would guess "pickled data" for any other bytes
+        raise ValueError(
+            f"{path}: not a readable gallery file (expected the .npz archive Gallery.save writes, "
+            f"got {path.stat().st_size} bytes that are not a zip archive)"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             vectors = np.asarray(data["vectors"], dtype=np.float32)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from configs.schema import EmbedConfig, LinkingConfig
+from configs.schema import EmbedConfig, GalleryConfig, LinkingConfig
 from pipeline.embed import EmbedBatcher, EmbedSelector, crop_boxes
 from pipeline.gallery import Gallery
 from pipeline.linker import OnlineLinker, offline_relink
@@ -63,18 +63,29 @@ class ThumbnailKeeper:
                 kept[slot] = thumb
 
 
-class IdentityStage:
-    """Embed → tracklets → online linking for every batch; see the module docstring."""
+def build_gallery(dim: int, g: GalleryConfig) -> Gallery:
+    """The run's gallery, with the identities of ``g.load`` when set (ValueError names a bad file)."""
+    gallery = Gallery(dim, index=g.index, device=g.device, max_identities=g.max_identities, expiry_s=g.expiry_s)
+    if g.load is not None:
+        gallery.load(g.load)
+        log.info("gallery: %d identities loaded from %s", len(gallery), g.load)
+    return gallery
 
-    def __init__(self, embedder: Any, camera_ids: Sequence[str], embed: EmbedConfig, linking: LinkingConfig) -> None:
+
+class IdentityStage:
+    """Embed → tracklets → online linking for every batch; see the module docstring.
+
+    ``gallery`` is built from ``linking.gallery`` when not given (``build_gallery``).
+    """
+
+    def __init__(
+        self, embedder: Any, camera_ids: Sequence[str], embed: EmbedConfig, linking: LinkingConfig,
+        gallery: Gallery | None = None,
+    ) -> None:  # fmt: skip
         dim = int(embedder.embedding_dim)
-        g = linking.gallery
-        self.gallery = Gallery(
-            dim, index=g.index, device=g.device, max_identities=g.max_identities, expiry_s=g.expiry_s
-        )
-        if g.load is not None:
-            self.gallery.load(g.load)
-            log.info("gallery: %d identities loaded from %s", len(self.gallery), g.load)
+        self.gallery = build_gallery(dim, linking.gallery) if gallery is None else gallery
+        if self.gallery.dim != dim:
+            raise ValueError(f"gallery: expected embeddings of dim {dim} (the embedder's), got {self.gallery.dim}")
         options = {"min_height": embed.min_height, "min_width": embed.min_width, "max_overlap": embed.max_overlap}
         self.selectors = {cid: EmbedSelector(every_k=embed.every_k, **options) for cid in camera_ids}
         self.batcher = EmbedBatcher(embedder, max_batch=embed.batch_size)

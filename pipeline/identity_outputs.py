@@ -15,10 +15,11 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
+from pipeline.durable import atomic_open, write_text
 from pipeline.review import write_review
 from pipeline.sinks import MANIFEST_COLUMNS, TRACK_COLUMNS
 from pipeline.tracklets import Tracklet
@@ -48,8 +49,17 @@ def save_tracklets(out_dir: Path, tracklets: list[Tracklet], thumbs: dict[tuple[
                   else np.zeros((0, 128, 64, 3), np.uint8) for t in tracklets]  # fmt: skip
     counts = np.array([len(x) for x in thumb_list], np.int64)
     path = Path(out_dir) / TRACKLETS_FILE
+    with atomic_open(path, "wb") as fh:
+        _save_tracklet_arrays(fh, tracklets, means, halves, counts, thumb_list)
+    return path
+
+
+def _save_tracklet_arrays(
+    fh: IO[bytes], tracklets: list[Tracklet], means: np.ndarray, halves: np.ndarray, counts: np.ndarray,
+    thumb_list: list[np.ndarray],
+) -> None:  # fmt: skip
     np.savez_compressed(
-        path,
+        fh,
         tracklet_id=np.array([t.tracklet_id for t in tracklets], np.int64),
         camera_id=np.array([t.camera_id for t in tracklets], dtype=str),
         track_id=np.array([t.track_id for t in tracklets], np.int64),
@@ -67,7 +77,6 @@ def save_tracklets(out_dir: Path, tracklets: list[Tracklet], thumbs: dict[tuple[
         thumb_count=counts,
         thumbs=np.concatenate(thumb_list) if len(thumb_list) else np.zeros((0, 128, 64, 3), np.uint8),
     )
-    return path
 
 
 def load_tracklets(run_dir: Path) -> tuple[list[Tracklet], dict[tuple[str, int], list[np.ndarray]]]:
@@ -171,7 +180,8 @@ def rewrite_tracks(out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, 
         table = np.column_stack(
             [v[:, 0] + 1, mot_ids[rows], v[:, 4], v[:, 5], v[:, 6] - v[:, 4], v[:, 7] - v[:, 5], v[:, 8]]
         )
-        np.savetxt(mot_dir / f"{cam}.txt", table, fmt="%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1")
+        with atomic_open(mot_dir / f"{cam}.txt") as fh:
+            np.savetxt(fh, table, fmt="%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1")
     manifest = out_dir / "crops" / MANIFEST_FILE
     if manifest.is_file():
         rewrite_manifest(manifest, cams, values)
@@ -192,18 +202,15 @@ def rewrite_manifest(path: Path, cams: np.ndarray, values: np.ndarray) -> int:
     frame_col, gid_col = MANIFEST_COLUMNS.index("frame_index"), MANIFEST_COLUMNS.index("global_id")
     for row in rows:
         row[gid_col] = str(final.get((row[cam_col], int(row[frame_col]), int(row[track_col])), -1))
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(MANIFEST_COLUMNS)
         writer.writerows(rows)
-    tmp.replace(path)
     return len(rows)
 
 
 def _write_tracks(out_dir: Path, cams: np.ndarray, values: np.ndarray) -> None:
-    tmp_csv, tmp_jsonl = out_dir / "tracks.csv.tmp", out_dir / "tracks.jsonl.tmp"
-    with open(tmp_csv, "w") as fc, open(tmp_jsonl, "w") as fj:
+    with atomic_open(out_dir / "tracks.csv") as fc, atomic_open(out_dir / "tracks.jsonl") as fj:
         fc.write(",".join(TRACK_COLUMNS) + "\n")
         for cam, row in zip(cams, values):  # camera ids are [A-Za-z0-9_.-]: safe unquoted in CSV
             f, ts, tr, g, x1, y1, x2, y2, c = row
@@ -212,8 +219,6 @@ def _write_tracks(out_dir: Path, cams: np.ndarray, values: np.ndarray) -> None:
                       "global_id": int(g), "x1": round(x1, 2), "y1": round(y1, 2), "x2": round(x2, 2),
                       "y2": round(y2, 2), "confidence": round(c, 4)}  # fmt: skip
             fj.write(json.dumps(record) + "\n")
-    tmp_csv.replace(out_dir / "tracks.csv")
-    tmp_jsonl.replace(out_dir / "tracks.jsonl")
 
 
 def identities_summary(tracklets: list[Tracklet], mapping: dict[int, int]) -> list[dict]:
@@ -240,17 +245,13 @@ def identities_summary(tracklets: list[Tracklet], mapping: dict[int, int]) -> li
 def write_identities(out_dir: Path, summary: list[dict]) -> None:
     """``identities.json`` and ``identities.csv``, each written whole (temporary file + rename)."""
     out_dir = Path(out_dir)
-    tmp = out_dir / ".identities.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    tmp.replace(out_dir / "identities.json")
-    tmp = out_dir / ".identities.csv.tmp"
-    with open(tmp, "w", newline="") as fh:
+    write_text(out_dir / "identities.json", json.dumps(summary, indent=2))
+    with atomic_open(out_dir / "identities.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["global_id", "cameras", "first_seen", "last_seen", "boxes", "tracklets"])
         for rec in summary:
             writer.writerow([rec["global_id"], " ".join(rec["cameras"]), rec["first_seen"], rec["last_seen"],
                              rec["boxes"], rec["tracklets"]])  # fmt: skip
-    tmp.replace(out_dir / "identities.csv")
 
 
 def write_identity_outputs(

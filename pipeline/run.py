@@ -7,7 +7,15 @@ named after it (file stem, folder name, URL host and path, ``webcam<N>``), detec
 cameras with ``--reid`` (default ``classical``). Every other setting is the YAML's default.
 
 This module only parses arguments and wires stages; the loop lives in :mod:`pipeline.engine`.
-Exit codes: 0 done (also after Ctrl-C, outputs flushed), 2 bad config or input.
+
+Exit codes:
+    0  done: every camera produced frames (also after Ctrl-C: outputs flushed, summary written)
+    1  an unexpected error (a bug): the traceback is printed
+    2  bad config or input, or outputs that cannot be written: an unreadable file, a corrupt gallery
+       (``linking.gallery.load``) or ReID checkpoint, a read-only or full output folder; the message names the
+       file and what was expected
+    4  the run finished but a camera failed for good: it gave up reconnecting, stopped on an error, or never
+       produced a frame; ``summary.json`` lists it under ``failed_cameras`` with the reason
 """
 
 from __future__ import annotations
@@ -189,24 +197,47 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_level)
     from detectors import detector_from_config
+    from pipeline.durable import check_writable_dir
     from pipeline.engine import prepare_sources, run_pipeline, summary_line
+    from pipeline.identity import build_gallery
     from pipeline.tracking import check_params
 
+    out_dir = args.out
     try:
         base = load_config(args.cameras) if args.cameras is not None else sources_config(args)
         config = apply_overrides(base, args)
         infos = prepare_sources(config)  # fail on unreadable files or bad ROIs before loading models
         check_params(config.tracker.kind, dict(config.tracker.params))
+        out_dir = output_dir(config, args.out)
+        check_writable_dir(out_dir)
         detector = detector_from_config(config.detector)
         embedder = build_embedder(config)
+        gallery = None if embedder is None else build_gallery(int(embedder.embedding_dim), config.linking.gallery)
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    out_dir = output_dir(config, args.out)
+    except OSError as exc:
+        print(f"error: output folder {out_dir}: {exc}; expected a folder this user can write", file=sys.stderr)
+        return 2
     log.info("writing to %s", out_dir)
-    summary = run_pipeline(config, out_dir, detector, progress=config.outputs.progress, embedder=embedder, infos=infos)
+    try:
+        summary = run_pipeline(
+            config, out_dir, detector, progress=config.outputs.progress, embedder=embedder, infos=infos,
+            gallery=gallery,
+        )  # fmt: skip
+    except OSError as exc:
+        print(f"error: writing the run's outputs: {exc}; expected a writable folder with free space", file=sys.stderr)
+        return 2
     print(summary_line(summary))
-    return 0
+    return _camera_failures(summary)
+
+
+def _camera_failures(summary: dict) -> int:
+    """Exit code 4 (with one line per camera) when a camera failed for good, else 0."""
+    failed = summary.get("failed_cameras", {})
+    for camera_id, reason in failed.items():
+        print(f"error: camera {camera_id} failed: {reason}", file=sys.stderr)
+    return 4 if failed else 0
 
 
 if __name__ == "__main__":

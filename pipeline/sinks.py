@@ -71,7 +71,8 @@ class TracksWriter:
 
     def __init__(self, out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        self._csv: IO[str] = open(out_dir / "tracks.csv", "w")
+        self.path = out_dir / "tracks.csv"  # and tracks.jsonl beside it
+        self._csv: IO[str] = open(self.path, "w")
         self._jsonl: IO[str] = open(out_dir / "tracks.jsonl", "w")
         self._csv.write(",".join(TRACK_COLUMNS) + "\n")
 
@@ -134,6 +135,7 @@ class CropHarvester:
     def __init__(self, crops_dir: Path, every: int = 5, min_height: int = 32, jpeg_quality: int = 92) -> None:
         crops_dir.mkdir(parents=True, exist_ok=True)
         self.dir = crops_dir
+        self.path = crops_dir / "manifest.csv"
         self.every = every
         self.min_height = min_height
         self.jpeg_quality = jpeg_quality
@@ -192,6 +194,13 @@ class CropHarvester:
             self._fh.close()
 
 
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` with the file it was writing (a full disk fails a buffered write without naming the file)."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+
+
 class RunOutputs:
     """All sinks of one run folder behind one ``append``; a context manager that always closes them."""
 
@@ -233,7 +242,10 @@ class RunOutputs:
 
     def flush(self) -> None:
         for sink in self._all():
-            sink.flush()
+            try:
+                sink.flush()
+            except OSError as exc:
+                raise _naming(exc, sink.path) from exc
 
     def close(self) -> None:
         errors = []
@@ -241,7 +253,7 @@ class RunOutputs:
             try:
                 sink.close()
             except Exception as exc:  # close every sink even if one fails
-                errors.append(exc)
+                errors.append(_naming(exc, sink.path) if isinstance(exc, OSError) else exc)
         if errors:
             raise errors[0]
 

@@ -1,8 +1,10 @@
-"""Camera readers: one thread per camera feeding a bounded queue of :class:`~pipeline.records.Frame`.
+"""Camera readers: one thread per camera feeding a queue of :class:`~pipeline.records.Frame`.
 
-Files and image folders never drop a frame (the reader blocks when the queue is full); live streams and
-webcams drop the oldest queued frame when the pipeline falls behind and reconnect with exponential
-backoff when the stream fails, while the other cameras keep running. Corrupt or unreadable frames are
+Files and image folders never drop a frame (the reader blocks when its bounded queue is full). Live streams
+and webcams are processed at real time: their queue holds only the newest frame, older ones are dropped and
+counted. Every attempt to open a stream is bounded by ``open_timeout``; a stream without a frame for
+``frame_timeout`` is lost. A lost stream counts one disconnect, is reopened with exponential backoff and its
+frame numbering continues where it stopped; the other cameras keep running. Corrupt frames of files are
 logged, counted and skipped.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -45,10 +48,12 @@ class ReaderStats:
     """Counters a reader keeps; read by the run summary."""
 
     frames: int = 0
-    dropped: int = 0
-    corrupt: int = 0
-    reconnects: int = 0
-    error: str | None = None
+    dropped: int = 0  # live frames replaced by a newer one before the pipeline took them
+    corrupt: int = 0  # frames that did not decode (the source itself was still there)
+    disconnects: int = 0  # times a delivering live stream was lost
+    reconnects: int = 0  # times a lost live stream delivered again
+    error: str | None = None  # the current problem; cleared when a live camera recovers
+    failed: bool = False  # the reader stopped because of an error (gave up, unreadable), not at the end
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,15 @@ class EndOfStream:
 
 def is_live(camera: CameraConfig) -> bool:
     return camera.kind in ("stream", "webcam")
+
+
+def redact(source: str | int) -> str:
+    """The source for a log line, without the password of ``scheme://user:password@host`` URLs."""
+    return re.sub(r"^([a-z]+://[^/@:]*):[^/@]*@", r"\1:***@", str(source))
+
+
+def _valid(image: np.ndarray | None) -> bool:
+    return image is not None and image.ndim == 3 and image.shape[2] == 3 and image.size > 0
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -144,9 +158,16 @@ class CameraReader(threading.Thread):
         self.options = options
         self.info = info if info is not None else probe(camera)
         self.live = is_live(camera)
-        self.queue: queue.Queue[Frame | EndOfStream] = queue.Queue(maxsize=options.queue_size)
+        self.queue: queue.Queue[Frame | EndOfStream] = queue.Queue(maxsize=1 if self.live else options.queue_size)
         self.stats = ReaderStats()
+        self.origin = time.monotonic()  # live frame timestamps are seconds since this instant
         self._stop_event = threading.Event()
+
+    def age(self, frame: Frame, now: float | None = None) -> float | None:
+        """Seconds since a live ``frame`` was captured (None for files: their time is the video's)."""
+        if not self.live:
+            return None
+        return (time.monotonic() if now is None else now) - self.origin - frame.timestamp
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -170,6 +191,7 @@ class CameraReader(threading.Thread):
             reason = "error"
         if self.stats.error and reason == "end of source":
             reason = "error"
+        self.stats.failed = reason == "error"
         self._put_end(EndOfStream(self.camera.id, reason))
 
     # -- emitting -------------------------------------------------------------------------------
@@ -230,42 +252,88 @@ class CameraReader(threading.Thread):
             yield Frame(self.camera.id, index, index / fps, image)
 
     def _capture_frames(self) -> Iterator[Frame]:
-        attempt = 0
-        index = -1
-        emitted = 0
-        started = time.monotonic()
+        if self.live:
+            yield from self._live_frames()
+            return
+        cap = cv2.VideoCapture(str(self.camera.source))
+        try:
+            if not cap.isOpened():
+                self.stats.error = f"cannot open {self.camera.source} as a video"
+                return
+            emitted = 0
+            for index, image, msec in self._read_file(cap):
+                if index % self.camera.stride:
+                    continue
+                if self._limit_reached(emitted):
+                    return
+                emitted += 1
+                yield Frame(self.camera.id, index, self._timestamp(index, msec), image)
+        finally:
+            cap.release()
+
+    def _live_frames(self) -> Iterator[Frame]:
+        """Frames of a stream or webcam; a lost stream is reopened with backoff, its numbering continues."""
+        index, emitted, attempt = -1, 0, 0
+        lost_at: float | None = None  # monotonic time the stream was lost; None while it delivers
         while not self.stopped:
             cap = self._open()
-            if cap is None:
-                if not self.live or not self._backoff(attempt):
-                    return
-                attempt += 1
-                continue
-            try:
-                for frame_index, image, msec in self._read(cap, index):
-                    attempt, index = 0, frame_index
-                    if index % self.camera.stride:
-                        continue
-                    if self._limit_reached(emitted):
-                        return
-                    emitted += 1
-                    yield Frame(self.camera.id, index, self._timestamp(index, msec, started), image)
-            finally:
-                cap.release()
-            if not self.live or self.stopped or self._limit_reached(emitted):
+            delivered = False
+            if cap is not None:
+                try:
+                    for image in self._read_live(cap):
+                        if not delivered and (attempt or lost_at is not None):
+                            self._recovered(lost_at, attempt)
+                        delivered, attempt, lost_at = True, 0, None
+                        index += 1
+                        if index % self.camera.stride:
+                            continue
+                        if self._limit_reached(emitted):
+                            return
+                        emitted += 1
+                        yield Frame(self.camera.id, index, time.monotonic() - self.origin, image)
+                finally:
+                    cap.release()
+            if self.stopped:
                 return
-            self.stats.reconnects += 1
-            log.warning("camera %s: stream interrupted, reconnecting", self.camera.id)
+            if delivered:  # a working stream went away: one disconnect, however many reads failed
+                lost_at = time.monotonic()
+                self.stats.disconnects += 1
+                log.warning("camera %s: stream lost (%s)", self.camera.id, self.stats.error)
             if not self._backoff(attempt):
                 return
             attempt += 1
 
+    def _recovered(self, lost_at: float | None, attempts: int) -> None:
+        if lost_at is None:
+            log.info("camera %s: connected after %d failed attempts", self.camera.id, attempts)
+        else:
+            self.stats.reconnects += 1
+            down = time.monotonic() - lost_at
+            log.info("camera %s: reconnected after %.1f s without frames", self.camera.id, down)
+        self.stats.error = None
+
     def _open(self) -> cv2.VideoCapture | None:
-        cap = cv2.VideoCapture(self.camera.source)
+        """Open the live source within ``open_timeout``; None (and ``stats.error`` says why) when it fails."""
+        timeout = self.options.open_timeout
+        where = redact(self.camera.source)
+        log.info("camera %s: opening %s (timeout %.1f s)", self.camera.id, where, timeout)
+        started = time.monotonic()
+        if self.camera.kind == "stream":  # the FFmpeg backend honours both timeouts on every attempt
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(timeout * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.options.frame_timeout * 1000),
+            ]  # fmt: skip
+            cap = cv2.VideoCapture(str(self.camera.source), cv2.CAP_FFMPEG, params)
+        else:
+            cap = cv2.VideoCapture(self.camera.source)
         if cap.isOpened():
+            log.info("camera %s: opened in %.1f s", self.camera.id, time.monotonic() - started)
             return cap
         cap.release()
-        msg = f"cannot open source {self.camera.source!r}"
+        if time.monotonic() - started >= 0.9 * timeout:
+            msg = f"cannot open {where}: no answer within {timeout:.1f} s (sources.open_timeout)"
+        else:
+            msg = f"cannot open {where}: refused, not found or not a video stream"
         log.warning("camera %s: %s", self.camera.id, msg)
         self.stats.error = msg
         return None
@@ -278,24 +346,51 @@ class CameraReader(threading.Thread):
             log.error("camera %s: %s", self.camera.id, self.stats.error)
             return False
         delay = min(opts.reconnect_backoff * (2**attempt), opts.reconnect_backoff_max)
+        log.info(
+            "camera %s: reconnecting in %.1f s (attempt %d of %d)",
+            self.camera.id, delay, attempt + 1, opts.reconnect_attempts,
+        )  # fmt: skip
         return not self._stop_event.wait(delay)
 
-    def _read(self, cap: cv2.VideoCapture, last_index: int) -> Iterator[tuple[int, np.ndarray, float]]:
+    def _read_live(self, cap: cv2.VideoCapture) -> Iterator[np.ndarray]:
+        """Yield images until a read fails or times out (``frame_timeout``); ``stats.error`` says which."""
+        failures = 0
+        timeout = self.options.frame_timeout
+        while not self.stopped:
+            started = time.monotonic()
+            ok, image = cap.read()
+            if ok and _valid(image):
+                failures = 0
+                yield image
+                continue
+            waited = time.monotonic() - started
+            if ok:  # a frame came but did not decode: the stream is still there
+                failures += 1
+                self.stats.corrupt += 1
+                if failures < self.options.max_consecutive_failures:
+                    continue
+                self.stats.error = f"{failures} unreadable frames in a row"
+            elif waited >= 0.9 * timeout:
+                self.stats.error = f"no frame for {waited:.1f} s (sources.frame_timeout)"
+            else:
+                self.stats.error = "read failed: stream ended or connection closed"
+            return
+
+    def _read_file(self, cap: cv2.VideoCapture) -> Iterator[tuple[int, np.ndarray, float]]:
         """Yield (index, image, position ms) and skip corrupt frames; ends at EOF or too many failures."""
         failures = 0
-        index = last_index
+        index = -1
         while not self.stopped:
             previous = cap.get(cv2.CAP_PROP_POS_FRAMES)
-            skip = self.camera.stride > 1 and (index + 1) % self.camera.stride and not self.live
-            if skip:
+            if self.camera.stride > 1 and (index + 1) % self.camera.stride:
                 ok, image = cap.grab(), None  # skipped by stride: no need to decode
             else:
                 ok, image = cap.read()
-                ok = ok and image is not None and image.ndim == 3 and image.shape[2] == 3 and image.size > 0
+                ok = ok and _valid(image)
             position = cap.get(cv2.CAP_PROP_POS_FRAMES)
+            index += 1  # a failed slot is consumed too: indices stay aligned with the file's frames
             if not ok:
-                index += 1  # that frame slot is consumed: indices stay aligned with the file's frames
-                if not self.live and self._file_ended(index, position, previous):
+                if self._file_ended(index, position, previous):
                     return
                 failures += 1
                 self.stats.corrupt += 1
@@ -305,7 +400,6 @@ class CameraReader(threading.Thread):
                     return
                 continue
             failures = 0
-            index += 1
             if image is None:
                 continue
             yield index, image, cap.get(cv2.CAP_PROP_POS_MSEC)
@@ -317,9 +411,7 @@ class CameraReader(threading.Thread):
             return index >= total or position >= total
         return position <= previous
 
-    def _timestamp(self, index: int, msec: float, started: float) -> float:
-        if self.live:
-            return time.monotonic() - started
+    def _timestamp(self, index: int, msec: float) -> float:
         if self.camera.fps is None and msec > 0:
             return msec / 1000.0
         return index / (self.info.fps or DEFAULT_FPS)
@@ -336,17 +428,19 @@ class _Head:
 class FrameBatcher:
     """Merge the readers' queues into batches of frames, one frame per camera at most.
 
-    File runs are in time order across cameras: a batch holds every camera whose next frame is within
-    half a frame period of the earliest pending timestamp. Live runs batch whatever is ready.
+    File cameras are in time order across cameras: a batch holds every file camera whose next frame is within
+    half a frame period of the earliest pending file timestamp; the batcher waits for each file camera's next
+    frame (files never drop). Live cameras join a batch with their newest frame when they have one and are
+    never waited for, so a slow or absent live camera does not slow the file cameras. Only when no camera has
+    a frame does the batcher sleep ``poll_s``.
     """
 
     readers: list[CameraReader]
-    poll_s: float = 0.05
+    poll_s: float = 0.005
     _heads: dict[str, _Head] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._heads = {r.camera.id: _Head(r) for r in self.readers}
-        self.live = any(r.live for r in self.readers)
 
     def __iter__(self) -> Iterator[list[Frame]]:
         while True:
@@ -355,25 +449,26 @@ class FrameBatcher:
             if not pending:
                 if all(h.done for h in self._heads.values()):
                     return
+                time.sleep(self.poll_s)
                 continue
-            earliest = min(h.frame.timestamp for h in pending)
-            tolerance = 0.5 / max(max(h.reader.info.fps for h in pending), 1e-6)
+            files = [h for h in pending if not h.reader.live]
+            if files:
+                earliest = min(h.frame.timestamp for h in files)
+                tolerance = 0.5 / max(max(h.reader.info.fps for h in files), 1e-6)
             batch = []
             for head in pending:
-                if self.live or head.frame.timestamp <= earliest + tolerance:
+                if head.reader.live or head.frame.timestamp <= earliest + tolerance:
                     batch.append(head.frame)
                     head.frame = None
             yield batch
 
     def _fill(self) -> None:
-        """Make sure every file camera has its next frame pending; take what live cameras have."""
+        """Wait for every file camera's next frame; take what live cameras have without waiting."""
         for head in self._heads.values():
             if head.done or head.frame is not None:
                 continue
-            block = not self.live
-            try:
-                item = head.reader.queue.get(timeout=self.poll_s) if not block else self._blocking_get(head)
-            except queue.Empty:
+            item = self._poll(head) if head.reader.live else self._blocking_get(head)
+            if item is None:
                 continue
             if isinstance(item, EndOfStream):
                 head.done = True
@@ -381,6 +476,15 @@ class FrameBatcher:
                     log.error("camera %s stopped: %s", item.camera_id, head.reader.stats.error)
             else:
                 head.frame = item
+
+    @staticmethod
+    def _poll(head: _Head) -> Frame | EndOfStream | None:
+        try:
+            return head.reader.queue.get_nowait()
+        except queue.Empty:
+            if not head.reader.is_alive() and head.reader.queue.empty():
+                return EndOfStream(head.reader.camera.id, "reader exited")
+            return None
 
     @staticmethod
     def _blocking_get(head: _Head) -> Frame | EndOfStream:

@@ -57,6 +57,8 @@ def test_minimal_config_has_defaults(video: Path) -> None:
         ({"cameras": [{"id": "a", "source": 0}, {"id": "a", "source": 1}]}, "cameras[1].id: duplicate camera id 'a'"),
         ({"outputs": {"video": "yes"}}, "outputs.video: expected true or false"),
         ({"sources": {"queue_size": 0}}, "sources.queue_size"),
+        ({"sources": {"frame_timeout": 0}}, "sources.frame_timeout: expected a value in [0.1, 3600.0], got 0"),
+        ({"sources": {"open_timeout": "soon"}}, "sources.open_timeout"),
     ],
 )
 def test_bad_config_names_the_key(video: Path, patch: dict, message: str) -> None:

@@ -118,12 +118,16 @@ def test_load_dim_mismatch_names_both_dims(tmp_path: Path) -> None:
         Gallery(16, device="cpu").load(path)
 
 
-@pytest.mark.parametrize("content", [b"", b"not a zip file at all", b"PK\x03\x04broken"])
+@pytest.mark.parametrize(
+    "content", [b"", b"not a zip file at all", b"PK\x03\x04broken", bytes(range(256)) * 40, b"\x80\x04K\x01."]
+)
 def test_load_corrupt_file_names_it(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "bad.npz"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match="bad.npz: not a readable gallery file"):
+    with pytest.raises(ValueError, match="bad.npz: not a readable gallery file") as err:
         Gallery(D, device="cpu").load(path)
+    assert "expected the .npz archive Gallery.save writes" in str(err.value)
+    assert "pickle" not in str(err.value)  # np.load's guess for random bytes misled users
 
 
 def test_load_truncated_and_missing(tmp_path: Path) -> None:

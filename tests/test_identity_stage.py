@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 from pathlib import Path
 
 import cv2
@@ -12,6 +13,7 @@ import pytest
 import supervision as sv
 
 from configs import ConfigError, config_from_dict
+from pipeline import engine
 from pipeline.engine import run_pipeline
 from pipeline.identity_outputs import load_tracklets, rewrite_tracks
 from pipeline.relink import main as relink_main
@@ -195,3 +197,18 @@ def test_run_threshold_flag_sets_online_and_offline() -> None:
             apply_overrides(cfg, parse_args(base + ["--threshold", bad]))
     with pytest.raises(ConfigError, match="linking.threshold"):
         config_from_dict({"cameras": [{"id": "a", "source": 0}], "linking": {"threshold": "sometimes"}})
+
+
+def test_a_second_ctrl_c_while_outputs_are_written_loses_nothing(tmp_path: Path, monkeypatch) -> None:
+    save_tracklets = engine.save_tracklets
+
+    def ctrl_c_again(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)  # the user presses Ctrl-C while the end-of-run files are written
+        return save_tracklets(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "save_tracklets", ctrl_c_again)
+    summary, out = run(tmp_path, ColourEmbedder())
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["identities"]["global_ids"] == summary["identities"]["global_ids"] == 2
+    assert len(load_tracklets(out)[0]) == 4 and (out / "identities.json").is_file()
+    assert not list(out.glob(".*.tmp*"))  # no temporary file left behind
