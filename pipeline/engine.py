@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,34 @@ def run_pipeline(
     Ctrl-C while they are written is ignored, and each end-of-run file is replaced atomically. Cameras that
     failed for good (gave up, or never produced a frame) are listed in ``failed_cameras``.
     """
+    summary: dict[str, Any] = {}
+    frames = stream_pipeline(config, out_dir, detector, progress, embedder, infos, gallery, summary=summary)
+    try:
+        for _ in frames:
+            pass
+    except KeyboardInterrupt:  # raised between two frames: end the run the same way
+        frames.close()
+    return summary
+
+
+def stream_pipeline(
+    config: PipelineConfig,
+    out_dir: Path,
+    detector: Any,
+    progress: bool = True,
+    embedder: Any = None,
+    infos: dict[str, SourceInfo] | None = None,
+    gallery: Gallery | None = None,
+    *,
+    summary: dict[str, Any] | None = None,
+) -> Iterator[tuple[Frame, sv.Detections]]:
+    """:func:`run_pipeline` as a generator of ``(frame, tracked detections)``, one per processed camera frame,
+    after the frame reached the sinks (detections carry ``tracker_id`` and the live global ids).
+
+    When the stream ends, or the consumer stops early (``close()``, as on Ctrl-C), the run is finished the
+    same way and its summary is written into ``summary`` (and ``out_dir/summary.json``).
+    """
+    summary = {} if summary is None else summary
     infos = prepare_sources(config) if infos is None else infos
     cams = {c.id: c for c in config.cameras}
     rates = {cid: (infos[cid].fps or 25.0) / cams[cid].stride for cid in cams}
@@ -153,7 +182,9 @@ def run_pipeline(
                     bars[frame.camera_id].update(1)
                 outputs.flush()
                 clock.add("sinks", t)
-    except KeyboardInterrupt:
+                for frame, dets in zip(batch, tracked):
+                    yield frame, dets
+    except (KeyboardInterrupt, GeneratorExit):
         interrupted = True
         log.warning("interrupted: outputs flushed and closed")
     finally:
@@ -163,7 +194,7 @@ def run_pipeline(
             bar.close()
     with ctrl_c_deferred("the run's outputs"):
         wall = time.perf_counter() - started
-        summary = _summary(config, out_dir, readers, frames_done, track_ids, clock, wall, interrupted, outputs)
+        summary.update(_summary(config, out_dir, readers, frames_done, track_ids, clock, wall, interrupted, outputs))
         _add_camera_health(summary, readers, ages, interrupted)
         for cid, tracker in trackers.items():
             summary["cameras"][cid]["tracker_thresholds"] = {k: round(v, 4) for k, v in tracker.thresholds.items()}
@@ -178,7 +209,6 @@ def run_pipeline(
     if config.outputs.video:  # drawn once the final ids are known; Ctrl-C here stops only the drawing
         summary["videos"] = _videos(config, frames_done, Path(out_dir), interrupted, progress)
         write_text(Path(out_dir) / "summary.json", json.dumps(summary, indent=2, default=str))
-    return summary
 
 
 def _videos(
