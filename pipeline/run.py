@@ -204,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
 
     out_dir = args.out
     try:
+        if args.cameras is not None and args.cameras.suffix.lower() not in (".yaml", ".yml", ""):
+            raise ConfigError(
+                f"--cameras: expected a camera YAML, got {args.cameras}; to run on a video, image folder or "
+                f"stream without a YAML, give it as a SOURCE: mcpa run {args.cameras}"
+            )
         base = load_config(args.cameras) if args.cameras is not None else sources_config(args)
         config = apply_overrides(base, args)
         infos = prepare_sources(config)  # fail on unreadable files or bad ROIs before loading models

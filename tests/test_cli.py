@@ -120,6 +120,10 @@ def test_usage_errors_exit_2_with_a_message(tmp_path: Path, capsys) -> None:
     assert main(["frobnicate"]) == 2 and "unknown command 'frobnicate'" in capsys.readouterr().err
     assert main(["run"]) == 2 and "SOURCE" in capsys.readouterr().err
     proc = mcpa("run", "--cameras", str(SAMPLES / "cam0.mp4"))
+    assert proc.returncode == 2 and "give it as a SOURCE: mcpa run" in proc.stderr and "Traceback" not in proc.stderr
+    binary = tmp_path / "cams.yaml"
+    binary.write_bytes((SAMPLES / "cam0.mp4").read_bytes()[:4096])
+    proc = mcpa("run", "--cameras", str(binary))
     assert proc.returncode == 2 and "expected a YAML text file" in proc.stderr and "Traceback" not in proc.stderr
     proc = mcpa("run", str(tmp_path / "missing.mp4"), "--weights", "bgsub")
     assert proc.returncode == 2 and "missing.mp4" in proc.stderr
