@@ -162,6 +162,8 @@ def run_pipeline(
             reader.stop()
         for bar in bars.values():
             bar.close()
+        with ctrl_c_deferred("the run's outputs"):
+            _join(readers, max(config.sources.open_timeout, config.sources.frame_timeout) + 1.0)
     with ctrl_c_deferred("the run's outputs"):
         wall = time.perf_counter() - started
         summary = _summary(config, out_dir, readers, frames_done, track_ids, clock, wall, interrupted, outputs)
@@ -172,6 +174,15 @@ def run_pipeline(
             summary["identities"] = finish_identities(identity, Path(out_dir), config.linking.offline)
         write_text(Path(out_dir) / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _join(readers: list[CameraReader], timeout_s: float) -> None:
+    """Wait for stopped readers to leave their decoder call (a process that exits inside one aborts)."""
+    deadline = time.monotonic() + timeout_s
+    for reader in readers:
+        reader.join(timeout=max(deadline - time.monotonic(), 0.0))
+        if reader.is_alive():
+            log.warning("camera %s: reader still busy %.0f s after stop", reader.camera.id, timeout_s)
 
 
 def _record_ages(batch: list[Frame], readers: dict[str, CameraReader], ages: FrameAges) -> None:
