@@ -192,6 +192,8 @@ def stream_pipeline(
             reader.stop()
         for bar in bars.values():
             bar.close()
+        with ctrl_c_deferred("the run's outputs"):
+            _join(readers, max(config.sources.open_timeout, config.sources.frame_timeout) + 1.0)
     with ctrl_c_deferred("the run's outputs"):
         wall = time.perf_counter() - started
         summary.update(_summary(config, out_dir, readers, frames_done, track_ids, clock, wall, interrupted, outputs))
@@ -228,6 +230,15 @@ def _videos(
     seconds = time.perf_counter() - started
     log.info("drew %d videos with final ids in %.1f s", len(written), seconds)
     return {"rendered": True, "files": {c: str(p) for c, p in written.items()}, "seconds": round(seconds, 3)}
+
+
+def _join(readers: list[CameraReader], timeout_s: float) -> None:
+    """Wait for stopped readers to leave their decoder call (a process that exits inside one aborts)."""
+    deadline = time.monotonic() + timeout_s
+    for reader in readers:
+        reader.join(timeout=max(deadline - time.monotonic(), 0.0))
+        if reader.is_alive():
+            log.warning("camera %s: reader still busy %.0f s after stop", reader.camera.id, timeout_s)
 
 
 def _record_ages(batch: list[Frame], readers: dict[str, CameraReader], ages: FrameAges) -> None:

@@ -189,7 +189,9 @@ class CameraReader(threading.Thread):
             log.exception("camera %s: reader failed", self.camera.id)
             self.stats.error = f"{type(exc).__name__}: {exc}"
             reason = "error"
-        if self.stats.error and reason == "end of source":
+        if reason == "end of source" and self.stopped:  # e.g. Ctrl-C while a live camera was reconnecting
+            reason = "stopped"
+        elif reason == "end of source" and self.stats.error:
             reason = "error"
         self.stats.failed = reason == "error"
         self._put_end(EndOfStream(self.camera.id, reason))

@@ -190,3 +190,17 @@ def test_live_camera_is_processed_at_real_time_beside_a_file(rtsp_server, tmp_pa
     assert live["frames"] >= 20 and live["dropped"] > live["frames"] / 2
     assert live["frame_age_s"]["frames"] - live["frames"] in (0, 1)  # the interrupted batch was aged too
     assert live["frame_age_s"]["p95"] < 0.15, live["frame_age_s"]  # one frame period plus decoding at most
+
+
+def test_run_returns_only_after_its_readers_left_the_decoder(tmp_path) -> None:
+    """A process that exits while a reader thread is inside FFmpeg aborts ("FATAL: exception not rethrown")."""
+    (tmp_path / "img").mkdir()  # images, not a video: OpenCV serialises FFmpeg opens, a folder needs none
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / "img" / f"{i:06d}.png"), np.zeros((48, 64, 3), np.uint8))
+    with SilentServer() as silent:  # the live camera is stuck in its open when the run is interrupted
+        cams = [{"id": "file", "source": str(tmp_path / "img")}, {"id": "hung", "source": silent.url}]
+        sources = {"open_timeout": 2.0, "reconnect_attempts": 0}
+        cfg = config_from_dict({"cameras": cams, "detector": {"backend": "bgsub"}, "sources": sources})
+        summary = run_pipeline(cfg, tmp_path / "run", SlowDetector(0.0, calls=3), progress=False)
+    assert summary["interrupted"] and summary["cameras"]["file"]["frames"] == 3
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("reader-")]

@@ -201,3 +201,15 @@ def test_an_absent_live_camera_does_not_slow_the_file_cameras(tmp_path: Path) ->
 )
 def test_log_lines_never_show_a_stream_password(source: str | int, shown: str) -> None:
     assert redact(source) == shown
+
+
+def test_a_live_camera_stopped_while_reconnecting_has_not_failed() -> None:
+    options = SourceOptions(reconnect_attempts=100, reconnect_backoff=0.05, reconnect_backoff_max=0.05)
+    reader = CameraReader(CameraConfig("door", "rtsp://127.0.0.1:9/cam"), options)
+    reader.start()
+    deadline = time.monotonic() + 10
+    while reader.stats.error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    reader.stop()  # what Ctrl-C does: the camera was down, but it had not given up
+    reader.join(timeout=10)
+    assert reader.stats.error is not None and not reader.stats.failed
