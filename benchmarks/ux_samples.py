@@ -47,6 +47,7 @@ def one(cmd: list[str], out: Path) -> dict:
     from pipeline.evaluate import evaluate_paths
 
     err = out.with_suffix(".stderr")
+    err.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open(err, "w") as fh:
         proc = subprocess.run([*cmd, "--out", str(out)], stdout=subprocess.PIPE, stderr=fh, cwd=REPO, text=True)

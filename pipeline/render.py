@@ -123,7 +123,9 @@ def render_camera(
     with VideoEncoder(out, fps) as encoder, bar:
         for frame in frames:
             rows = table.rows(frame.index)  # columns: frame, timestamp, track, global, x1, y1, x2, y2, conf
-            image = annotator.annotate(frame.image, frame.index, frame.timestamp, rows[:, 4:8], rows[:, 2], rows[:, 3])
+            image = annotator.annotate(
+                frame.image, frame.index, frame.timestamp, rows[:, 4:8], rows[:, 2], rows[:, 3], copy=False
+            )  # the decoded frame is drawn on in place: nothing else reads it
             encoder.write(image)
             bar.update(1)
         written = encoder.frames

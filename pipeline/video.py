@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,6 +23,8 @@ import supervision as sv
 log = logging.getLogger(__name__)
 
 TRAIL_SECONDS = 2.0
+LABEL_SCALE = 0.45
+PALETTE = sv.ColorPalette.DEFAULT
 UNLINKED_COLOUR_OFFSET = 1_000_000  # unlinked tracks colour by track id, away from the global ids' colours
 RECORDING_SUFFIX = ".source.mp4"
 RECORDING_INDEX_SUFFIX = ".source.npz"
@@ -133,39 +136,66 @@ class VideoEncoder:
 
 
 class FrameAnnotator:
-    """Boxes coloured by identity, trails, id labels and a camera/time header for one camera's frames."""
+    """Boxes coloured by identity, trails, id labels and a camera/time header for one camera's frames.
+
+    Colours come from supervision's default palette, looked up by identity (``ColorPalette.by_idx``, what
+    ``ColorLookup.TRACK`` does), so an identity has the same colour in every camera's video and on the
+    review page. Drawing is plain OpenCV: supervision's annotators cost 4x more per frame here, and the
+    videos are drawn at the end of a run, where every millisecond is waiting time.
+    """
 
     def __init__(self, camera_id: str, fps: float) -> None:
         self.camera_id = camera_id
-        lookup = sv.ColorLookup.TRACK
-        self._boxes = sv.BoxAnnotator(thickness=2, color_lookup=lookup)
-        self._trails = sv.TraceAnnotator(
-            thickness=2, trace_length=max(2, int(round(TRAIL_SECONDS * (fps or 25.0)))),
-            position=sv.Position.BOTTOM_CENTER, color_lookup=lookup,
-        )  # fmt: skip
-        self._labels = sv.LabelAnnotator(text_scale=0.45, text_padding=3, color_lookup=lookup)
+        self.trail_frames = max(2, int(round(TRAIL_SECONDS * (fps or 25.0))))
+        self._trails: dict[int, deque[tuple[int, int, int]]] = {}
+        self._calls = 0
+        self._label_sizes: dict[str, tuple[int, int]] = {}
         self._strips: dict[tuple[int, int], tuple[float, int, int, int, int]] = {}
 
     def annotate(
         self, image: np.ndarray, index: int, timestamp: float, xyxy: np.ndarray, track_ids: np.ndarray,
-        global_ids: np.ndarray,
+        global_ids: np.ndarray, *, copy: bool = True,
     ) -> np.ndarray:  # fmt: skip
-        """A copy of ``image`` with every box of this frame drawn; ``global_ids`` -1 where unlinked."""
-        out = image.copy()
+        """``image`` (a copy unless ``copy=False``) with every box of this frame drawn; ``global_ids`` -1 where
+        unlinked."""
+        out = image.copy() if copy else image
+        self._calls += 1
         if len(xyxy):
+            boxes = np.round(np.asarray(xyxy, np.float64)).astype(np.int64)
             track_ids = np.asarray(track_ids, np.int64)
             global_ids = np.asarray(global_ids, np.int64)
-            linked = global_ids >= 0
-            colour_ids = np.where(linked, global_ids, UNLINKED_COLOUR_OFFSET + track_ids)
-            detections = sv.Detections(
-                xyxy=np.asarray(xyxy, np.float32), class_id=np.zeros(len(xyxy), int), tracker_id=colour_ids
-            )
-            labels = [f"G{g}" if g >= 0 else f"#{t}" for g, t in zip(global_ids, track_ids)]
-            out = self._trails.annotate(out, detections)
-            out = self._boxes.annotate(out, detections)
-            out = self._labels.annotate(out, detections, labels=labels)
+            colour_ids = np.where(global_ids >= 0, global_ids, UNLINKED_COLOUR_OFFSET + track_ids)
+            for (x1, y1, x2, y2), cid, gid, tid in zip(boxes.tolist(), colour_ids.tolist(), global_ids, track_ids):
+                colour = PALETTE.by_idx(cid).as_bgr()
+                self._draw_trail(out, cid, ((x1 + x2) // 2, y2), colour)
+                cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
+                self._draw_label(out, f"G{gid}" if gid >= 0 else f"#{tid}", x1, y1, colour)
+        if self._calls % (4 * self.trail_frames) == 0:  # forget identities that left
+            stale = [k for k, pts in self._trails.items() if pts[-1][0] <= self._calls - self.trail_frames]
+            for k in stale:
+                del self._trails[k]
         _header(out, f"{self.camera_id}  {_clock(timestamp)}  frame {index}", self._strip(out.shape[0], index))
         return out
+
+    def _draw_trail(self, image: np.ndarray, cid: int, foot: tuple[int, int], colour: tuple[int, int, int]) -> None:
+        points = self._trails.setdefault(cid, deque())
+        points.append((self._calls, *foot))
+        while points[0][0] <= self._calls - self.trail_frames:
+            points.popleft()
+        if len(points) > 1:
+            line = np.array([(x, y) for _, x, y in points], np.int32).reshape(-1, 1, 2)
+            cv2.polylines(image, [line], False, colour, 2, cv2.LINE_AA)
+
+    def _draw_label(self, image: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int]) -> None:
+        if text not in self._label_sizes:
+            (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, LABEL_SCALE, 1)
+            self._label_sizes[text] = (w, h + base)
+        w, h = self._label_sizes[text]
+        top = max(0, y - h - 6)
+        cv2.rectangle(image, (x, top), (x + w + 6, top + h + 6), colour, -1)
+        dark = 0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2] < 140
+        ink = (255, 255, 255) if dark else (0, 0, 0)
+        cv2.putText(image, text, (x + 3, top + h + 1), cv2.FONT_HERSHEY_SIMPLEX, LABEL_SCALE, ink, 1, cv2.LINE_AA)
 
     def _strip(self, height: int, index: int) -> tuple[float, int, int, int, int]:
         """Text scale, thickness, strip width and height, baseline: measured once per frame height and width of
