@@ -204,3 +204,19 @@ def test_run_returns_only_after_its_readers_left_the_decoder(tmp_path) -> None:
         summary = run_pipeline(cfg, tmp_path / "run", SlowDetector(0.0, calls=3), progress=False)
     assert summary["interrupted"] and summary["cameras"]["file"]["frames"] == 3
     assert not [t.name for t in threading.enumerate() if t.name.startswith("reader-")]
+
+
+def test_live_camera_video_is_drawn_from_its_recording_with_final_ids(rtsp_server, tmp_path) -> None:
+    cams = [{"id": "live", "source": rtsp_server.url, "max_frames": 20}]
+    cfg = config_from_dict({
+        "cameras": cams, "detector": {"backend": "bgsub"}, "sources": {"open_timeout": 5.0},
+        "outputs": {"video": True},
+    })  # fmt: skip
+    summary = run_pipeline(cfg, tmp_path / "run", SlowDetector(0.0, calls=1000), progress=False)
+    processed = summary["cameras"]["live"]["frames"]  # the newest frames: a live camera drops what it must
+    assert processed >= 1 and summary["videos"]["rendered"], summary["cameras"]
+    videos = tmp_path / "run" / "videos"
+    assert (videos / "live.source.mp4").is_file() and (videos / "live.source.npz").is_file()
+    drawn = cv2.VideoCapture(str(videos / "live.mp4"))
+    assert int(drawn.get(cv2.CAP_PROP_FRAME_COUNT)) == processed  # exactly the frames the run processed
+    drawn.release()
