@@ -188,14 +188,14 @@ def reembed_tracklets(
 ) -> list[Tracklet]:
     """Tracklets whose embedding sums (all crops, odd crops in frame order) come from ``features``.
 
-    A tracklet is matched to its crops by (camera, track id); ``weights`` (N,) weigh the crops as the
-    pipeline weighs boxes (:func:`crop_weights`; 0 = not used). A tracklet without usable crops loses its
-    embedding.
+    A crop belongs to the tracklet its manifest row names (the run's one tracklet id); for runs made before
+    the manifest and ``tracklets.npz`` shared that id, to the tracklet of its (camera, track id).
+    ``weights`` (N,) weigh the crops as the pipeline weighs boxes (:func:`crop_weights`; 0 = not used). A
+    tracklet without usable crops loses its embedding.
     """
     weights = np.ones(len(features), np.float32) if weights is None else weights
-    index = {(t.camera_id, t.track_id): i for i, t in enumerate(tracklets)}
     cams = np.asarray(crops.camera_names)[crops.camids]
-    rows = np.array([index.get((c, int(k)), -1) for c, k in zip(cams, crops.track_ids)], np.int64)
+    rows = _crop_rows(tracklets, cams, crops.track_ids, getattr(crops, "tracklet_ids", None))
     keep = np.flatnonzero((rows >= 0) & (weights > 0))
     order = keep[np.lexsort((crops.frame_index[keep], rows[keep]))]
     sizes = np.bincount(rows[order], minlength=len(tracklets))
@@ -212,6 +212,22 @@ def reembed_tracklets(
                            embedding_sum=sums[i].astype(np.float32) if has else None,
                            odd_sum=odd[i].astype(np.float32) if sizes[i] > 1 else None))  # fmt: skip
     return out
+
+
+def _crop_rows(
+    tracklets: list[Tracklet], cams: np.ndarray, track_ids: np.ndarray, tracklet_ids: np.ndarray | None
+) -> np.ndarray:
+    """(N,) index into ``tracklets`` of each crop (-1: none): by tracklet id when every id names a tracklet of
+    the crop's own camera and track, else by (camera, track id)."""
+    by_id = {t.tracklet_id: i for i, t in enumerate(tracklets)}
+    if tracklet_ids is not None:
+        rows = np.array([by_id.get(int(k), -1) for k in tracklet_ids], np.int64)
+        same = [r >= 0 and tracklets[r].camera_id == c and tracklets[r].track_id == int(t)
+                for r, c, t in zip(rows.tolist(), cams, track_ids)]  # fmt: skip
+        if all(same):
+            return rows
+    index = {(t.camera_id, t.track_id): i for i, t in enumerate(tracklets)}
+    return np.array([index.get((c, int(k)), -1) for c, k in zip(cams, track_ids)], np.int64)
 
 
 def relink(run_dir: Path, out: Path, tracklets: list[Tracklet], thumbs: dict) -> dict[str, Any]:

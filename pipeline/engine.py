@@ -24,11 +24,12 @@ from pipeline.gallery import Gallery
 from pipeline.identity import IdentityStage
 from pipeline.identity_outputs import save_tracklets, write_identity_outputs
 from pipeline.latency import FrameAges
-from pipeline.records import Frame, empty_detections
+from pipeline.records import Frame, empty_detections, with_tracklet_ids
 from pipeline.render import render_videos
 from pipeline.sinks import RunOutputs
 from pipeline.sources import CameraReader, FrameBatcher, SourceInfo, check_roi, probe
 from pipeline.tracking import build_trackers
+from pipeline.tracklets import TrackletNumbers
 from reid.console import end_summary, progress
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ def stream_pipeline(
         embed_cfg = config.embed if config.embed is not None else EmbedConfig()
         identity = IdentityStage(embedder, list(cams), embed_cfg, config.linking, gallery=gallery)
     clock = StageClock()
+    numbers = TrackletNumbers()
     ages = FrameAges()
     by_id = {r.camera.id: r for r in readers}
     frames_done = dict.fromkeys(cams, 0)
@@ -174,6 +176,8 @@ def stream_pipeline(
                     t = time.perf_counter()
                     tracked = identity(batch, tracked)
                     clock.add("embed_link", t)
+                else:  # the identity stage mints tracklet ids; without it, one per (camera, track)
+                    tracked = [with_tracklet_ids(d, numbers(f.camera_id, d.tracker_id)) for f, d in zip(batch, tracked)]
                 t = time.perf_counter()
                 for frame, dets in zip(batch, tracked):
                     outputs.append(frame, dets)

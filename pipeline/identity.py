@@ -23,7 +23,7 @@ from configs.schema import EmbedConfig, GalleryConfig, LinkingConfig
 from pipeline.embed import EmbedBatcher, EmbedSelector, crop_boxes
 from pipeline.gallery import Gallery
 from pipeline.linker import OnlineLinker, offline_relink
-from pipeline.records import Frame, embeddings_of, with_global_ids
+from pipeline.records import Frame, embeddings_of, with_global_ids, with_tracklet_ids
 from pipeline.tracklets import Tracklet, TrackletStore
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class IdentityStage:
         self.offline_report: dict = {}
 
     def __call__(self, frames: Sequence[Frame], tracked: Sequence[sv.Detections]) -> list[sv.Detections]:
-        """Return ``tracked`` with the ``embedding`` (where embedded) and ``global_id`` columns."""
+        """Return ``tracked`` with the ``embedding`` (where embedded), ``global_id`` and ``tracklet_id`` columns."""
         masks = [self.selectors[f.camera_id](d, f) for f, d in zip(frames, tracked)]
         embedded = self.batcher(frames, tracked, masks)
         for frame, dets, mask in zip(frames, embedded, masks):
@@ -116,7 +116,13 @@ class IdentityStage:
         now = max(f.timestamp for f in frames)
         ended = self.store.ended({f.camera_id: f.timestamp for f in frames}, self.linking.tracklet_timeout_s)
         self.linker.step(self.store, now, ended)
-        return [with_global_ids(d, self.store.global_ids(f.camera_id, d.tracker_id)) for f, d in zip(frames, embedded)]
+        return [
+            with_tracklet_ids(
+                with_global_ids(d, self.store.global_ids(f.camera_id, d.tracker_id)),
+                self.store.tracklet_ids(f.camera_id, d.tracker_id),
+            )
+            for f, d in zip(frames, embedded)
+        ]
 
     def finish(self, offline: bool | None = None) -> tuple[list[Tracklet], dict[int, int]]:
         """All tracklets and the final {tracklet_id: global_id}; offline re-clustering when asked."""

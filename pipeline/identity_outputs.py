@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline.durable import atomic_open, write_text
 from pipeline.review import write_review
-from pipeline.sinks import MANIFEST_COLUMNS, TRACK_COLUMNS
+from pipeline.sinks import LEGACY_TRACK_COLUMNS, MANIFEST_COLUMNS, TRACK_COLUMNS
 from pipeline.tracklets import Tracklet
 
 TRACKLETS_FILE = "tracklets.npz"
@@ -126,15 +126,20 @@ def _sums_from_halves(mean: np.ndarray, halves: np.ndarray | None) -> tuple[np.n
 
 
 def read_tracks(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """tracks.csv → (camera ids (N,) str, values (N, 9) float64 of the other columns)."""
+    """tracks.csv → (camera ids (N,) str, values (N, 10) float64 of the other columns, in ``TRACK_COLUMNS``
+    order: frame, timestamp, track_id, global_id, x1, y1, x2, y2, confidence, tracklet_id). Files written
+    before rows carried tracklet ids (``LEGACY_TRACK_COLUMNS``) read with tracklet_id -1."""
     with open(path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
-        if header is None or tuple(header) != TRACK_COLUMNS:
+        header = None if header is None else tuple(header)
+        if header not in (TRACK_COLUMNS, LEGACY_TRACK_COLUMNS):
             raise ValueError(f"{path}: expected header {','.join(TRACK_COLUMNS)}, got {header}")
         rows = list(reader)
     cams = np.array([r[0] for r in rows], dtype=object)
-    values = np.array([r[1:] for r in rows], dtype=np.float64).reshape(len(rows), len(TRACK_COLUMNS) - 1)
+    values = np.array([r[1:] for r in rows], dtype=np.float64).reshape(len(rows), len(header) - 1)
+    if header == LEGACY_TRACK_COLUMNS:
+        values = np.column_stack([values, np.full(len(rows), -1.0)])
     return cams, values
 
 
@@ -157,11 +162,28 @@ def _row_global_ids(
     return gids
 
 
+def row_global_ids(tracklet_ids: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
+    """(N,) int64 global id of each row's tracklet in ``mapping`` (-1 for tracklets it does not hold): the final
+    ids are a lookup in the identity record, never a re-match."""
+    tracklet_ids = np.asarray(tracklet_ids, np.int64)
+    if not mapping or not len(tracklet_ids):
+        return np.full(len(tracklet_ids), -1, np.int64)
+    keys = np.fromiter(mapping.keys(), np.int64, len(mapping))
+    vals = np.fromiter(mapping.values(), np.int64, len(mapping))
+    order = np.argsort(keys)
+    keys, vals = keys[order], vals[order]
+    pos = np.clip(np.searchsorted(keys, tracklet_ids), 0, len(keys) - 1)
+    return np.where(keys[pos] == tracklet_ids, vals[pos], -1)
+
+
 def rewrite_tracks(out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int]) -> dict[str, int]:
     """Write final global ids into tracks.csv/jsonl and mot_global/; return row counts."""
     out_dir = Path(out_dir)
     cams, values = read_tracks(out_dir / "tracks.csv")
-    gids = _row_global_ids(cams, values, tracklets, mapping)
+    gids = row_global_ids(values[:, 9].astype(np.int64), mapping)
+    legacy = values[:, 9] < 0  # rows written before they carried their tracklet id: matched by frame span
+    if legacy.any():
+        gids[legacy] = _row_global_ids(cams[legacy], values[legacy], tracklets, mapping)
     values[:, 3] = gids
     _write_tracks(out_dir, cams, values)
     # MOT files need an id for every row: rows of tracklets never linked get fresh ids past every global id,
@@ -184,24 +206,23 @@ def rewrite_tracks(out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, 
             np.savetxt(fh, table, fmt="%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1")
     manifest = out_dir / "crops" / MANIFEST_FILE
     if manifest.is_file():
-        rewrite_manifest(manifest, cams, values)
+        rewrite_manifest(manifest, mapping)
     return {"rows": len(cams), "linked_rows": int((~unlinked).sum()), "unlinked_rows": int(unlinked.sum())}
 
 
-def rewrite_manifest(path: Path, cams: np.ndarray, values: np.ndarray) -> int:
-    """Give every crop in ``crops/manifest.csv`` the final global id of its box in the track file (joined on
-    camera, frame and track id; -1 where its tracklet got none). Returns the number of crops rewritten."""
-    final = {(c, int(f), int(t)): int(g) for c, f, t, g in zip(cams, values[:, 0], values[:, 2], values[:, 3])}
+def rewrite_manifest(path: Path, mapping: dict[int, int]) -> int:
+    """Give every crop in ``crops/manifest.csv`` the final global id of its tracklet (a lookup in ``mapping``;
+    -1 where its tracklet got none). Returns the number of crops rewritten."""
     with open(path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or tuple(header) != MANIFEST_COLUMNS:
             raise ValueError(f"{path}: expected header {','.join(MANIFEST_COLUMNS)}, got {header}")
         rows = list(reader)
-    cam_col, track_col = MANIFEST_COLUMNS.index("camera_id"), MANIFEST_COLUMNS.index("track_id")
-    frame_col, gid_col = MANIFEST_COLUMNS.index("frame_index"), MANIFEST_COLUMNS.index("global_id")
-    for row in rows:
-        row[gid_col] = str(final.get((row[cam_col], int(row[frame_col]), int(row[track_col])), -1))
+    tracklet_col, gid_col = MANIFEST_COLUMNS.index("tracklet_id"), MANIFEST_COLUMNS.index("global_id")
+    gids = row_global_ids(np.array([int(r[tracklet_col]) for r in rows], np.int64), mapping)
+    for row, gid in zip(rows, gids.tolist()):
+        row[gid_col] = str(gid)
     with atomic_open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(MANIFEST_COLUMNS)
@@ -213,11 +234,13 @@ def _write_tracks(out_dir: Path, cams: np.ndarray, values: np.ndarray) -> None:
     with atomic_open(out_dir / "tracks.csv") as fc, atomic_open(out_dir / "tracks.jsonl") as fj:
         fc.write(",".join(TRACK_COLUMNS) + "\n")
         for cam, row in zip(cams, values):  # camera ids are [A-Za-z0-9_.-]: safe unquoted in CSV
-            f, ts, tr, g, x1, y1, x2, y2, c = row
-            fc.write(f"{cam},{int(f)},{ts:.3f},{int(tr)},{int(g)},{x1:.2f},{y1:.2f},{x2:.2f},{y2:.2f},{c:.4f}\n")
+            f, ts, tr, g, x1, y1, x2, y2, c, k = row
+            fc.write(
+                f"{cam},{int(f)},{ts:.3f},{int(tr)},{int(g)},{x1:.2f},{y1:.2f},{x2:.2f},{y2:.2f},{c:.4f},{int(k)}\n"
+            )
             record = {"camera_id": cam, "frame": int(f), "timestamp": round(ts, 3), "track_id": int(tr),
                       "global_id": int(g), "x1": round(x1, 2), "y1": round(y1, 2), "x2": round(x2, 2),
-                      "y2": round(y2, 2), "confidence": round(c, 4)}  # fmt: skip
+                      "y2": round(y2, 2), "confidence": round(c, 4), "tracklet_id": int(k)}  # fmt: skip
             fj.write(json.dumps(record) + "\n")
 
 

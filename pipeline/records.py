@@ -13,6 +13,7 @@ import supervision as sv
 
 EMBEDDING_KEY = "embedding"
 GLOBAL_ID_KEY = "global_id"
+TRACKLET_ID_KEY = "tracklet_id"
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,24 @@ def global_ids_of(detections: sv.Detections) -> np.ndarray:
     if ids is None:
         return np.full(len(detections), -1, dtype=np.int64)
     return np.asarray(ids, dtype=np.int64)
+
+
+def with_tracklet_ids(detections: sv.Detections, tracklet_ids: np.ndarray) -> sv.Detections:
+    """Return a copy of ``detections`` carrying ``tracklet_ids`` (N,) int64: the run-wide id of each box's
+    tracklet, minted once by the identity stage (or, without one, by :class:`pipeline.tracklets.TrackletNumbers`)
+    and carried by every output row that comes from the box (tracks, crops' manifest, tracklets.npz)."""
+    tracklet_ids = np.asarray(tracklet_ids, dtype=np.int64)
+    if tracklet_ids.shape != (len(detections),):
+        raise ValueError(f"tracklet_ids: expected ({len(detections)},), got {tracklet_ids.shape}")
+    out = _copy(detections)
+    out.data[TRACKLET_ID_KEY] = tracklet_ids
+    return out
+
+
+def tracklet_ids_of(detections: sv.Detections) -> np.ndarray | None:
+    """The (N,) int64 tracklet-id column, or None when no stage minted tracklet ids."""
+    ids = detections.data.get(TRACKLET_ID_KEY)
+    return None if ids is None else np.asarray(ids, dtype=np.int64)
 
 
 def _copy(detections: sv.Detections) -> sv.Detections:

@@ -21,12 +21,16 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from pipeline.records import Frame, global_ids_of
+from pipeline.records import Frame, global_ids_of, tracklet_ids_of
+from pipeline.tracklets import TrackletNumbers
 from pipeline.video import VideoEncoder, recording_paths
 
 log = logging.getLogger(__name__)
 
-TRACK_COLUMNS = ("camera_id", "frame", "timestamp", "track_id", "global_id", "x1", "y1", "x2", "y2", "confidence")
+TRACK_COLUMNS = (
+    "camera_id", "frame", "timestamp", "track_id", "global_id", "x1", "y1", "x2", "y2", "confidence", "tracklet_id",
+)  # fmt: skip
+LEGACY_TRACK_COLUMNS = TRACK_COLUMNS[:-1]  # runs written before tracklet ids were carried by every row
 MANIFEST_COLUMNS = (
     "path", "camera_id", "track_id", "tracklet_id", "frame_index", "timestamp",
     "x1", "y1", "x2", "y2", "confidence", "global_id",
@@ -81,14 +85,16 @@ class TracksWriter:
         if n == 0:
             return
         cam = frame.camera_id  # validated to [A-Za-z0-9_.-]: safe inside CSV and JSON without quoting
+        tracklets = tracklet_ids_of(detections)
         values = np.column_stack([
             np.full(n, frame.index), np.full(n, frame.timestamp), detections.tracker_id,
             global_ids_of(detections), detections.xyxy.astype(np.float64), _confidence(detections),
+            np.full(n, -1) if tracklets is None else tracklets,
         ])  # fmt: skip
-        np.savetxt(self._csv, values, fmt=f"{cam},%d,%.3f,%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f")
+        np.savetxt(self._csv, values, fmt=f"{cam},%d,%.3f,%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,%d")
         json_fmt = (
             f'{{"camera_id": "{cam}", "frame": %d, "timestamp": %.3f, "track_id": %d, "global_id": %d, '
-            '"x1": %.2f, "y1": %.2f, "x2": %.2f, "y2": %.2f, "confidence": %.4f}'
+            '"x1": %.2f, "y1": %.2f, "x2": %.2f, "y2": %.2f, "confidence": %.4f, "tracklet_id": %d}'
         )
         np.savetxt(self._jsonl, values, fmt=json_fmt)
 
@@ -139,19 +145,12 @@ class CropHarvester:
         self.every = every
         self.min_height = min_height
         self.jpeg_quality = jpeg_quality
-        self._seen: dict[tuple[str, int], int] = {}
-        self._tracklet_ids: dict[tuple[str, int], int] = {}
+        self._seen: dict[int, int] = {}
+        self._numbers = TrackletNumbers()  # only for detections that carry no tracklet ids (used on their own)
         self._fh: IO[str] = open(crops_dir / "manifest.csv", "w", newline="")
         self._csv = csv.writer(self._fh)
         self._csv.writerow(MANIFEST_COLUMNS)
         self.count = 0
-
-    def tracklet_id(self, camera_id: str, track_id: int) -> int:
-        """A run-wide unique tracklet id for (camera, track), in order of first appearance."""
-        key = (camera_id, int(track_id))
-        if key not in self._tracklet_ids:
-            self._tracklet_ids[key] = len(self._tracklet_ids)
-        return self._tracklet_ids[key]
 
     def append(self, frame: Frame, detections: sv.Detections) -> None:
         if len(detections) == 0:
@@ -163,16 +162,18 @@ class CropHarvester:
         tall = (xyxy[:, 3] - xyxy[:, 1] >= self.min_height) & (xyxy[:, 2] > xyxy[:, 0])
         conf = _confidence(detections)
         gids = global_ids_of(detections)
+        tracklets = tracklet_ids_of(detections)
+        if tracklets is None:
+            tracklets = self._numbers(frame.camera_id, detections.tracker_id)
         for i in np.flatnonzero(tall):
-            self._save(frame, int(detections.tracker_id[i]), xyxy[i], float(conf[i]), int(gids[i]))
+            box, track = xyxy[i], int(detections.tracker_id[i])
+            self._save(frame, track, int(tracklets[i]), box, float(conf[i]), int(gids[i]))
 
-    def _save(self, frame: Frame, track_id: int, box: np.ndarray, conf: float, gid: int) -> None:
-        key = (frame.camera_id, track_id)
-        seen = self._seen.get(key, 0)
-        self._seen[key] = seen + 1
+    def _save(self, frame: Frame, track_id: int, tracklet: int, box: np.ndarray, conf: float, gid: int) -> None:
+        seen = self._seen.get(tracklet, 0)
+        self._seen[tracklet] = seen + 1
         if seen % self.every:
             return
-        tracklet = self.tracklet_id(frame.camera_id, track_id)
         rel = Path(frame.camera_id) / f"t{tracklet:06d}_f{frame.index:07d}.jpg"
         (self.dir / rel).parent.mkdir(exist_ok=True)
         x1, y1, x2, y2 = box

@@ -350,6 +350,12 @@ class TrackletStore:
         out[rows >= 0] = self._global[rows[rows >= 0]]
         return out
 
+    def tracklet_ids(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
+        """(N,) int64 ids of the open tracklets of ``track_ids`` in ``camera_id`` (-1 for a track it has not seen)."""
+        opened = self._open.get(camera_id, {})
+        rows = np.array([opened.get(int(t), -1) for t in np.asarray(track_ids).reshape(-1)], dtype=np.int64)
+        return np.where(rows >= 0, rows + self.first_id, -1)
+
     def pop_updated(self) -> np.ndarray:
         """(K,) int64 ids of tracklets that got a box since the last call (one consumer: the linker)."""
         ids = np.array(sorted(self._updated), dtype=np.int64)
@@ -487,6 +493,19 @@ class TrackletStore:
     def all(self) -> list[Tracklet]:
         """Snapshots of every tracklet, open and ended, in id order."""
         return self._snapshots(np.ones(self._n, dtype=bool))
+
+
+class TrackletNumbers:
+    """Tracklet ids for a run without an identity stage: one per (camera, track), in order of appearance."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str, int], int] = {}
+
+    def __call__(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
+        out = np.empty(len(track_ids), np.int64)
+        for i, track in enumerate(np.asarray(track_ids).reshape(-1).tolist()):
+            out[i] = self._ids.setdefault((camera_id, int(track)), len(self._ids))
+        return out
 
 
 def _first_occurrence(values: np.ndarray) -> np.ndarray:

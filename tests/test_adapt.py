@@ -127,8 +127,8 @@ def test_crop_weights_follow_the_embed_stage_rules(tmp_path: Path) -> None:
     from pipeline.adapt import crop_weights
     from pipeline.sinks import TRACK_COLUMNS
 
-    rows = [("a", 1, 0.0, 1, -1, 0, 0, 50, 100, 0.8), ("a", 1, 0.0, 2, -1, 25, 0, 75, 100, 0.9),  # half covered
-            ("a", 2, 0.0, 1, -1, 0, 0, 50, 100, 0.8), ("b", 1, 0.0, 1, -1, 0, 0, 50, 30, 0.9)]  # fmt: skip
+    rows = [("a", 1, 0.0, 1, -1, 0, 0, 50, 100, 0.8, 0), ("a", 1, 0.0, 2, -1, 25, 0, 75, 100, 0.9, 1),  # half covered
+            ("a", 2, 0.0, 1, -1, 0, 0, 50, 100, 0.8, 0), ("b", 1, 0.0, 1, -1, 0, 0, 50, 30, 0.9, 2)]  # fmt: skip
     (tmp_path / "tracks.csv").write_text(
         ",".join(TRACK_COLUMNS) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n"
     )

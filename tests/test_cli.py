@@ -133,3 +133,22 @@ def test_every_command_has_help() -> None:
     for name in COMMANDS:
         proc = mcpa(name, "--help")
         assert proc.returncode == 0 and "usage:" in proc.stdout, name
+
+
+def test_tracks_manifest_and_tracklets_share_one_tracklet_id(quick_run) -> None:
+    out, _ = quick_run
+    with open(out / "tracks.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    owner, gid_of = {}, {}
+    for r in rows:
+        key = (r["camera_id"], r["track_id"])
+        assert owner.setdefault(r["tracklet_id"], key) == key  # one tracklet id: one camera's track
+        assert gid_of.setdefault(r["tracklet_id"], r["global_id"]) == r["global_id"]  # one final id per tracklet
+    saved = np.load(out / "tracklets.npz")
+    npz = {str(k): (str(c), str(t)) for k, c, t in zip(saved["tracklet_id"], saved["camera_id"], saved["track_id"])}
+    assert set(owner) == set(npz) and all(npz[k] == owner[k] for k in owner)
+    with open(out / "crops" / "manifest.csv", newline="") as fh:
+        for crop in csv.DictReader(fh):
+            assert owner[crop["tracklet_id"]] == (crop["camera_id"], crop["track_id"])
+            assert crop["global_id"] == gid_of[crop["tracklet_id"]]
+            assert crop["path"].split("/")[-1].startswith(f"t{int(crop['tracklet_id']):06d}_")
