@@ -24,6 +24,7 @@ from configs.validate import ConfigError, build, field, in_range, read_yaml_mapp
 from reid.train_run import load_train_state  # noqa: F401  (re-export: the --resume reader)
 
 MemoryKind = Literal["cluster", "hybrid", "camera"]
+HeadKind = Literal["global", "relation"]
 LabelKind = Literal["auto", "tracklets", "dbscan"]
 
 
@@ -41,6 +42,9 @@ class TrainConfig:
     arch: str | None = None
     init: str | None = None
     input_size: tuple[int, int] = (256, 128)
+    head: HeadKind | None = None
+    parts: int = field(6, check=in_range(2, 64))
+    part_dim: int = field(128, check=in_range(1, 4096))
     # clustering
     k1: int = field(30, check=in_range(1, 1000))
     k2: int = field(6, check=in_range(1, 1000))
@@ -94,6 +98,11 @@ HELP = {
     "arch": "reid.models architecture (default: the --init checkpoint's, else osnet_x0_25)",
     "init": "initial weights: our checkpoint, a torchreid zoo file or ImageNet weights for --arch",
     "input_size": "H W of the network input",
+    "head": "embedding head: global (the architecture's own pooling) or relation (horizontal stripes, "
+    "one-vs-rest part relations and global contrastive pooling, Park & Ham 2020; CNN backbones); "
+    "default: the --init checkpoint's head, else global",
+    "parts": "relation head: horizontal stripes P (embedding width (P + 1) x --part-dim)",
+    "part_dim": "relation head: width of each stripe's and the global reduced vector",
     "k1": "k-reciprocal neighbours for the Jaccard distance",
     "k2": "neighbours for local query expansion",
     "eps": "DBSCAN radius on the Jaccard distance",

@@ -1,0 +1,124 @@
+"""Part / relation embedding head (Park & Ham, "Relation Network for Person Re-identification", AAAI 2020).
+
+Built on a CNN backbone's last feature map (B, C, h, w) by ``build_model(arch, head="relation")``:
+
+* **stripes**: the map is cut into P horizontal stripes with adaptive-pooling bounds (stripe i covers rows
+  ``floor(i h / P)`` to ``ceil((i + 1) h / P)``, so any h works and the bounds are constants in an ONNX
+  graph); each stripe is max-pooled to a part vector ``p_i`` (B, C);
+* **one-vs-rest relation**: the rest of part i is the mean of the other parts,
+  ``r_i = (sum_j p_j - p_i) / (P - 1)``; both are reduced to C/2 (linear + BN + ReLU, shared by the
+  parts), concatenated and mapped back to C by the relation module, added to the part as a residual:
+  ``q_i = p_i + R(cat(reduce(p_i), reduce(r_i)))``;
+* **GCP** (global contrastive pooling): global max ``g_max`` and average ``g_avg`` pooling; the
+  contrastive vector ``g_avg - g_max`` and ``g_max`` are reduced, concatenated and mapped:
+  ``q_0 = g_max + R_g(cat(reduce(g_max), reduce(g_avg - g_max)))``;
+* every ``q`` (P + 1 of them) gets its own linear reduction to ``part_dim``; the concatenation (B, (P + 1)
+  ``part_dim``) is ``features``, and after a BNNeck the eval ``embedding``.
+
+Occlusion: HOReID (Wang et al., CVPR 2020, "High-Order Information Matters") needs what is not here:
+a keypoint model (it uses HRNet pose estimation trained on COCO keypoints) to place 13 + 1 semantic local
+features and their confidences, which then feed its graph-convolution relation module and its
+graph-matching topology module. No pose or keypoint weights are on these machines and nothing can be
+downloaded, so the heads here use only label-free geometry: horizontal stripes and learned patches
+(``reid.patch``), which tolerate partial occlusion by spreading the embedding over body regions but do not
+know which regions are visible.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from reid.models.common import ReIDOutput, bnneck
+
+
+def stripe_bounds(height: int, parts: int) -> list[tuple[int, int]]:
+    """Row ranges ``[start, end)`` of ``parts`` horizontal stripes over ``height`` rows (adaptive pooling's)."""
+    if parts < 1 or height < 1:
+        raise ValueError(f"expected height >= 1 and parts >= 1, got height={height}, parts={parts}")
+    return [(math.floor(i * height / parts), math.ceil((i + 1) * height / parts)) for i in range(parts)]
+
+
+def _reduce(c_in: int, c_out: int) -> nn.Sequential:
+    """Linear + BN + ReLU on (N, c_in) vectors (the paper's 1x1 conv on pooled features)."""
+    return nn.Sequential(nn.Linear(c_in, c_out, bias=False), nn.BatchNorm1d(c_out), nn.ReLU(inplace=True))
+
+
+class RelationHead(nn.Module):
+    """Stripes + one-vs-rest relation + GCP: (B, C, h, w) feature map -> (B, (P + 1) * part_dim) features.
+
+    Args:
+        channels: C of the feature map.
+        parts: P horizontal stripes (>= 2: the rest of a part must exist).
+        part_dim: width of each of the P + 1 reduced vectors.
+    """
+
+    def __init__(self, channels: int, parts: int = 6, part_dim: int = 128) -> None:
+        super().__init__()
+        if parts < 2:
+            raise ValueError(f"parts: expected >= 2 (one-vs-rest needs a rest), got {parts}")
+        if part_dim < 1 or channels < 2:
+            raise ValueError(f"expected channels >= 2 and part_dim >= 1, got {channels}, {part_dim}")
+        half = channels // 2
+        self.parts, self.part_dim = parts, part_dim
+        self.reduce_part, self.reduce_rest = _reduce(channels, half), _reduce(channels, half)
+        self.relate = _reduce(2 * half, channels)
+        self.reduce_max, self.reduce_contrast = _reduce(channels, half), _reduce(channels, half)
+        self.relate_global = _reduce(2 * half, channels)
+        self.embed = nn.Parameter(torch.empty(parts + 1, channels, part_dim))
+        nn.init.kaiming_normal_(self.embed, mode="fan_out", nonlinearity="relu")
+
+    def part_vectors(self, fmap: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) -> (B, P, C) max-pooled stripes."""
+        bounds = stripe_bounds(fmap.shape[2], self.parts)
+        return torch.stack([fmap[:, :, a:b].amax(dim=(2, 3)) for a, b in bounds], dim=1)
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        if fmap.ndim != 4:
+            raise ValueError(f"feature map: expected (B, C, h, w), got {tuple(fmap.shape)}")
+        b, c = fmap.shape[:2]
+        parts = self.part_vectors(fmap)  # (B, P, C)
+        rest = (parts.sum(dim=1, keepdim=True) - parts) / (self.parts - 1)
+        pair = torch.cat([self.reduce_part(parts.reshape(-1, c)), self.reduce_rest(rest.reshape(-1, c))], dim=1)
+        related = parts + self.relate(pair).reshape(b, self.parts, c)
+        g_max, g_avg = fmap.amax(dim=(2, 3)), fmap.mean(dim=(2, 3))
+        contrast = torch.cat([self.reduce_max(g_max), self.reduce_contrast(g_avg - g_max)], dim=1)
+        global_q = g_max + self.relate_global(contrast)
+        q = torch.cat([global_q[:, None], related], dim=1)  # (B, P + 1, C)
+        return torch.einsum("bpc,pcd->bpd", q, self.embed).reshape(b, -1)
+
+
+class RelationNet(nn.Module):
+    """A CNN backbone (``base``: OSNet or ResNet-50, anything with ``featuremaps`` and ``feature_channels``)
+    with the relation head instead of its own pooling. Keys: ``base.*`` (the backbone's own names, so its
+    zoo / ImageNet files load into ``base``), ``head.*``, ``bnneck.*``.
+
+    Eval: (B, (P + 1) * part_dim) BNNeck embedding. Train: :class:`ReIDOutput` (features before the BNNeck,
+    embedding, no logits, ``feature_map``). The base's own pooling and fc stay in the state dict, unused.
+    """
+
+    def __init__(self, base: nn.Module, parts: int = 6, part_dim: int = 128) -> None:
+        super().__init__()
+        if not hasattr(base, "featuremaps") or not hasattr(base, "feature_channels"):
+            raise ValueError(
+                "head 'relation': expected a CNN backbone with feature maps (osnet*, resnet50), "
+                f"got {type(base).__name__}"
+            )
+        self.base = base
+        self.head = RelationHead(base.feature_channels, parts, part_dim)
+        self.embedding_dim = (parts + 1) * part_dim
+        self.feature_channels = base.feature_channels
+        self.bnneck = bnneck(self.embedding_dim)
+
+    def featuremaps(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base.featuremaps(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | ReIDOutput:
+        fmap = self.base.featuremaps(x)
+        features = self.head(fmap)
+        embedding = self.bnneck(features)
+        if not self.training:
+            return embedding
+        return ReIDOutput(features, embedding, feature_map=fmap)
