@@ -65,6 +65,14 @@ class TrainConfig:
     hard_negatives: int = field(50, check=in_range(1, 100000))
     triplet_weight: float = field(0.0, check=in_range(0.0, 100.0))
     triplet_margin: float = field(0.3, check=in_range(0.0, 10.0))
+    patch: bool = False
+    patches: int = field(6, check=in_range(1, 64))
+    patch_dim: int = field(64, check=in_range(1, 4096))
+    patch_neighbours: int = field(4, check=in_range(0, 1000))
+    patch_temperature: float = field(0.1, check=in_range(0.0, 10.0, low_open=True))
+    patch_weight: float = field(1.0, check=in_range(0.0, 100.0))
+    ipfl_weight: float = field(1.0, check=in_range(0.0, 100.0))
+    ipfl_margin: float = field(0.3, check=in_range(0.0, 10.0))
     # optimisation
     epochs: int = field(20, check=in_range(1, 10000))
     iters: int = field(200, check=in_range(1, 1000000))
@@ -123,6 +131,17 @@ HELP = {
     "hard_negatives": "hard negative proxies in the inter-camera term",
     "triplet_weight": "weight of the batch-hard triplet loss (0 = off)",
     "triplet_margin": "triplet margin",
+    "patch": "add PAUL's patch branch (Yang et al. 2019) to any --memory: a learned patch network on the "
+    "backbone's feature map, PEDAL against a patch memory (each patch with its nearest neighbours) and "
+    "IPFL against augmented copies; trains the backbone, the saved embedding stays the model's",
+    "patches": "patch branch: patches per crop",
+    "patch_dim": "patch branch: width of a patch feature",
+    "patch_neighbours": "patch branch: k nearest memory rows that count as positives (PEDAL) and are never "
+    "negatives (IPFL)",
+    "patch_temperature": "patch branch: PEDAL temperature",
+    "patch_weight": "patch branch: weight of the PEDAL loss",
+    "ipfl_weight": "patch branch: weight of the IPFL loss (image vs its augmented copy)",
+    "ipfl_margin": "patch branch: IPFL triplet margin",
     "epochs": "clustering rounds",
     "iters": "training iterations per epoch",
     "batch_size": "images per batch (P identities x K instances)",
@@ -222,6 +241,9 @@ def make_config(raw: dict[str, Any]) -> TrainConfig:
 
         if cfg.arch not in list_models():
             raise ConfigError(f"arch: expected one of {list_models()}, got {cfg.arch!r}")
+        if (cfg.patch or cfg.head == "relation") and cfg.arch.startswith("vit"):
+            raise ConfigError(f"arch: --patch and --head relation need a CNN feature map (osnet*, resnet50), "
+                              f"got {cfg.arch!r}")  # fmt: skip
     if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
         raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {cfg.device!r}")
     return cfg
