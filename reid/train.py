@@ -19,7 +19,9 @@ One epoch, top to bottom (:func:`run_epoch`):
    PEDAL against the patch memory and IPFL against each image's augmented copy, which goes through the
    model in the same batch), optimiser step, then the explicit momentum updates of the memories;
    the model's embedding head is its own or, with ``--head relation``, the part / relation head
-   (``reid.models.relation``), saved in the checkpoint's ``model_kwargs``;
+   (``reid.models.relation``), saved in the checkpoint's ``model_kwargs``; with ``--visibility`` some
+   crops first get a synthetic occluder and the head's stripe-visibility scores learn which stripes it
+   hid (``reid.occlusion``, + their binary cross-entropy);
 5. check the model without labels on the crops' own constraints (``reid.model_check``: tracklet halves
    against cannot-link pairs, calibrated cross-camera mutual neighbours) when the crops have tracklets, and
    evaluate on a labelled query/gallery when there is one (labels used for scoring only);
@@ -47,6 +49,7 @@ from torch import nn
 from reid.console import end_summary, progress, setup_logging
 from reid.losses import hard_triplet_loss, ipfl_loss
 from reid.memory import CameraProxyMemory, ClusterMemory, HybridMemory, PatchMemory
+from reid.occlusion import occlude, stripe_visibility
 from reid.patch import PatchNet, augmented_copies, image_level
 from reid.pseudo_labels import (
     NoClustersError,
@@ -61,74 +64,13 @@ from reid.tracklet_labels import tracklet_pseudo_labels
 from reid.train_check import checkable, epoch_check, record_check, should_stop, start_checks
 from reid.train_config import TrainConfig, config_from_args, config_to_dict
 from reid.train_data import EvalSet, TrainData, load_manifest, load_market
+from reid.train_model import build_model_from_init, head_kwargs
 from reid.train_run import TrainerState, load_train_state, resolve_device, save_run, torch_settings
 
 if TYPE_CHECKING:
     from reid.data.datasets import UnlabeledImages
 
 log = logging.getLogger(__name__)
-
-DEFAULT_ARCH = "osnet_x0_25"
-
-
-def head_kwargs(cfg: TrainConfig) -> dict[str, Any] | None:
-    """``build_model`` keyword arguments of the embedding head ``--head`` asks for (None: the --init's)."""
-    if cfg.head is None:
-        return None
-    return {"head": "relation", "parts": cfg.parts, "part_dim": cfg.part_dim} if cfg.head == "relation" else {}
-
-
-def build_model_from_init(
-    arch: str | None, init: str | None, head: dict[str, Any] | None = None
-) -> tuple[nn.Module, str, dict[str, Any]]:
-    """The model to train: ``(model, arch, build kwargs)`` from ``--init`` (ours / zoo / ImageNet) or random.
-
-    ``head`` holds the embedding head's ``build_model`` kwargs (``{}``: the architecture's own pooling;
-    None: whatever ``init`` was trained with). A backbone-only ``init`` loads into a relation model's ``base``.
-
-    Raises:
-        ValueError: ``init`` holds weights of another architecture or head, or is unreadable.
-    """
-    from reid.models import build_model
-    from reid.weights import load_checkpoint, load_weights_into
-
-    if init is None:
-        arch = arch or DEFAULT_ARCH
-        log.warning("no --init: training %s from random weights", arch)
-        return build_model(arch, **(head or {})), arch, dict(head or {})
-    ckpt = load_checkpoint(init)
-    if ckpt["arch"] is not None:
-        if arch is not None and arch != ckpt["arch"]:
-            raise ValueError(f"--init {init}: expected a checkpoint for --arch {arch}, got one for {ckpt['arch']}")
-        saved = ckpt["model_kwargs"]
-        saved_head = {k: v for k, v in saved.items() if k in ("head", "parts", "part_dim")}
-        if head is None or saved_head == head:
-            model = build_model(ckpt["arch"], **saved)
-            return load_weights_into(model, ckpt["state_dict"]), ckpt["arch"], saved
-        if saved_head:
-            raise ValueError(f"--init {init}: expected a checkpoint without a head for --head, got {saved_head}")
-        kwargs = {**saved, **head}
-        model = build_model(ckpt["arch"], **kwargs)
-        load_weights_into(_backbone(model), ckpt["state_dict"])
-        return model, ckpt["arch"], kwargs
-    arch, head = arch or DEFAULT_ARCH, head or {}
-    model = build_model(arch, **head)
-    try:
-        load_weights_into(_backbone(model), ckpt["state_dict"])
-        return model, arch, dict(head)
-    except ValueError as err:
-        if arch.startswith("osnet"):
-            raise ValueError(f"--init {init}: {err}") from None
-        try:  # an ImageNet backbone file (torchvision layout) for resnet50 / the ViTs
-            return build_model(arch, pretrained=init, **head), arch, dict(head)
-        except (ValueError, KeyError, RuntimeError):
-            raise ValueError(f"--init {init}: {err}") from None
-
-
-def _backbone(model: nn.Module) -> nn.Module:
-    """Where backbone weights load: a relation model's ``base``, else the model itself."""
-    return getattr(model, "base", model)
-
 
 def _to_device(images: torch.Tensor, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
     """A (B, 3, H, W) batch on ``device`` in the run's memory layout."""
@@ -261,48 +203,54 @@ def train_iterations(
     model: nn.Module, memory: nn.Module, loader, optimizer: torch.optim.Optimizer, labels: np.ndarray,
     cfg: TrainConfig, device: torch.device, desc: str, state: TrainerState | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Step 5. Returns mean ``loss``/``contrast``/``triplet`` (and ``pedal``/``ipfl`` with ``--patch``: the
-    patch branch of ``state``) and the per-iteration ``losses`` list."""
+    """Step 5. Returns the mean of ``loss`` and of every term (``contrast``, ``triplet``; ``pedal`` and
+    ``ipfl`` with the patch branch of ``state``; ``visibility`` with a visibility head) and the
+    per-iteration ``losses`` list."""
     model.train()
     patch_net, patch_memory = (state.patch_net, state.patch_memory) if state is not None else (None, None)
     if patch_net is not None:
         patch_net.train()
+    occluding = isinstance(getattr(model, "visibility", None), nn.Module)
     labels_t = torch.as_tensor(labels, dtype=torch.int64)
-    terms: dict[str, list[float]] = {"losses": [], "contrast": [], "triplet": [], "pedal": [], "ipfl": []}
+    history: dict[str, list[float]] = {"losses": [], "contrast": [], "triplet": []}
     for images, _cams, indices in progress(loader, desc=desc, leave=False):
-        images, batch = _to_device(images, cfg, device), len(images)
+        images, indices, batch = _to_device(images, cfg, device), indices.to(device), len(images)
+        visible_rows = None
+        if occluding:  # self-supervised part visibility: synthetic occluders hide known stripes
+            images, visible_rows = occlude(images, cfg.occlusion)
         if patch_net is not None:  # IPFL: the augmented copies go through the model in the same batch
-            images = torch.cat([images, _to_device(augmented_copies(images), cfg, device)])
-        out = model(images)
+            images = torch.cat([images, augmented_copies(images)])
+        out = model(_to_device(images, cfg, device))
         embedding = F.normalize(out.embedding[:batch], dim=1)
-        indices = indices.to(device)
-        contrast = memory(embedding, indices)
-        loss = contrast
-        triplet = pedal = ipfl = torch.zeros(())
+        terms = {"contrast": memory(embedding, indices), "triplet": torch.zeros(())}
+        loss = terms["contrast"]
         if cfg.triplet_weight > 0:
-            triplet = hard_triplet_loss(out.features[:batch], labels_t[indices.cpu()].to(device), cfg.triplet_margin)
-            loss = loss + cfg.triplet_weight * triplet
+            terms["triplet"] = hard_triplet_loss(out.features[:batch], labels_t[indices.cpu()].to(device),
+                                                 cfg.triplet_margin)  # fmt: skip
+            loss = loss + cfg.triplet_weight * terms["triplet"]
+        patches = None
         if patch_net is not None:
             patches = patch_net(out.feature_map)  # (2B, P, d): the batch, then its copies
-            pedal = patch_memory(patches[:batch], indices)
+            terms["pedal"] = patch_memory(patches[:batch], indices)
             neighbours = patch_memory.neighbour_mask(patches[:batch].detach(), indices)
-            ipfl = ipfl_loss(image_level(patches[:batch]), image_level(patches[batch:]), neighbours, cfg.ipfl_margin)
-            loss = loss + cfg.patch_weight * pedal + cfg.ipfl_weight * ipfl
+            terms["ipfl"] = ipfl_loss(image_level(patches[:batch]), image_level(patches[batch:]), neighbours,
+                                      cfg.ipfl_margin)  # fmt: skip
+            loss = loss + cfg.patch_weight * terms["pedal"] + cfg.ipfl_weight * terms["ipfl"]
+        if occluding:
+            target = stripe_visibility(visible_rows, out.visibility.shape[1]).to(device)
+            terms["visibility"] = F.binary_cross_entropy_with_logits(out.visibility[:batch], target)
+            loss = loss + cfg.visibility_weight * terms["visibility"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         with torch.no_grad():
             memory.update(embedding.detach(), indices)
-            if patch_net is not None:
+            if patches is not None:
                 patch_memory.update(patches[:batch].detach(), indices)
-        for key, value in zip(terms, (loss, contrast, triplet, pedal, ipfl)):
-            terms[key].append(value.item())
-    means = {key: float(np.mean(values)) for key, values in terms.items()}
-    stats = {"loss": means["losses"], "contrast": means["contrast"], "triplet": means["triplet"],
-             "losses": terms["losses"]}  # fmt: skip
-    if patch_net is not None:
-        stats.update(pedal=means["pedal"], ipfl=means["ipfl"])
-    return stats
+        for key, value in {"losses": loss, **terms}.items():
+            history.setdefault(key, []).append(value.item())
+    means = {key: float(np.mean(values)) for key, values in history.items() if key != "losses"}
+    return {"loss": float(np.mean(history["losses"])), **means, "losses": history["losses"]}
 
 
 def run_epoch(

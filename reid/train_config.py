@@ -45,6 +45,9 @@ class TrainConfig:
     head: HeadKind | None = None
     parts: int = field(6, check=in_range(2, 64))
     part_dim: int = field(128, check=in_range(1, 4096))
+    visibility: bool = False
+    occlusion: float = field(0.5, check=in_range(0.0, 1.0))
+    visibility_weight: float = field(1.0, check=in_range(0.0, 100.0))
     # clustering
     k1: int = field(30, check=in_range(1, 1000))
     k2: int = field(6, check=in_range(1, 1000))
@@ -111,6 +114,10 @@ HELP = {
     "default: the --init checkpoint's head, else global",
     "parts": "relation head: horizontal stripes P (embedding width (P + 1) x --part-dim)",
     "part_dim": "relation head: width of each stripe's and the global reduced vector",
+    "visibility": "relation head: self-supervised stripe visibility that weights each stripe's block of the "
+    "embedding, learned from synthetic top / bottom occluders (needs --head relation)",
+    "occlusion": "visibility: share of training crops given a synthetic occluder",
+    "visibility_weight": "visibility: weight of its binary cross-entropy",
     "k1": "k-reciprocal neighbours for the Jaccard distance",
     "k2": "neighbours for local query expansion",
     "eps": "DBSCAN radius on the Jaccard distance",
@@ -236,6 +243,8 @@ def make_config(raw: dict[str, Any]) -> TrainConfig:
         raise ConfigError(f"eps_gap: expected < eps={cfg.eps} for the hybrid memory, got {cfg.eps_gap}")
     if min(cfg.input_size) < 16:
         raise ConfigError(f"input_size: expected H, W >= 16, got {list(cfg.input_size)}")
+    if cfg.visibility and cfg.head != "relation":
+        raise ConfigError(f"visibility: expected --head relation, got head={cfg.head!r}")
     if cfg.arch is not None:
         from reid.models import list_models
 

@@ -133,9 +133,10 @@ def test_bad_export_arguments(tmp_path: Path) -> None:
         load_embedder(str(tmp_path / "any.onnx"), device="cuda:3")
 
 
-def test_relation_head_export_keeps_parity(tmp_path: Path) -> None:
+@pytest.mark.parametrize("visibility", [{}, {"visibility": True}])
+def test_relation_head_export_keeps_parity(tmp_path: Path, visibility: dict) -> None:
     torch.manual_seed(3)
-    kwargs = {"head": "relation", "parts": 6, "part_dim": 32}
+    kwargs = {"head": "relation", "parts": 6, "part_dim": 32, **visibility}
     model = build_model("osnet_x0_25", **kwargs)
     for module in model.modules():  # non-trivial running statistics, so the eval graph is not an identity
         if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):

@@ -1,5 +1,5 @@
 """The part / relation head: stripe bounds, one-vs-rest and GCP closed forms, shapes, registry options,
-the checkpoint contract and zoo weights loading into its backbone."""
+the checkpoint contract, zoo weights loading into its backbone, and the self-supervised stripe visibility."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import torch
 from reid import load_embedder
 from reid.models import build_model
 from reid.models.relation import RelationHead, stripe_bounds
-from reid.train import build_model_from_init
+from reid.occlusion import occlude, stripe_visibility
+from reid.train_model import build_model_from_init
 from reid.weights import load_model, save_checkpoint
 
 torch.set_num_threads(1)
@@ -47,7 +48,9 @@ def test_relation_head_matches_its_closed_form() -> None:
         rest = torch.stack([parts[:, j] for j in range(3) if j != i]).mean(dim=0)
         qi = parts[:, i] + head.relate(torch.cat([head.reduce_part(parts[:, i]), head.reduce_rest(rest)], 1))
         expected.append(qi @ head.embed[i + 1])
-    torch.testing.assert_close(head(fmap), torch.cat(expected, dim=1), atol=1e-5, rtol=1e-5)
+    features, part_vectors = head(fmap)
+    torch.testing.assert_close(part_vectors, parts)
+    torch.testing.assert_close(features, torch.cat(expected, dim=1), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("arch", ["osnet_x0_25", "resnet50"])
@@ -105,3 +108,48 @@ def test_init_head_must_agree_with_a_relation_checkpoint(tmp_path: Path) -> None
     assert build_model_from_init(None, str(path), None)[2] == kwargs  # no --head: the checkpoint's
     with pytest.raises(ValueError, match="expected a checkpoint without a head"):
         build_model_from_init(None, str(path), {})
+
+
+@pytest.mark.parametrize(
+    ("visible", "parts", "expected"),
+    [
+        ([1, 1, 1, 1, 1, 1, 1, 1], 4, [1, 1, 1, 1]),
+        ([1, 1, 1, 1, 1, 0, 0, 0], 4, [1, 1, 1, 0]),  # stripe 2 (rows 4, 5) is half visible: still visible
+        ([0, 0, 0, 1, 1, 1, 1, 1], 2, [0, 1]),
+        ([0, 0, 0, 0, 0, 0, 0, 0], 3, [0, 0, 0]),
+    ],
+)
+def test_stripe_visibility_targets(visible: list[int], parts: int, expected: list[int]) -> None:
+    rows = torch.tensor([visible], dtype=torch.bool)
+    assert stripe_visibility(rows, parts).tolist() == [[float(v) for v in expected]]
+
+
+def test_occlude_blanks_a_top_or_bottom_band() -> None:
+    torch.manual_seed(0)
+    images = torch.ones(64, 3, 20, 4)
+    occluded, visible = occlude(images, probability=0.5)
+    hidden = ~visible
+    assert torch.equal(occluded == 0, hidden[:, None, :, None].expand_as(images)) and torch.equal(
+        images, torch.ones_like(images)
+    )
+    touched = hidden.any(dim=1)
+    assert 16 < int(touched.sum()) < 48  # about half of the crops
+    size = hidden.sum(dim=1)[touched]
+    assert int(size.min()) >= 4 and int(size.max()) <= 10  # 20-50 % of 20 rows
+    assert bool((hidden[touched, 0] | hidden[touched, -1]).all())  # a band from the top or from the bottom
+    with pytest.raises(ValueError, match="probability"):
+        occlude(images, probability=1.5)
+
+
+def test_visibility_scales_each_stripe_block() -> None:
+    torch.manual_seed(4)
+    model = build_model("osnet_x0_25", head="relation", parts=3, part_dim=4, visibility=True).eval()
+    plain = build_model("osnet_x0_25", head="relation", parts=3, part_dim=4)
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("visibility")})
+    x = torch.randn(2, 3, 64, 32)
+    _, parts = model.head(model.featuremaps(x))
+    weights = torch.cat([torch.ones(2, 1), torch.sigmoid(model.visibility(parts).squeeze(2))], dim=1)
+    expected = plain.eval()(x) * weights.repeat_interleave(4, dim=1)
+    torch.testing.assert_close(model(x), expected)
+    out = model.train()(x)
+    assert out.visibility.shape == (2, 3)

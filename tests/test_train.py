@@ -118,6 +118,7 @@ GOLDEN_VARIANTS = {
     "camera+patch": ({"patch": True}, [4.922697067260742, 4.800226211547852]),
     "camera+relation": (RELATION, [3.1366896629333496, 6.468804359436035]),
     "camera+patch+relation": ({"patch": True, **RELATION}, [4.95216178894043, 5.80231237411499]),
+    "camera+relation+visibility": ({**RELATION, "visibility": True}, [3.7983691692352295, 5.884133338928223]),
 }
 
 
@@ -130,10 +131,10 @@ def test_patch_and_relation_runs_reproduce_golden_losses_and_load(
     flags, golden = GOLDEN_VARIANTS[variant]
     history = train(tiny_config({"dataset": "market1501", "root": str(market_zip)}, tmp_path / "run", **flags))
     np.testing.assert_allclose(history[0]["losses"], golden, atol=1e-4)
-    assert ("pedal" in history[0]) == ("patch" in flags)
+    assert ("pedal" in history[0]) == ("patch" in flags) and ("visibility" in history[0]) == ("visibility" in flags)
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pth")
     relation = "head" in flags
-    assert ckpt["model_kwargs"] == ({"head": "relation", "parts": 4, "part_dim": 16} if relation else {})
+    assert ckpt["model_kwargs"] == {k: v for k, v in flags.items() if k != "patch"}
     embedder = load_embedder(str(tmp_path / "run" / "checkpoint.pth"), device="cpu")
     assert embedder([np.zeros((64, 32, 3), np.uint8)]).shape == (1, 80 if relation else 512)
 
@@ -151,10 +152,17 @@ def test_patch_run_resumes_with_its_patch_net_and_memory(market_zip: Path, tmp_p
         train(tiny_config({**data, "resume": str(tmp_path / "plain")}, tmp_path / "plain"))
 
 
-@pytest.mark.parametrize("flags", [["--patch"], ["--head", "relation"]])
-def test_patch_and_relation_need_a_cnn(flags: list[str]) -> None:
-    with pytest.raises(ConfigError, match="need a CNN feature map"):
-        config_from_args(["--manifest", "m.csv", "--arch", "vit_transreid_tiny", *flags])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--arch", "vit_transreid_tiny", "--patch"], "need a CNN feature map"),
+        (["--arch", "vit_transreid_tiny", "--head", "relation"], "need a CNN feature map"),
+        (["--visibility"], "visibility: expected --head relation"),
+    ],
+)
+def test_patch_relation_and_visibility_flag_errors(flags: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_args(["--manifest", "m.csv", *flags])
 
 
 def test_training_is_blind_to_person_ids_on_disk(market_zip: Path, tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ Contract shared by every model:
 * identity heads are optional and always live under module names starting with ``classifier`` so weight
   loading can drop them (``reid.weights``).
 * ``vit_transreid*`` forward also takes ``camera_ids`` (B,) int64 for the side-information embedding.
-* ``head="relation"`` (with ``parts``, ``part_dim``) replaces a CNN's pooling by the part / relation head
-  (:mod:`reid.models.relation`); the backbone's weights then live under ``base.``. These keyword
+* ``head="relation"`` (with ``parts``, ``part_dim``, ``visibility``) replaces a CNN's pooling by the part /
+  relation head (:mod:`reid.models.relation`); the backbone's weights then live under ``base.``. These keyword
   arguments are part of a checkpoint's ``model_kwargs``, so ``load_model`` rebuilds the same model.
 
 Model modules import torch/torchvision only when a model is built.
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["HEADS", "ReIDOutput", "build_model", "list_models"]
 
 HEADS = ("global", "relation")
-_HEAD_KWARGS = ("parts", "part_dim")
+_HEAD_KWARGS = ("parts", "part_dim", "visibility")
 
 # name -> "module:factory"; the factory takes (num_classes, **kwargs).
 _REGISTRY: dict[str, str] = {
@@ -70,7 +70,7 @@ def build_model(name: str, num_classes: int = 0, **kwargs: object) -> nn.Module:
         **kwargs: architecture options (e.g. ``pooling="gem"`` for resnet50, ``img_size``/``num_cameras``
             for the ViTs, ``pretrained`` for local ImageNet weights), and the embedding head: ``head``
             (one of :data:`HEADS`, default ``"global"``: the architecture's own) with, for ``"relation"``,
-            ``parts`` and ``part_dim``.
+            ``parts``, ``part_dim`` and ``visibility``.
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown ReID architecture {name!r}; expected one of {list_models()}")

@@ -19,6 +19,8 @@ class ReIDOutput(NamedTuple):
         part_logits: (B, P, num_classes) from per-part heads (TransReID's jigsaw branches), else ``None``.
         feature_map: (B, C, h, w) float, the backbone's last feature map for the CNNs (what the trainer's
             patch head, ``reid.patch``, samples its patches from), ``None`` for the ViTs.
+        visibility: (B, P) float logits of each stripe being visible (the relation head built with
+            ``visibility=True``), else ``None``.
     """
 
     features: torch.Tensor
@@ -26,6 +28,7 @@ class ReIDOutput(NamedTuple):
     logits: torch.Tensor | None = None
     part_logits: torch.Tensor | None = None
     feature_map: torch.Tensor | None = None
+    visibility: torch.Tensor | None = None
 
 
 class GeM(nn.Module):

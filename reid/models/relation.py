@@ -13,15 +13,22 @@ Built on a CNN backbone's last feature map (B, C, h, w) by ``build_model(arch, h
   contrastive vector ``g_avg - g_max`` and ``g_max`` are reduced, concatenated and mapped:
   ``q_0 = g_max + R_g(cat(reduce(g_max), reduce(g_avg - g_max)))``;
 * every ``q`` (P + 1 of them) gets its own linear reduction to ``part_dim``; the concatenation (B, (P + 1)
-  ``part_dim``) is ``features``, and after a BNNeck the eval ``embedding``.
+  ``part_dim``) is ``features``, and after a BNNeck the eval ``embedding``;
+* optional part **visibility** (``visibility=True``): a linear score of each stripe's max-pooled vector,
+  ``v_i = sigmoid(w . p_i + b)``, scales that stripe's block of the embedding (the global block keeps
+  weight 1), so the cosine of two embeddings leans on the stripes both crops show. It is learned
+  self-supervised: the trainer blanks a random band at the top or bottom of some crops (a synthetic
+  occluder, :mod:`reid.occlusion`) and asks ``v_i`` to say whether stripe i is still mostly visible. The
+  scaling is not differentiated (the contrastive losses cannot bend the scores).
 
-Occlusion: HOReID (Wang et al., CVPR 2020, "High-Order Information Matters") needs what is not here:
+Occlusion beyond that: HOReID (Wang et al., CVPR 2020, "High-Order Information Matters") needs what is not here:
 a keypoint model (it uses HRNet pose estimation trained on COCO keypoints) to place 13 + 1 semantic local
 features and their confidences, which then feed its graph-convolution relation module and its
 graph-matching topology module. No pose or keypoint weights are on these machines and nothing can be
-downloaded, so the heads here use only label-free geometry: horizontal stripes and learned patches
-(``reid.patch``), which tolerate partial occlusion by spreading the embedding over body regions but do not
-know which regions are visible.
+downloaded, so the heads here use only label-free geometry: horizontal stripes with the self-supervised
+visibility above, and learned patches (``reid.patch``). That handles an occluder that hides the top or the
+bottom of a crop (the synthetic one it is trained on); it cannot align body parts of two crops whose
+poses differ, nor handle occluders in the middle of the body, which is what keypoints give HOReID.
 """
 
 from __future__ import annotations
@@ -75,7 +82,8 @@ class RelationHead(nn.Module):
         bounds = stripe_bounds(fmap.shape[2], self.parts)
         return torch.stack([fmap[:, :, a:b].amax(dim=(2, 3)) for a, b in bounds], dim=1)
 
-    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+    def forward(self, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, h, w) -> ``(features (B, (P + 1) part_dim), part vectors (B, P, C))``."""
         if fmap.ndim != 4:
             raise ValueError(f"feature map: expected (B, C, h, w), got {tuple(fmap.shape)}")
         b, c = fmap.shape[:2]
@@ -87,7 +95,7 @@ class RelationHead(nn.Module):
         contrast = torch.cat([self.reduce_max(g_max), self.reduce_contrast(g_avg - g_max)], dim=1)
         global_q = g_max + self.relate_global(contrast)
         q = torch.cat([global_q[:, None], related], dim=1)  # (B, P + 1, C)
-        return torch.einsum("bpc,pcd->bpd", q, self.embed).reshape(b, -1)
+        return torch.einsum("bpc,pcd->bpd", q, self.embed).reshape(b, -1), parts
 
 
 class RelationNet(nn.Module):
@@ -95,11 +103,12 @@ class RelationNet(nn.Module):
     with the relation head instead of its own pooling. Keys: ``base.*`` (the backbone's own names, so its
     zoo / ImageNet files load into ``base``), ``head.*``, ``bnneck.*``.
 
-    Eval: (B, (P + 1) * part_dim) BNNeck embedding. Train: :class:`ReIDOutput` (features before the BNNeck,
-    embedding, no logits, ``feature_map``). The base's own pooling and fc stay in the state dict, unused.
+    Eval: (B, (P + 1) * part_dim) BNNeck embedding (blocks scaled by visibility when built with it).
+    Train: :class:`ReIDOutput` (features before the BNNeck, embedding, no logits, ``feature_map``,
+    ``visibility`` logits or None). The base's own pooling and fc stay in the state dict, unused.
     """
 
-    def __init__(self, base: nn.Module, parts: int = 6, part_dim: int = 128) -> None:
+    def __init__(self, base: nn.Module, parts: int = 6, part_dim: int = 128, visibility: bool = False) -> None:
         super().__init__()
         if not hasattr(base, "featuremaps") or not hasattr(base, "feature_channels"):
             raise ValueError(
@@ -111,14 +120,20 @@ class RelationNet(nn.Module):
         self.embedding_dim = (parts + 1) * part_dim
         self.feature_channels = base.feature_channels
         self.bnneck = bnneck(self.embedding_dim)
+        self.visibility = nn.Linear(base.feature_channels, 1) if visibility else None
 
     def featuremaps(self, x: torch.Tensor) -> torch.Tensor:
         return self.base.featuremaps(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | ReIDOutput:
         fmap = self.base.featuremaps(x)
-        features = self.head(fmap)
+        features, parts = self.head(fmap)
         embedding = self.bnneck(features)
+        logits = None
+        if self.visibility is not None:
+            logits = self.visibility(parts).squeeze(2)  # (B, P)
+            weights = torch.cat([torch.ones_like(logits[:, :1]), torch.sigmoid(logits)], dim=1).detach()
+            embedding = (embedding.unflatten(1, (-1, self.head.part_dim)) * weights[:, :, None]).flatten(1)
         if not self.training:
             return embedding
-        return ReIDOutput(features, embedding, feature_map=fmap)
+        return ReIDOutput(features, embedding, feature_map=fmap, visibility=logits)
