@@ -60,6 +60,7 @@ VARIANT_FLAGS = {
     "camera+patch": ["--memory", "camera", "--patch"],
     "camera+relation": ["--memory", "camera", "--head", "relation"],
     "camera+patch+relation": ["--memory", "camera", "--patch", "--head", "relation"],
+    "camera+relation+visibility": ["--memory", "camera", "--head", "relation", "--visibility"],
 }
 PRESETS = {"ablation": ["camera", "camera+patch", "camera+relation", "camera+patch+relation"]}
 

@@ -350,8 +350,9 @@ def train(
         model, arch, model_kwargs, optimizer, scheduler, state = _model_and_state(cfg, device)
         if data is None:
             data = load_market(cfg) if cfg.dataset == "market1501" else load_manifest(cfg)
-        log.info("training on %s (%d crops, %d skipped) with %s, %s memory, on %s",
-                 data.description, len(data.train), data.skipped, arch, cfg.memory, device)  # fmt: skip
+        log.info("training on %s (%d crops, %d skipped) with %s (%s head), %s memory%s, on %s", data.description,
+                 len(data.train), data.skipped, arch, model_kwargs.get("head", "global"), cfg.memory,
+                 " + patch branch" if cfg.patch else "", device)  # fmt: skip
         created_by = created_by or " ".join(shlex.quote(a) for a in sys.argv)
         if state.checks is None:
             state.checks = {"enabled": False}
