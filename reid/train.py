@@ -3,7 +3,9 @@
 One epoch, top to bottom (:func:`run_epoch`):
 
 1. L2-normalised features of every training crop with the eval transform (the previous epoch's, which
-   its check already extracted, when there is one);
+   its check already extracted, when there is one); with ``--patch`` (PAUL, ``reid.patch``), on the first
+   epoch only, also every crop's patch features, which fill the patch memory (kept, and momentum-updated,
+   for the rest of the run);
 2. pseudo labels (:func:`make_pseudo_labels`), by ``--labels``:
    - ``tracklets`` (the default for harvested crops): whole tracklets are the units, joined across cameras
      and within one by calibrated, cannot-link-constrained agglomerative clustering of their
@@ -12,8 +14,6 @@ One epoch, top to bottom (:func:`run_epoch`):
      faiss k-NN), DBSCAN with the video constraints when there are any (``reid.pseudo_labels``); the hybrid
      memory adds SpCL's self-paced reliability;
 3. rebuild the memory from the cluster centroids (``reid.memory``: cluster, hybrid or camera proxies);
-   with ``--patch`` (PAUL, ``reid.patch``), on the first epoch only, fill the patch memory with every
-   crop's patch features (it is kept, and momentum-updated, for the rest of the run);
 4. train ``iters`` iterations on PK batches of pseudo identities (camera-aware: positives from other
    cameras first): contrastive loss against the memory (+ optional batch-hard triplet; + with ``--patch``
    PEDAL against the patch memory and IPFL against each image's augmented copy, which goes through the
@@ -263,15 +263,15 @@ def run_epoch(
     features, state.features = state.features, None  # the previous epoch's check extracted them already
     if features is None:
         features = extract_features(model, data.train, cfg, device, desc=f"epoch {epoch + 1}: features")
+    if state.patch_net is not None and state.patch_memory is None:  # --patch: fill the patch memory once
+        patches = extract_features(model, data.train, cfg, device, f"epoch {epoch + 1}: patches", state.patch_net)
+        state.patch_memory = build_patch_memory(cfg, patches.to(device))
     t1 = time.perf_counter()
     labels, num_clusters, num_outliers = make_pseudo_labels(features, data, cfg, state)
     t2 = time.perf_counter()
     log.info("epoch %d: %d clusters, %d outliers / un-clustered of %d crops (eps %.3f)",
              epoch + 1, num_clusters, num_outliers, len(labels), cfg.eps)  # fmt: skip
     memory = build_memory(cfg, features.to(device), labels, data.cameras).to(device)
-    if state.patch_net is not None and state.patch_memory is None:  # --patch: fill the patch memory once
-        patches = extract_features(model, data.train, cfg, device, f"epoch {epoch + 1}: patches", state.patch_net)
-        state.patch_memory = build_patch_memory(cfg, patches.to(device))
     loader = make_train_loader(data, labels, cfg, epoch)
     stats = train_iterations(model, memory, loader, optimizer, labels, cfg, device, f"epoch {epoch + 1}: train",
                              state)  # fmt: skip
@@ -284,7 +284,7 @@ def run_epoch(
 
 
 def build_patch_memory(cfg: TrainConfig, patches: torch.Tensor) -> PatchMemory:
-    """Step 4b (``--patch``): PEDAL's memory from (N, P, d) patch features, kept for the rest of the run."""
+    """Step 1 (``--patch``): PEDAL's memory from (N, P, d) patch features, kept for the rest of the run."""
     return PatchMemory(patches, cfg.patch_temperature, cfg.momentum, cfg.patch_neighbours)
 
 
