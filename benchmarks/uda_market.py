@@ -24,11 +24,14 @@ per epoch ~45 s feature extraction of the 12,936 crops, ~5 s Jaccard + DBSCAN, ~
 | camera | 48.9 / 71.8 | 56.1 / 76.8 | 58.3 / 78.0 | 59.8 / 79.5 | 63.1 / 81.4 | 63.3 / 81.7 | 67.2 |
 | hybrid (3 epochs) | 37.6 / 62.6 | - | - | - | - | - | 11.7 |
 
-Issue 15 ablation (``--variants ablation``, NOT yet run: about 4 x 70+ minutes on this machine): camera
-proxies; + PAUL's patch branch (``--patch``); + the part / relation head (``--head relation``); both. Every
-variant has the same budget (18 epochs x 200 iterations of 64 crops, the same schedule and clustering); the
-patch branch also forwards each crop's augmented copy, so its minutes per iteration are higher, and the
-table's minutes column shows that cost.
+Issue 15 ablation (``--variants ablation``, NOT yet run): camera proxies; + PAUL's patch branch
+(``--patch``); + the part / relation head (``--head relation``); both. Every variant has the same budget
+(18 epochs x 200 iterations of 64 crops, the same schedule and clustering); the patch branch also forwards
+each crop's augmented copy, so it costs more minutes, which the table's minutes column shows.
+``--smoke --variants ablation --smoke-images 512 --threads 1`` (shared 2-core CPU, 1 thread) measured
+training at 3.9 / 10.6 / 4.7 / 9.5 s per iteration for camera / +patch / +relation / both, and the patch
+memory's one-off extraction at ~30 ms per crop; so expect roughly 67 min (camera), ~80 min (+relation)
+and ~2.5 h each with the patch branch: about 7 hours for the four.
 
 eps: with the MSMT17 weights, DBSCAN (min_samples 4, k1 30, k2 6) on the 12,936 training crops gives
 699 / 805 / 582 / 240 clusters at eps 0.4 / 0.5 / 0.6 / 0.7 with 6255 / 4094 / 2585 / 998 outliers and a
