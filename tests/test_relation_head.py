@@ -37,6 +37,12 @@ def test_stripe_bounds_are_adaptive_pooling_bounds(height: int, parts: int, expe
 def test_relation_head_matches_its_closed_form() -> None:
     torch.manual_seed(0)
     head = RelationHead(channels=4, parts=3, part_dim=2).eval()
+    with torch.no_grad():  # non-trivial BN parameters and statistics: the zero-initialised residuals join in
+        for bn in (m for m in head.modules() if isinstance(m, torch.nn.BatchNorm1d)):
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
+            bn.running_mean.uniform_(-0.2, 0.2)
+            bn.running_var.uniform_(0.5, 1.5)
     fmap = torch.randn(2, 4, 6, 2)
     parts = head.part_vectors(fmap)
     torch.testing.assert_close(parts[:, 1], fmap[:, :, 2:4].amax(dim=(2, 3)))
@@ -51,6 +57,15 @@ def test_relation_head_matches_its_closed_form() -> None:
     features, part_vectors = head(fmap)
     torch.testing.assert_close(part_vectors, parts)
     torch.testing.assert_close(features, torch.cat(expected, dim=1), atol=1e-5, rtol=1e-5)
+
+
+def test_a_new_relation_head_starts_as_a_projection_of_the_pooled_stripes() -> None:
+    torch.manual_seed(1)
+    head = RelationHead(channels=8, parts=4, part_dim=3).train()
+    fmap = torch.randn(5, 8, 8, 4)
+    pooled = torch.cat([fmap.amax(dim=(2, 3))[:, None], head.part_vectors(fmap)], dim=1)  # (B, P + 1, C)
+    expected = torch.einsum("bpc,pcd->bpd", pooled, head.embed).reshape(5, -1)
+    torch.testing.assert_close(head(fmap)[0], expected)
 
 
 @pytest.mark.parametrize("arch", ["osnet_x0_25", "resnet50"])

@@ -7,8 +7,10 @@ Built on a CNN backbone's last feature map (B, C, h, w) by ``build_model(arch, h
   graph); each stripe is max-pooled to a part vector ``p_i`` (B, C);
 * **one-vs-rest relation**: the rest of part i is the mean of the other parts,
   ``r_i = (sum_j p_j - p_i) / (P - 1)``; both are reduced to C/2 (linear + BN + ReLU, shared by the
-  parts), concatenated and mapped back to C by the relation module, added to the part as a residual:
-  ``q_i = p_i + R(cat(reduce(p_i), reduce(r_i)))``;
+  parts), concatenated and mapped back to C by the relation module (linear + BN), added to the part as a
+  residual: ``q_i = p_i + R(cat(reduce(p_i), reduce(r_i)))``. R's BN scale starts at zero, so a new head
+  starts from ``q_i = p_i``: on a trained backbone the first epoch's pseudo labels come from a random
+  projection of its max-pooled stripes, which keeps their geometry, not from a random non-linear map;
 * **GCP** (global contrastive pooling): global max ``g_max`` and average ``g_avg`` pooling; the
   contrastive vector ``g_avg - g_max`` and ``g_max`` are reduced, concatenated and mapped:
   ``q_0 = g_max + R_g(cat(reduce(g_max), reduce(g_avg - g_max)))``;
@@ -53,6 +55,14 @@ def _reduce(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(c_in, c_out, bias=False), nn.BatchNorm1d(c_out), nn.ReLU(inplace=True))
 
 
+def _residual(c_in: int, c_out: int) -> nn.Sequential:
+    """Linear + BN with a zero BN scale: a residual branch that starts as nothing (Goyal et al.'s zero-init),
+    so a fresh head on a trained backbone starts as a random projection of its pooled stripes."""
+    branch = nn.Sequential(nn.Linear(c_in, c_out, bias=False), nn.BatchNorm1d(c_out))
+    nn.init.zeros_(branch[1].weight)
+    return branch
+
+
 class RelationHead(nn.Module):
     """Stripes + one-vs-rest relation + GCP: (B, C, h, w) feature map -> (B, (P + 1) * part_dim) features.
 
@@ -71,9 +81,9 @@ class RelationHead(nn.Module):
         half = channels // 2
         self.parts, self.part_dim = parts, part_dim
         self.reduce_part, self.reduce_rest = _reduce(channels, half), _reduce(channels, half)
-        self.relate = _reduce(2 * half, channels)
+        self.relate = _residual(2 * half, channels)
         self.reduce_max, self.reduce_contrast = _reduce(channels, half), _reduce(channels, half)
-        self.relate_global = _reduce(2 * half, channels)
+        self.relate_global = _residual(2 * half, channels)
         self.embed = nn.Parameter(torch.empty(parts + 1, channels, part_dim))
         nn.init.kaiming_normal_(self.embed, mode="fan_out", nonlinearity="relu")
 
