@@ -7,10 +7,12 @@ Contract shared by every model:
   embedding *not yet* L2-normalised (the embedder normalises). For OSNet that is torchreid's eval output
   (fc -> BN -> ReLU, 512-d for every width); for ``resnet50`` and ``vit_transreid*`` it is the
   BNNeck output.
-* train mode: returns :class:`ReIDOutput` ``(features, embedding, logits, part_logits)``: features before
-  the BNNeck, the eval embedding (with gradients), identity logits when the model was built with
-  ``num_classes > 0`` (else ``None``), and per-part logits for the TransReID jigsaw branches (else
-  ``None``). OSNet has no BNNeck, so its ``features`` and ``embedding`` are the same tensor.
+* train mode: returns :class:`ReIDOutput` ``(features, embedding, logits, part_logits, feature_map,
+  visibility)``: features before the BNNeck, the eval embedding (with gradients), identity logits when the
+  model was built with ``num_classes > 0`` (else ``None``), per-part logits for the TransReID jigsaw
+  branches (else ``None``), the CNNs' last feature map (``None`` for the ViTs) and the relation head's
+  stripe-visibility logits (else ``None``). OSNet has no BNNeck, so its ``features`` and ``embedding`` are
+  the same tensor. The CNNs also have ``featuremaps(x)`` and ``feature_channels``.
 * identity heads are optional and always live under module names starting with ``classifier`` so weight
   loading can drop them (``reid.weights``).
 * ``vit_transreid*`` forward also takes ``camera_ids`` (B,) int64 for the side-information embedding.
