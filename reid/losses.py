@@ -1,4 +1,5 @@
-"""Losses of the unsupervised ReID trainer: InfoNCE against a memory, camera-proxy loss, batch-hard triplet.
+"""Losses of the unsupervised ReID trainer: InfoNCE against a memory, camera-proxy loss, batch-hard triplet,
+and PAUL's multi-positive InfoNCE (PEDAL) and image-level triplet (IPFL).
 
 All take (B, ...) float32 tensors and return a scalar tensor; none of them touches a memory's state.
 """
@@ -87,4 +88,48 @@ def hard_triplet_loss(features: torch.Tensor, labels: torch.Tensor, margin: floa
         return features.sum() * 0.0
     d_ap = dist.masked_fill(~pos_mask, float("-inf")).max(dim=1).values
     d_an = dist.masked_fill(~neg_mask, float("inf")).min(dim=1).values
+    return F.relu(d_ap[valid] - d_an[valid] + margin).mean()
+
+
+def multi_positive_nce(logits: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """Mean of ``-log(sum_pos exp(l) / sum_all exp(l))`` over rows (PEDAL: a patch and its neighbours).
+
+    Args:
+        logits: (B, S) float32 similarities already divided by the temperature.
+        positive: (B, S) bool, at least one True per row.
+    """
+    if logits.ndim != 2 or positive.shape != logits.shape:
+        raise ValueError(f"expected logits and positive (B, S), got {tuple(logits.shape)} and {tuple(positive.shape)}")
+    if not bool(positive.any(dim=1).all()):
+        raise ValueError("positive: expected at least one positive per row, got a row without any")
+    neg_inf = torch.finfo(logits.dtype).min
+    return (torch.logsumexp(logits, dim=1) - torch.logsumexp(logits.masked_fill(~positive, neg_inf), dim=1)).mean()
+
+
+def ipfl_loss(
+    features: torch.Tensor, copies: torch.Tensor, neighbours: torch.Tensor, margin: float = 0.3
+) -> torch.Tensor:
+    """PAUL's image-level triplet: anchor an image, positive its augmented copy, negative the nearest other
+    image or copy of the batch that is not one of the anchor's neighbours (Euclidean distances).
+
+    ``relu(d(a, copy) - min_n d(a, n) + margin)`` averaged over anchors with a negative (0 when none has).
+
+    Args:
+        features: (B, D) float32 image-level features of the batch.
+        copies: (B, D) float32 the same of the augmented copies, row for row.
+        neighbours: (B, B) bool, True where image j counts as i's neighbour (never a negative; the
+            diagonal is always excluded).
+    """
+    if features.ndim != 2 or copies.shape != features.shape or neighbours.shape != (len(features),) * 2:
+        raise ValueError(f"expected features and copies (B, D), neighbours (B, B), got {tuple(features.shape)}, "
+                         f"{tuple(copies.shape)}, {tuple(neighbours.shape)}")  # fmt: skip
+    b = len(features)
+    dist = torch.cdist(features, torch.cat([features, copies])).clamp(min=1e-12)  # (B, 2B)
+    eye = torch.eye(b, dtype=torch.bool, device=features.device)
+    excluded = (neighbours | eye).repeat(1, 2)
+    valid = (~excluded).any(dim=1)
+    if not bool(valid.any()):
+        return features.sum() * 0.0
+    d_ap = dist[:, b:].diagonal()
+    d_an = dist.masked_fill(excluded, float("inf")).min(dim=1).values
     return F.relu(d_ap[valid] - d_an[valid] + margin).mean()

@@ -1,4 +1,5 @@
-"""Memory banks for unsupervised contrastive ReID: cluster, hybrid (SpCL) and camera-aware proxies.
+"""Memory banks for unsupervised contrastive ReID: cluster, hybrid (SpCL), camera-aware proxies and PAUL's
+patch memory (PEDAL).
 
 Every memory is an ``nn.Module`` whose state is buffers (so it moves with ``.to(device)`` and is saved
 with ``state_dict``) and exposes the same two calls, keyed by the *dataset indices* of the batch samples
@@ -12,7 +13,7 @@ with ``state_dict``) and exposes the same two calls, keyed by the *dataset indic
 ``features`` are (B, D) float32 L2-normalised embeddings (the trainer normalises them); ``indices`` are
 (B,) int64 indices into the training set the memory was built for.
 
-The update rule, shared by all three (:func:`momentum_update`), for every row ``s`` hit by the batch::
+The update rule, shared by all of them (:func:`momentum_update`), for every row ``s`` hit by the batch::
 
     bank[s] <- normalize(m * bank[s] + (1 - m) * mean{features[i] : slot[i] == s})
 
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reid.losses import camera_proxy_loss, info_nce
+from reid.losses import camera_proxy_loss, info_nce, multi_positive_nce
 
 
 @torch.no_grad()
@@ -235,6 +236,68 @@ class CameraProxyMemory(nn.Module):
         """Momentum update of the proxies of the batch's samples (batch mean per proxy)."""
         _check_batch(features, indices, self.proxies.shape[1], len(self.instance_proxy))
         momentum_update(self.proxies, features, self.instance_proxy[indices], self.momentum)
+
+
+class PatchMemory(nn.Module):
+    """PEDAL's patch memory (PAUL): one L2-normalised row per (crop, patch), kept across epochs.
+
+    Buffer ``bank`` (N, P, d) float32. ``forward(patches, indices)`` is the patch-level discriminative loss:
+    patch p of sample i is scored against every crop's row of patch p (cosine / ``temperature``), and its
+    positives are its own row and the ``neighbours`` rows most similar to it (chosen without gradient);
+    see :func:`reid.losses.multi_positive_nce`, averaged over the P patches. ``update`` is the momentum
+    update of the module docstring on every (sample, patch) row.
+    """
+
+    def __init__(
+        self, patches: torch.Tensor, temperature: float = 0.1, momentum: float = 0.2, neighbours: int = 4
+    ) -> None:
+        """``patches`` (N, P, d) float32 unit patch features of the whole training set (the bank's start, taken
+        as is: a resumed bank must not be renormalised)."""
+        super().__init__()
+        if patches.ndim != 3 or len(patches) == 0:
+            raise ValueError(f"patches: expected (N, P, d) with N >= 1, got {tuple(patches.shape)}")
+        self.temperature, self.momentum, self.neighbours = float(temperature), float(momentum), int(neighbours)
+        self.register_buffer("bank", patches.float().clone())
+
+    def _check(self, patches: torch.Tensor, indices: torch.Tensor) -> None:
+        if patches.ndim != 3 or patches.shape[1:] != self.bank.shape[1:]:
+            raise ValueError(f"patches: expected (B, {self.bank.shape[1]}, {self.bank.shape[2]}), got "
+                             f"{tuple(patches.shape)}")  # fmt: skip
+        _check_batch(patches[:, 0], indices, self.bank.shape[2], len(self.bank))
+
+    def forward(self, patches: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """Scalar PEDAL loss of (B, P, d) unit ``patches`` whose dataset indices are ``indices`` (B,)."""
+        self._check(patches, indices)
+        sims = torch.einsum("bpd,npd->bpn", patches, self.bank)
+        own = F.one_hot(indices, len(self.bank)).bool()[:, None, :].expand_as(sims)
+        positive = own.clone()
+        k = min(self.neighbours, len(self.bank) - 1)
+        if k > 0:
+            nearest = sims.detach().masked_fill(own, float("-inf")).topk(k, dim=2).indices
+            positive.scatter_(2, nearest, True)
+        logits = sims / self.temperature
+        return multi_positive_nce(logits.flatten(0, 1), positive.flatten(0, 1))
+
+    @torch.no_grad()
+    def neighbour_mask(self, patches: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """(B, B) bool: sample j's crop is among sample i's ``neighbours`` nearest crops of the memory at
+        image level (mean patch similarity), or is the same crop; IPFL never uses these as negatives."""
+        self._check(patches, indices)
+        sims = patches.flatten(1) @ self.bank.flatten(1).t()  # (B, N): P times the mean patch similarity
+        sims[torch.arange(len(indices), device=sims.device), indices] = float("-inf")
+        k = min(self.neighbours, len(self.bank) - 1)
+        near = torch.zeros_like(sims, dtype=torch.bool)
+        if k > 0:
+            near.scatter_(1, sims.topk(k, dim=1).indices, True)
+        return near[:, indices] | (indices[:, None] == indices[None, :])
+
+    @torch.no_grad()
+    def update(self, patches: torch.Tensor, indices: torch.Tensor) -> None:
+        """Momentum update of the rows of every (sample, patch) of the batch (duplicates averaged)."""
+        self._check(patches, indices)
+        p = self.bank.shape[1]
+        slots = (indices[:, None] * p + torch.arange(p, device=indices.device)[None, :]).flatten()
+        momentum_update(self.bank.view(-1, self.bank.shape[2]), patches.flatten(0, 1), slots, self.momentum)
 
 
 MEMORIES = ("cluster", "hard", "hybrid", "camera")

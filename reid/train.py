@@ -3,7 +3,9 @@
 One epoch, top to bottom (:func:`run_epoch`):
 
 1. L2-normalised features of every training crop with the eval transform (the previous epoch's, which
-   its check already extracted, when there is one);
+   its check already extracted, when there is one); with ``--patch`` (PAUL, ``reid.patch``), on the first
+   epoch only, also every crop's patch features, which fill the patch memory (kept, and momentum-updated,
+   for the rest of the run);
 2. pseudo labels (:func:`make_pseudo_labels`), by ``--labels``:
    - ``tracklets`` (the default for harvested crops): whole tracklets are the units, joined across cameras
      and within one by calibrated, cannot-link-constrained agglomerative clustering of their
@@ -13,8 +15,13 @@ One epoch, top to bottom (:func:`run_epoch`):
      memory adds SpCL's self-paced reliability;
 3. rebuild the memory from the cluster centroids (``reid.memory``: cluster, hybrid or camera proxies);
 4. train ``iters`` iterations on PK batches of pseudo identities (camera-aware: positives from other
-   cameras first): contrastive loss against the memory (+ optional batch-hard triplet), optimiser step,
-   then the explicit momentum update of the memory;
+   cameras first): contrastive loss against the memory (+ optional batch-hard triplet; + with ``--patch``
+   PEDAL against the patch memory and IPFL against each image's augmented copy, which goes through the
+   model in the same batch), optimiser step, then the explicit momentum updates of the memories;
+   the model's embedding head is its own or, with ``--head relation``, the part / relation head
+   (``reid.models.relation``), saved in the checkpoint's ``model_kwargs``; with ``--visibility`` some
+   crops first get a synthetic occluder and the head's stripe-visibility scores learn which stripes it
+   hid (``reid.occlusion``, + their binary cross-entropy);
 5. check the model without labels on the crops' own constraints (``reid.model_check``: tracklet halves
    against cannot-link pairs, calibrated cross-camera mutual neighbours) when the crops have tracklets, and
    evaluate on a labelled query/gallery when there is one (labels used for scoring only);
@@ -40,8 +47,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid.console import end_summary, progress, setup_logging
-from reid.losses import hard_triplet_loss
-from reid.memory import CameraProxyMemory, ClusterMemory, HybridMemory
+from reid.losses import hard_triplet_loss, ipfl_loss
+from reid.memory import CameraProxyMemory, ClusterMemory, HybridMemory, PatchMemory
+from reid.occlusion import occlude, stripe_visibility
+from reid.patch import PatchNet, augmented_copies, image_level
 from reid.pseudo_labels import (
     NoClustersError,
     cannot_link_pairs,
@@ -55,46 +64,13 @@ from reid.tracklet_labels import tracklet_pseudo_labels
 from reid.train_check import checkable, epoch_check, record_check, should_stop, start_checks
 from reid.train_config import TrainConfig, config_from_args, config_to_dict
 from reid.train_data import EvalSet, TrainData, load_manifest, load_market
+from reid.train_model import build_model_from_init, head_kwargs
 from reid.train_run import TrainerState, load_train_state, resolve_device, save_run, torch_settings
 
 if TYPE_CHECKING:
     from reid.data.datasets import UnlabeledImages
 
 log = logging.getLogger(__name__)
-
-DEFAULT_ARCH = "osnet_x0_25"
-
-
-def build_model_from_init(arch: str | None, init: str | None) -> tuple[nn.Module, str, dict[str, Any]]:
-    """The model to train: ``(model, arch, build kwargs)`` from ``--init`` (ours / zoo / ImageNet) or random.
-
-    Raises:
-        ValueError: ``init`` holds weights of another architecture, or is unreadable.
-    """
-    from reid.models import build_model
-    from reid.weights import load_checkpoint, load_weights_into
-
-    if init is None:
-        arch = arch or DEFAULT_ARCH
-        log.warning("no --init: training %s from random weights", arch)
-        return build_model(arch), arch, {}
-    ckpt = load_checkpoint(init)
-    if ckpt["arch"] is not None:
-        if arch is not None and arch != ckpt["arch"]:
-            raise ValueError(f"--init {init}: expected a checkpoint for --arch {arch}, got one for {ckpt['arch']}")
-        model = build_model(ckpt["arch"], **ckpt["model_kwargs"])
-        return load_weights_into(model, ckpt["state_dict"]), ckpt["arch"], ckpt["model_kwargs"]
-    arch = arch or DEFAULT_ARCH
-    try:
-        return load_weights_into(build_model(arch), ckpt["state_dict"]), arch, {}
-    except ValueError as err:
-        if arch.startswith("osnet"):
-            raise ValueError(f"--init {init}: {err}") from None
-        try:  # an ImageNet backbone file (torchvision layout) for resnet50 / the ViTs
-            return build_model(arch, pretrained=init), arch, {}
-        except (ValueError, KeyError, RuntimeError):
-            raise ValueError(f"--init {init}: {err}") from None
-
 
 def _to_device(images: torch.Tensor, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
     """A (B, 3, H, W) batch on ``device`` in the run's memory layout."""
@@ -103,9 +79,11 @@ def _to_device(images: torch.Tensor, cfg: TrainConfig, device: torch.device) -> 
 
 
 def extract_features(
-    model: nn.Module, dataset: UnlabeledImages, cfg: TrainConfig, device: torch.device, desc: str
-) -> torch.Tensor:
-    """(N, D) float32 L2-normalised eval-mode embeddings of ``dataset`` (eval transform), on the CPU."""
+    model: nn.Module, dataset: UnlabeledImages, cfg: TrainConfig, device: torch.device, desc: str,
+    patch_net: nn.Module | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """(N, D) float32 L2-normalised eval-mode embeddings of ``dataset`` (eval transform), on the CPU;
+    with ``patch_net``, its (N, P, d) unit patch features of the model's feature maps instead."""
     from torch.utils.data import DataLoader
 
     from reid.data.transforms import build_eval_transform
@@ -113,10 +91,16 @@ def extract_features(
     loader = DataLoader(dataset.with_transform(build_eval_transform(*cfg.input_size)),
                         batch_size=cfg.extract_batch, shuffle=False, num_workers=cfg.workers)  # fmt: skip
     model.eval()
+    if patch_net is not None:
+        patch_net.eval()
     chunks = []
     with torch.no_grad():
         for images, _cams, _idx in progress(loader, desc=desc, leave=False):
-            chunks.append(F.normalize(model(_to_device(images, cfg, device)).float(), dim=1).cpu())
+            images = _to_device(images, cfg, device)
+            if patch_net is not None:
+                chunks.append(patch_net(model.featuremaps(images)).cpu())
+            else:
+                chunks.append(F.normalize(model(images).float(), dim=1).cpu())
     return torch.cat(chunks)
 
 
@@ -217,32 +201,56 @@ def make_train_loader(data: TrainData, labels: np.ndarray, cfg: TrainConfig, epo
 
 def train_iterations(
     model: nn.Module, memory: nn.Module, loader, optimizer: torch.optim.Optimizer, labels: np.ndarray,
-    cfg: TrainConfig, device: torch.device, desc: str,
+    cfg: TrainConfig, device: torch.device, desc: str, state: TrainerState | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Step 5. Returns mean ``loss``/``contrast``/``triplet`` and the per-iteration ``losses`` list."""
+    """Step 5. Returns the mean of ``loss`` and of every term (``contrast``, ``triplet``; ``pedal`` and
+    ``ipfl`` with the patch branch of ``state``; ``visibility`` with a visibility head) and the
+    per-iteration ``losses`` list."""
     model.train()
+    patch_net, patch_memory = (state.patch_net, state.patch_memory) if state is not None else (None, None)
+    if patch_net is not None:
+        patch_net.train()
+    occluding = isinstance(getattr(model, "visibility", None), nn.Module)
     labels_t = torch.as_tensor(labels, dtype=torch.int64)
-    losses, contrasts, triplets = [], [], []
+    history: dict[str, list[float]] = {"losses": [], "contrast": [], "triplet": []}
     for images, _cams, indices in progress(loader, desc=desc, leave=False):
+        images, indices, batch = _to_device(images, cfg, device), indices.to(device), len(images)
+        visible_rows = None
+        if occluding:  # self-supervised part visibility: synthetic occluders hide known stripes
+            images, visible_rows = occlude(images, cfg.occlusion)
+        if patch_net is not None:  # IPFL: the augmented copies go through the model in the same batch
+            images = torch.cat([images, augmented_copies(images)])
         out = model(_to_device(images, cfg, device))
-        embedding = F.normalize(out.embedding, dim=1)
-        indices = indices.to(device)
-        contrast = memory(embedding, indices)
-        loss = contrast
-        triplet = torch.zeros(())
+        embedding = F.normalize(out.embedding[:batch], dim=1)
+        terms = {"contrast": memory(embedding, indices), "triplet": torch.zeros(())}
+        loss = terms["contrast"]
         if cfg.triplet_weight > 0:
-            triplet = hard_triplet_loss(out.features, labels_t[indices.cpu()].to(device), cfg.triplet_margin)
-            loss = loss + cfg.triplet_weight * triplet
+            terms["triplet"] = hard_triplet_loss(out.features[:batch], labels_t[indices.cpu()].to(device),
+                                                 cfg.triplet_margin)  # fmt: skip
+            loss = loss + cfg.triplet_weight * terms["triplet"]
+        patches = None
+        if patch_net is not None:
+            patches = patch_net(out.feature_map)  # (2B, P, d): the batch, then its copies
+            terms["pedal"] = patch_memory(patches[:batch], indices)
+            neighbours = patch_memory.neighbour_mask(patches[:batch].detach(), indices)
+            terms["ipfl"] = ipfl_loss(image_level(patches[:batch]), image_level(patches[batch:]), neighbours,
+                                      cfg.ipfl_margin)  # fmt: skip
+            loss = loss + cfg.patch_weight * terms["pedal"] + cfg.ipfl_weight * terms["ipfl"]
+        if occluding:
+            target = stripe_visibility(visible_rows, out.visibility.shape[1]).to(device)
+            terms["visibility"] = F.binary_cross_entropy_with_logits(out.visibility[:batch], target)
+            loss = loss + cfg.visibility_weight * terms["visibility"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         with torch.no_grad():
             memory.update(embedding.detach(), indices)
-        losses.append(loss.item())
-        contrasts.append(contrast.item())
-        triplets.append(triplet.item())
-    return {"loss": float(np.mean(losses)), "contrast": float(np.mean(contrasts)),
-            "triplet": float(np.mean(triplets)), "losses": losses}  # fmt: skip
+            if patches is not None:
+                patch_memory.update(patches[:batch].detach(), indices)
+        for key, value in {"losses": loss, **terms}.items():
+            history.setdefault(key, []).append(value.item())
+    means = {key: float(np.mean(values)) for key, values in history.items() if key != "losses"}
+    return {"loss": float(np.mean(history["losses"])), **means, "losses": history["losses"]}
 
 
 def run_epoch(
@@ -255,6 +263,9 @@ def run_epoch(
     features, state.features = state.features, None  # the previous epoch's check extracted them already
     if features is None:
         features = extract_features(model, data.train, cfg, device, desc=f"epoch {epoch + 1}: features")
+    if state.patch_net is not None and state.patch_memory is None:  # --patch: fill the patch memory once
+        patches = extract_features(model, data.train, cfg, device, f"epoch {epoch + 1}: patches", state.patch_net)
+        state.patch_memory = build_patch_memory(cfg, patches.to(device))
     t1 = time.perf_counter()
     labels, num_clusters, num_outliers = make_pseudo_labels(features, data, cfg, state)
     t2 = time.perf_counter()
@@ -262,18 +273,26 @@ def run_epoch(
              epoch + 1, num_clusters, num_outliers, len(labels), cfg.eps)  # fmt: skip
     memory = build_memory(cfg, features.to(device), labels, data.cameras).to(device)
     loader = make_train_loader(data, labels, cfg, epoch)
-    stats = train_iterations(model, memory, loader, optimizer, labels, cfg, device, f"epoch {epoch + 1}: train")
+    stats = train_iterations(model, memory, loader, optimizer, labels, cfg, device, f"epoch {epoch + 1}: train",
+                             state)  # fmt: skip
     t3 = time.perf_counter()
     return {
-        "epoch": epoch + 1, "loss": stats["loss"], "contrast": stats["contrast"], "triplet": stats["triplet"],
+        "epoch": epoch + 1, **{k: v for k, v in stats.items() if k != "losses"},
         "clusters": num_clusters, "outliers": num_outliers, "lr": optimizer.param_groups[0]["lr"],
         "extract_s": t1 - t0, "cluster_s": t2 - t1, "train_s": t3 - t2, "losses": stats["losses"],
     }  # fmt: skip
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig):
-    """Adam with weight decay and a 10x step decay every ``step_size`` epochs."""
+def build_patch_memory(cfg: TrainConfig, patches: torch.Tensor) -> PatchMemory:
+    """Step 1 (``--patch``): PEDAL's memory from (N, P, d) patch features, kept for the rest of the run."""
+    return PatchMemory(patches, cfg.patch_temperature, cfg.momentum, cfg.patch_neighbours)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig, extra: nn.Module | None = None):
+    """Adam with weight decay and a 10x step decay every ``step_size`` epochs (over ``extra``'s parameters too)."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if extra is not None:
+        params += [p for p in extra.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=0.1)
     return optimizer, scheduler
@@ -289,16 +308,29 @@ def _model_and_state(cfg: TrainConfig, device: torch.device):
         model = build_model(arch, **model_kwargs)
         model.load_state_dict(resumed["model"])
     else:
-        model, arch, model_kwargs = build_model_from_init(cfg.arch, cfg.init)
+        model, arch, model_kwargs = build_model_from_init(cfg.arch, cfg.init, head_kwargs(cfg))
     model.to(device, memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
-    optimizer, scheduler = make_optimizer(model, cfg)
-    state = TrainerState(history=[])
+    patch_net = None
+    if cfg.patch:
+        if not hasattr(model, "feature_channels"):
+            raise ValueError(f"patch: expected a CNN with a feature map (osnet*, resnet50), got {arch}")
+        patch_net = PatchNet(model.feature_channels, cfg.patches, cfg.patch_dim).to(device)
+    optimizer, scheduler = make_optimizer(model, cfg, patch_net)
+    state = TrainerState(history=[], patch_net=patch_net)
     if resumed is not None:
+        if ("patch_net" in resumed) != cfg.patch:
+            trained = "with" if "patch_net" in resumed else "without"
+            raise ValueError(f"resume: {cfg.resume} was trained {trained} --patch; resume it {trained} --patch")
         optimizer.load_state_dict(resumed["optimizer"])
         scheduler.load_state_dict(resumed["scheduler"])
         state = TrainerState(
-            resumed["epoch"], resumed["indep_threshold"], list(resumed["history"]), resumed.get("checks")
+            resumed["epoch"], resumed["indep_threshold"], list(resumed["history"]), resumed.get("checks"),
+            patch_net=patch_net,
         )
+        if patch_net is not None:
+            patch_net.load_state_dict(resumed["patch_net"])
+            if resumed.get("patch_bank") is not None:
+                state.patch_memory = build_patch_memory(cfg, resumed["patch_bank"].to(device))
         log.info("resuming %s after epoch %d", cfg.resume, state.epoch)
     return model, arch, model_kwargs, optimizer, scheduler, state
 
@@ -318,8 +350,9 @@ def train(
         model, arch, model_kwargs, optimizer, scheduler, state = _model_and_state(cfg, device)
         if data is None:
             data = load_market(cfg) if cfg.dataset == "market1501" else load_manifest(cfg)
-        log.info("training on %s (%d crops, %d skipped) with %s, %s memory, on %s",
-                 data.description, len(data.train), data.skipped, arch, cfg.memory, device)  # fmt: skip
+        log.info("training on %s (%d crops, %d skipped) with %s (%s head), %s memory%s, on %s", data.description,
+                 len(data.train), data.skipped, arch, model_kwargs.get("head", "global"), cfg.memory,
+                 " + patch branch" if cfg.patch else "", device)  # fmt: skip
         created_by = created_by or " ".join(shlex.quote(a) for a in sys.argv)
         if state.checks is None:
             state.checks = {"enabled": False}
@@ -348,6 +381,8 @@ def train(
             trainer = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                        "epoch": state.epoch, "indep_threshold": state.indep_threshold,
                        "history": state.history, "checks": state.checks}  # fmt: skip
+            if state.patch_net is not None:
+                trainer.update(patch_net=state.patch_net.state_dict(), patch_bank=state.patch_memory.bank.cpu())
             save_run(Path(cfg.out), model, arch, model_kwargs, cfg, created_by, summary, trainer, keep)
             if should_stop(state.checks, state.epoch, cfg.patience):
                 break

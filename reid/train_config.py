@@ -24,6 +24,7 @@ from configs.validate import ConfigError, build, field, in_range, read_yaml_mapp
 from reid.train_run import load_train_state  # noqa: F401  (re-export: the --resume reader)
 
 MemoryKind = Literal["cluster", "hybrid", "camera"]
+HeadKind = Literal["global", "relation"]
 LabelKind = Literal["auto", "tracklets", "dbscan"]
 
 
@@ -41,6 +42,12 @@ class TrainConfig:
     arch: str | None = None
     init: str | None = None
     input_size: tuple[int, int] = (256, 128)
+    head: HeadKind | None = None
+    parts: int = field(6, check=in_range(2, 64))
+    part_dim: int = field(128, check=in_range(1, 4096))
+    visibility: bool = False
+    occlusion: float = field(0.5, check=in_range(0.0, 1.0))
+    visibility_weight: float = field(1.0, check=in_range(0.0, 100.0))
     # clustering
     k1: int = field(30, check=in_range(1, 1000))
     k2: int = field(6, check=in_range(1, 1000))
@@ -61,6 +68,14 @@ class TrainConfig:
     hard_negatives: int = field(50, check=in_range(1, 100000))
     triplet_weight: float = field(0.0, check=in_range(0.0, 100.0))
     triplet_margin: float = field(0.3, check=in_range(0.0, 10.0))
+    patch: bool = False
+    patches: int = field(6, check=in_range(1, 64))
+    patch_dim: int = field(64, check=in_range(1, 4096))
+    patch_neighbours: int = field(4, check=in_range(0, 1000))
+    patch_temperature: float = field(0.1, check=in_range(0.0, 10.0, low_open=True))
+    patch_weight: float = field(1.0, check=in_range(0.0, 100.0))
+    ipfl_weight: float = field(1.0, check=in_range(0.0, 100.0))
+    ipfl_margin: float = field(0.3, check=in_range(0.0, 10.0))
     # optimisation
     epochs: int = field(20, check=in_range(1, 10000))
     iters: int = field(200, check=in_range(1, 1000000))
@@ -94,6 +109,15 @@ HELP = {
     "arch": "reid.models architecture (default: the --init checkpoint's, else osnet_x0_25)",
     "init": "initial weights: our checkpoint, a torchreid zoo file or ImageNet weights for --arch",
     "input_size": "H W of the network input",
+    "head": "embedding head: global (the architecture's own pooling) or relation (horizontal stripes, "
+    "one-vs-rest part relations and global contrastive pooling, Park & Ham 2020; CNN backbones); "
+    "default: the --init checkpoint's head, else global",
+    "parts": "relation head: horizontal stripes P (embedding width (P + 1) x --part-dim)",
+    "part_dim": "relation head: width of each stripe's and the global reduced vector",
+    "visibility": "relation head: self-supervised stripe visibility that weights each stripe's block of the "
+    "embedding, learned from synthetic top / bottom occluders (needs --head relation)",
+    "occlusion": "visibility: share of training crops given a synthetic occluder",
+    "visibility_weight": "visibility: weight of its binary cross-entropy",
     "k1": "k-reciprocal neighbours for the Jaccard distance",
     "k2": "neighbours for local query expansion",
     "eps": "DBSCAN radius on the Jaccard distance",
@@ -114,6 +138,17 @@ HELP = {
     "hard_negatives": "hard negative proxies in the inter-camera term",
     "triplet_weight": "weight of the batch-hard triplet loss (0 = off)",
     "triplet_margin": "triplet margin",
+    "patch": "add PAUL's patch branch (Yang et al. 2019) to any --memory: a learned patch network on the "
+    "backbone's feature map, PEDAL against a patch memory (each patch with its nearest neighbours) and "
+    "IPFL against augmented copies; trains the backbone, the saved embedding stays the model's",
+    "patches": "patch branch: patches per crop",
+    "patch_dim": "patch branch: width of a patch feature",
+    "patch_neighbours": "patch branch: k nearest memory rows that count as positives (PEDAL) and are never "
+    "negatives (IPFL)",
+    "patch_temperature": "patch branch: PEDAL temperature",
+    "patch_weight": "patch branch: weight of the PEDAL loss",
+    "ipfl_weight": "patch branch: weight of the IPFL loss (image vs its augmented copy)",
+    "ipfl_margin": "patch branch: IPFL triplet margin",
     "epochs": "clustering rounds",
     "iters": "training iterations per epoch",
     "batch_size": "images per batch (P identities x K instances)",
@@ -208,11 +243,16 @@ def make_config(raw: dict[str, Any]) -> TrainConfig:
         raise ConfigError(f"eps_gap: expected < eps={cfg.eps} for the hybrid memory, got {cfg.eps_gap}")
     if min(cfg.input_size) < 16:
         raise ConfigError(f"input_size: expected H, W >= 16, got {list(cfg.input_size)}")
+    if cfg.visibility and cfg.head != "relation":
+        raise ConfigError(f"visibility: expected --head relation, got head={cfg.head!r}")
     if cfg.arch is not None:
         from reid.models import list_models
 
         if cfg.arch not in list_models():
             raise ConfigError(f"arch: expected one of {list_models()}, got {cfg.arch!r}")
+        if (cfg.patch or cfg.head == "relation") and cfg.arch.startswith("vit"):
+            raise ConfigError(f"arch: --patch and --head relation need a CNN feature map (osnet*, resnet50), "
+                              f"got {cfg.arch!r}")  # fmt: skip
     if not (cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:")):
         raise ConfigError(f"device: expected auto, cpu, cuda or cuda:N, got {cfg.device!r}")
     return cfg

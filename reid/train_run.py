@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 STATE_FILE = "train_state.pth"
 CHECKPOINT_FILE = "checkpoint.pth"
-METRICS_COLUMNS = ("epoch", "loss", "contrast", "triplet", "clusters", "outliers", "lr",
+METRICS_COLUMNS = ("epoch", "loss", "contrast", "triplet", "pedal", "ipfl", "visibility", "clusters", "outliers", "lr",
                    "extract_s", "cluster_s", "train_s", "check", "separation", "cross_camera",
                    "consistency", "link_threshold", "kept", "mAP", "rank1")  # fmt: skip
 _STATE_KEYS = (
@@ -50,6 +50,8 @@ class TrainerState:
     history: list[dict[str, Any]] | None = None
     checks: dict[str, Any] | None = None  # the label-free checks: start, best kept epoch, peak (for patience)
     features: torch.Tensor | None = None  # the latest model's crop features (not saved: recomputed on resume)
+    patch_net: torch.nn.Module | None = None  # --patch: PAUL's PatchNet (trained with the model)
+    patch_memory: torch.nn.Module | None = None  # --patch: its patch memory, kept across epochs
 
 
 def resolve_device(name: str) -> torch.device:

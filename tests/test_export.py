@@ -12,7 +12,7 @@ import torch
 
 from reid import load_embedder
 from reid.embedder import OnnxForward, prepare_batch
-from reid.export import INPUT_FORMAT, export_onnx, main, onnx_bytes
+from reid.export import INPUT_FORMAT, export_onnx, main, onnx_bytes, parity
 from reid.models import build_model
 from reid.models.common import NormalizedModel
 from reid.weights import load_model, save_checkpoint
@@ -131,3 +131,21 @@ def test_bad_export_arguments(tmp_path: Path) -> None:
         main(["--weights", str(tmp_path / "missing.pth"), "--out", str(tmp_path / "x.onnx")])
     with pytest.raises(ValueError, match="device for the onnx backend"):
         load_embedder(str(tmp_path / "any.onnx"), device="cuda:3")
+
+
+@pytest.mark.parametrize("visibility", [{}, {"visibility": True}])
+def test_relation_head_export_keeps_parity(tmp_path: Path, visibility: dict) -> None:
+    torch.manual_seed(3)
+    kwargs = {"head": "relation", "parts": 6, "part_dim": 32, **visibility}
+    model = build_model("osnet_x0_25", **kwargs)
+    for module in model.modules():  # non-trivial running statistics, so the eval graph is not an identity
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    weights = save_checkpoint(tmp_path / "r.pth", model.eval(), "osnet_x0_25", (256, 128), model_kwargs=kwargs)
+    out = export_onnx(weights, tmp_path / "r.onnx")
+    assert parity(weights, out) < 1e-4
+    crops = [np.random.default_rng(i).integers(0, 256, (90, 40, 3), dtype=np.uint8) for i in range(3)]
+    via_onnx = load_embedder(str(out), device="cpu")(crops)
+    assert via_onnx.shape == (3, 224)
+    np.testing.assert_allclose(via_onnx, load_embedder(str(weights), device="cpu")(crops), atol=1e-4)

@@ -112,6 +112,59 @@ def test_seeded_two_iteration_run_reproduces_golden_losses(market_zip: Path, tmp
     assert ckpt["train_summary"]["clusters"] == history[0]["clusters"]
 
 
+# Golden per-iteration losses of the patch branch (PAUL) and the relation head on the seeded run above.
+RELATION = {"head": "relation", "parts": 4, "part_dim": 16}
+GOLDEN_VARIANTS = {
+    "camera+patch": ({"patch": True}, [4.922697067260742, 4.800226211547852]),
+    "camera+relation": (RELATION, [2.942492961883545, 5.073372840881348]),
+    "camera+patch+relation": ({"patch": True, **RELATION}, [4.838374137878418, 6.077212333679199]),
+    "camera+relation+visibility": ({**RELATION, "visibility": True}, [3.655212163925171, 7.698357105255127]),
+}
+
+
+@pytest.mark.parametrize("variant", list(GOLDEN_VARIANTS))
+def test_patch_and_relation_runs_reproduce_golden_losses_and_load(
+    market_zip: Path, tmp_path: Path, variant: str
+) -> None:
+    from reid import load_embedder
+
+    flags, golden = GOLDEN_VARIANTS[variant]
+    history = train(tiny_config({"dataset": "market1501", "root": str(market_zip)}, tmp_path / "run", **flags))
+    np.testing.assert_allclose(history[0]["losses"], golden, atol=1e-4)
+    assert ("pedal" in history[0]) == ("patch" in flags) and ("visibility" in history[0]) == ("visibility" in flags)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pth")
+    relation = "head" in flags
+    assert ckpt["model_kwargs"] == {k: v for k, v in flags.items() if k != "patch"}
+    embedder = load_embedder(str(tmp_path / "run" / "checkpoint.pth"), device="cpu")
+    assert embedder([np.zeros((64, 32, 3), np.uint8)]).shape == (1, 80 if relation else 512)
+
+
+def test_patch_run_resumes_with_its_patch_net_and_memory(market_zip: Path, tmp_path: Path) -> None:
+    data = {"dataset": "market1501", "root": str(market_zip), "epochs": 2, "eval_every": 0, "patch": True}
+    straight = train(tiny_config(data, tmp_path / "straight"))
+    train(tiny_config({**data, "epochs": 1}, tmp_path / "cut"))
+    state = load_train_state(tmp_path / "cut")
+    assert state["patch_bank"].shape == (24, 6, 64) and "locate.5.bias" in state["patch_net"]
+    resumed = train(make_config({**TINY, **data, "resume": str(tmp_path / "cut")}))
+    assert [r["losses"] for r in resumed] == [r["losses"] for r in straight]
+    train(tiny_config({**data, "patch": False, "epochs": 1}, tmp_path / "plain"))
+    with pytest.raises(ValueError, match="trained without --patch"):
+        train(tiny_config({**data, "resume": str(tmp_path / "plain")}, tmp_path / "plain"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--arch", "vit_transreid_tiny", "--patch"], "need a CNN feature map"),
+        (["--arch", "vit_transreid_tiny", "--head", "relation"], "need a CNN feature map"),
+        (["--visibility"], "visibility: expected --head relation"),
+    ],
+)
+def test_patch_relation_and_visibility_flag_errors(flags: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_args(["--manifest", "m.csv", *flags])
+
+
 def test_training_is_blind_to_person_ids_on_disk(market_zip: Path, tmp_path: Path) -> None:
     permuted = fake_market(tmp_path / "permuted.zip", pid_map={1: 6, 2: 4, 3: 5, 4: 1, 5: 3, 6: 2})
     runs = []

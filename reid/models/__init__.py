@@ -7,13 +7,18 @@ Contract shared by every model:
   embedding *not yet* L2-normalised (the embedder normalises). For OSNet that is torchreid's eval output
   (fc -> BN -> ReLU, 512-d for every width); for ``resnet50`` and ``vit_transreid*`` it is the
   BNNeck output.
-* train mode: returns :class:`ReIDOutput` ``(features, embedding, logits, part_logits)``: features before
-  the BNNeck, the eval embedding (with gradients), identity logits when the model was built with
-  ``num_classes > 0`` (else ``None``), and per-part logits for the TransReID jigsaw branches (else
-  ``None``). OSNet has no BNNeck, so its ``features`` and ``embedding`` are the same tensor.
+* train mode: returns :class:`ReIDOutput` ``(features, embedding, logits, part_logits, feature_map,
+  visibility)``: features before the BNNeck, the eval embedding (with gradients), identity logits when the
+  model was built with ``num_classes > 0`` (else ``None``), per-part logits for the TransReID jigsaw
+  branches (else ``None``), the CNNs' last feature map (``None`` for the ViTs) and the relation head's
+  stripe-visibility logits (else ``None``). OSNet has no BNNeck, so its ``features`` and ``embedding`` are
+  the same tensor. The CNNs also have ``featuremaps(x)`` and ``feature_channels``.
 * identity heads are optional and always live under module names starting with ``classifier`` so weight
   loading can drop them (``reid.weights``).
 * ``vit_transreid*`` forward also takes ``camera_ids`` (B,) int64 for the side-information embedding.
+* ``head="relation"`` (with ``parts``, ``part_dim``, ``visibility``) replaces a CNN's pooling by the part /
+  relation head (:mod:`reid.models.relation`); the backbone's weights then live under ``base.``. These keyword
+  arguments are part of a checkpoint's ``model_kwargs``, so ``load_model`` rebuilds the same model.
 
 Model modules import torch/torchvision only when a model is built.
 """
@@ -28,7 +33,10 @@ if TYPE_CHECKING:
 
     from reid.models.common import ReIDOutput
 
-__all__ = ["ReIDOutput", "build_model", "list_models"]
+__all__ = ["HEADS", "ReIDOutput", "build_model", "list_models"]
+
+HEADS = ("global", "relation")
+_HEAD_KWARGS = ("parts", "part_dim", "visibility")
 
 # name -> "module:factory"; the factory takes (num_classes, **kwargs).
 _REGISTRY: dict[str, str] = {
@@ -62,12 +70,27 @@ def build_model(name: str, num_classes: int = 0, **kwargs: object) -> nn.Module:
         name: one of :func:`list_models`.
         num_classes: size of the optional identity head; 0 builds none.
         **kwargs: architecture options (e.g. ``pooling="gem"`` for resnet50, ``img_size``/``num_cameras``
-            for the ViTs, ``pretrained`` for local ImageNet weights).
+            for the ViTs, ``pretrained`` for local ImageNet weights), and the embedding head: ``head``
+            (one of :data:`HEADS`, default ``"global"``: the architecture's own) with, for ``"relation"``,
+            ``parts``, ``part_dim`` and ``visibility``.
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown ReID architecture {name!r}; expected one of {list_models()}")
     if not isinstance(num_classes, int) or num_classes < 0:
         raise ValueError(f"num_classes: expected an int >= 0, got {num_classes!r}")
+    head = kwargs.pop("head", "global")
+    if head not in HEADS:
+        raise ValueError(f"head: expected one of {list(HEADS)}, got {head!r}")
+    head_kwargs = {k: kwargs.pop(k) for k in _HEAD_KWARGS if k in kwargs}
+    if head_kwargs and head != "relation":
+        raise ValueError(f"{sorted(head_kwargs)}: expected only with head='relation', got head={head!r}")
+    if head == "relation" and num_classes:
+        raise ValueError(f"num_classes: the relation head has no identity classifier, expected 0, got {num_classes}")
     module_name, factory_name = _REGISTRY[name].split(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
-    return factory(num_classes=num_classes, **kwargs)
+    model = factory(num_classes=num_classes, **kwargs)
+    if head == "relation":
+        from reid.models.relation import RelationNet
+
+        model = RelationNet(model, **head_kwargs)
+    return model

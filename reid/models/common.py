@@ -17,12 +17,18 @@ class ReIDOutput(NamedTuple):
         embedding: (B, D) float, exactly what eval mode returns (after the BNNeck; for cluster memories).
         logits: (B, num_classes) float from the optional identity head, ``None`` when ``num_classes == 0``.
         part_logits: (B, P, num_classes) from per-part heads (TransReID's jigsaw branches), else ``None``.
+        feature_map: (B, C, h, w) float, the backbone's last feature map for the CNNs (what the trainer's
+            patch head, ``reid.patch``, samples its patches from), ``None`` for the ViTs.
+        visibility: (B, P) float logits of each stripe being visible (the relation head built with
+            ``visibility=True``), else ``None``.
     """
 
     features: torch.Tensor
     embedding: torch.Tensor
     logits: torch.Tensor | None = None
     part_logits: torch.Tensor | None = None
+    feature_map: torch.Tensor | None = None
+    visibility: torch.Tensor | None = None
 
 
 class GeM(nn.Module):

@@ -120,6 +120,7 @@ class OSNet(nn.Module):
         self.fc = nn.Sequential(nn.Linear(c3, feature_dim), nn.BatchNorm1d(feature_dim), nn.ReLU(inplace=True))
         self.classifier = nn.Linear(feature_dim, num_classes) if num_classes > 0 else None
         self.embedding_dim = feature_dim
+        self.feature_channels = c3
         self._init_params()
 
     def _init_params(self) -> None:
@@ -141,11 +142,12 @@ class OSNet(nn.Module):
         return self.conv5(self.conv4(self.conv3(self.conv2(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | ReIDOutput:
-        v = self.fc(self.featuremaps(x).mean(dim=(2, 3)))
+        fmap = self.featuremaps(x)
+        v = self.fc(fmap.mean(dim=(2, 3)))
         if not self.training:
             return v
         logits = self.classifier(v) if self.classifier is not None else None
-        return ReIDOutput(v, v, logits)
+        return ReIDOutput(v, v, logits, feature_map=fmap)
 
 
 def _factory(name: str):

@@ -49,6 +49,7 @@ class ResNet50BNNeck(nn.Module):
         self.bnneck = bnneck(2048)
         self.classifier = identity_head(2048, num_classes)
         self.embedding_dim = 2048
+        self.feature_channels = 2048
         if pretrained is not None:
             self.load_imagenet(pretrained)
 
@@ -61,12 +62,17 @@ class ResNet50BNNeck(nn.Module):
         load_weights_into(self, trunk_state, allow_missing=("pool.", "bnneck.", "classifier"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | ReIDOutput:
-        features = self.pool(self.backbone(x))
+        fmap = self.featuremaps(x)
+        features = self.pool(fmap)
         embedding = self.bnneck(features)
         if not self.training:
             return embedding
         logits = self.classifier(embedding) if self.classifier is not None else None
-        return ReIDOutput(features, embedding, logits)
+        return ReIDOutput(features, embedding, logits, feature_map=fmap)
+
+    def featuremaps(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, 2048, h, w) layer4 feature maps (H/16 x W/16 with last stride 1, /32 with 2)."""
+        return self.backbone(x)
 
 
 def resnet50(
