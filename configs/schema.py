@@ -123,7 +123,8 @@ class EmbedConfig:
     weights: str = "classical"
     arch: str | None = None
     device: str = "auto"
-    backend: Literal["torch", "onnx"] = "torch"
+    # auto: torch on CUDA when a GPU is usable, else OpenVINO (the detector's runtime) on CPU (reid.embedder)
+    backend: Literal["auto", "torch", "onnx", "openvino"] = "auto"
     flip: bool = False
     batch_size: int = field(64, check=in_range(1, 4096))
     min_height: int = field(48, check=in_range(1, 10000))
