@@ -131,6 +131,9 @@ class EmbedConfig:
     min_width: int = field(16, check=in_range(1, 10000))
     max_overlap: float = field(0.4, check=in_range(0.0, 1.0))
     every_k: int = field(3, check=in_range(1, 10000))
+    # a track's crops beyond slow_after come ever less often, up to every max_every_k frames (0: every_k for good)
+    slow_after: int = field(10, check=in_range(0, 100000))
+    max_every_k: int = field(24, check=in_range(1, 100000))
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,8 @@ def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, origin: 
     detector = resolve_detector(cfg.detector, base)
     _check_linking(cfg.linking, {c.id for c in cameras})
     embed = cfg.embed
+    if embed is not None and embed.max_every_k < embed.every_k:
+        raise ConfigError(f"embed.max_every_k: expected >= embed.every_k ({embed.every_k}), got {embed.max_every_k}")
     if embed is not None and embed.weights != "classical":
         embed = replace(embed, weights=_existing_path(embed.weights, base, "embed.weights"))
     linking = cfg.linking
