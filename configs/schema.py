@@ -134,6 +134,8 @@ class EmbedConfig:
     # a track's crops beyond slow_after come ever less often, up to every max_every_k frames (0: every_k for good)
     slow_after: int = field(10, check=in_range(0, 100000))
     max_every_k: int = field(24, check=in_range(1, 100000))
+    # embed and link batch k on a worker thread while batch k+1 is detected (same ids as inline)
+    overlap: bool = True
 
 
 @dataclass(frozen=True)
