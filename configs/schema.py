@@ -136,6 +136,9 @@ class EmbedConfig:
     max_every_k: int = field(24, check=in_range(1, 100000))
     # embed and link batch k on a worker thread while batch k+1 is detected (same ids as inline)
     overlap: bool = True
+    # inference threads of the openvino / onnx backends (null: the runtime's default, every core); 1 leaves the
+    # other cores to the detector, which the embedding overlaps
+    threads: int | None = field(1, check=in_range(1, 1024))
 
 
 @dataclass(frozen=True)
