@@ -15,8 +15,9 @@ same alternation as detector-only and the pipeline without ReID (d, p, r1, r2, .
 times), so each ratio compares runs under the same background load; IDF1 of its ``mot`` (per-camera
 tracks) and ``mot_global`` (global ids) files from those very runs. Variants: ``default`` (the EmbedConfig
 defaults: backend auto = OpenVINO on CPU, identity overlapped with detection, long tracks embedded ever
-less often), ``main`` (before issue 13: torch, inline, every 3rd frame of every track), and the steps
-between (``openvino``: OpenVINO inline, every 3rd frame; ``overlap``: plus the worker thread).
+less often), ``main`` (before issue 13: torch, inline, every 3rd frame of every track), the steps
+between (``openvino``: OpenVINO inline, every 3rd frame; ``overlap``: plus the worker thread) and the
+ReID thread budget (``shared_pool``: OpenVINO's default threads, one pool with the detector; ``threads1``).
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ CONFIG = REPO / "configs/pets09.yaml"
 OSNET = SHARED / "weights/osnet_x0_25_msmt17.pth"
 REID_VARIANTS = {  # EmbedConfig overrides per variant
     "default": {},
-    "main": {"backend": "torch", "overlap": False, "slow_after": 0},
-    "openvino": {"backend": "openvino", "overlap": False, "slow_after": 0},
-    "overlap": {"backend": "openvino", "overlap": True, "slow_after": 0},
-    "all_threads": {"threads": None},  # the default, with OpenVINO's own thread count for the ReID model
+    "main": {"backend": "torch", "overlap": False, "slow_after": 0},  # before issue 13
+    "openvino": {"backend": "openvino", "overlap": False, "slow_after": 0, "threads": None},
+    "overlap": {"backend": "openvino", "overlap": True, "slow_after": 0, "threads": None},
+    "shared_pool": {"threads": None},  # OpenVINO's own thread count for ReID: one pool with the detector's
+    "threads1": {"threads": 1},  # one ReID inference thread, the other cores left to the detector
 }
 
 
