@@ -8,6 +8,27 @@ timed runs of ``--batches`` batches of ``--batch-size`` crops. crops/s counts th
 (resize + normalise + forward + L2); "prep ms" is the resize + stack share of one batch. Crops are cut
 from PETS09 vtest.avi with its ground-truth boxes when ``../shared`` is present, random-size noise
 otherwise. The table gives the median over repeats and the min..max range.
+
+Measured 2026-12-01 on the 2-core CPU development machine (Xeon with AMX, no GPU) while another
+developer's training job held about one core, OSNet x0.25 MSMT17 (f32 everywhere):
+
+    python benchmarks/embed_speed.py --batch-size 64 --threads 2
+
+| backend | crops/s (median) | min..max | ms/batch | prep ms | peak RSS MB |
+|---|---|---|---|---|---|
+| torch | 27.2 | 18..91 | 2353.8 | 13.5 | 1016 |
+| onnx | 158.0 | 155..159 | 405.1 | 15.5 | 344 |
+| openvino | 335.8 | 320..337 | 190.6 | 13.2 | 349 |
+
+    python benchmarks/embed_speed.py --batch-size 2 --threads 1 --batches 100   # the pipeline's regime
+
+| backend | crops/s (median) | min..max | ms/batch | prep ms | peak RSS MB |
+|---|---|---|---|---|---|
+| torch | 48.7 | 49..49 | 41.0 | 0.3 | 764 |
+| onnx | 83.9 | 84..84 | 23.8 | 0.4 | 122 |
+| openvino | 212.6 | 205..217 | 9.4 | 0.4 | 169 |
+
+torch's OpenMP threads suffer most from a busy machine (its 2-thread min..max spans 18..91).
 """
 
 from __future__ import annotations

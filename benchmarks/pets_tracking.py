@@ -18,6 +18,24 @@ defaults: backend auto = OpenVINO on CPU, identity overlapped with detection, lo
 less often), ``main`` (before issue 13: torch, inline, every 3rd frame of every track), the steps
 between (``openvino``: OpenVINO inline, every 3rd frame; ``overlap``: plus the worker thread) and the
 ReID thread budget (``shared_pool``: OpenVINO's default threads, one pool with the detector; ``threads1``).
+
+Measured 2026-12-01 on the 2-core CPU development machine (Xeon with AMX, no GPU), shared with another
+developer's ``reid.train`` the whole time (load average ~3: every fps here is about a third of a quiet
+run's, the detector alone did ~47 fps quiet), 795 frames:
+
+    python benchmarks/pets_tracking.py --runs 3 --skip-accuracy --skip-speed --reid-variants default,shared_pool,main
+
+| run | fps | vs detector | vs no ReID | runs | IDF1 mot | IDF1 mot_global | crops | embed+link s | waited s |
+|---|---|---|---|---|---|---|---|---|---|
+| detector only | 17.88 | 1.000 | 1.076 | 17.88, 16.89, 21.94 | | | | | |
+| pipeline, no ReID | 16.62 | 0.929 | 1.000 | 16.34, 16.62, 21.01 | | | | | |
+| ReID default | 15.32 | 0.857 | 0.922 | 13.90, 15.32, 19.98 | 0.773 | 0.810 | 793 | 16.98 | 0.04 |
+| ReID shared_pool | 13.61 | 0.761 | 0.819 | 13.54, 13.61, 18.09 | 0.773 | 0.810 | 793 | 24.26 | 0.19 |
+| ReID main (torch, inline) | 9.68 | 0.541 | 0.582 | 8.41, 9.68, 11.71 | 0.773 | 0.810 | 1486 | 37.74 | 0.00 |
+
+The default keeps main's identities exactly (same IDF1 in both files) with half the crops; the identity
+stage's 17 s run almost entirely beside detection (the loop waited 0.04 s for it). One ReID thread beats
+OpenVINO's default pool here: the detector keeps its own core.
 """
 
 from __future__ import annotations
