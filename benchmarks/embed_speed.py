@@ -1,13 +1,34 @@
-"""Embedding throughput and peak memory of the ReID embedder, PyTorch vs onnxruntime, on this machine.
+"""Embedding throughput and peak memory of the ReID embedder, PyTorch vs onnxruntime vs OpenVINO, on this machine.
 
     python benchmarks/embed_speed.py [--weights W --arch A] [--threads 2] [--batches 10] [--repeats 3]
 
-Each backend runs in its own fresh process, so its peak RSS is its own (the onnx process loads a ``.onnx``
-exported beforehand and never imports torch): load the embedder, one warm-up batch, then ``--repeats``
+Each backend runs in its own fresh process, so its peak RSS is its own (the onnx and openvino processes
+load a ``.onnx`` exported beforehand and never import torch): load the embedder, one warm-up batch, then ``--repeats``
 timed runs of ``--batches`` batches of ``--batch-size`` crops. crops/s counts the whole embedder call
 (resize + normalise + forward + L2); "prep ms" is the resize + stack share of one batch. Crops are cut
 from PETS09 vtest.avi with its ground-truth boxes when ``../shared`` is present, random-size noise
 otherwise. The table gives the median over repeats and the min..max range.
+
+Measured 2026-12-01 on the 2-core CPU development machine (Xeon with AMX, no GPU) while another
+developer's training job held about one core, OSNet x0.25 MSMT17 (f32 everywhere):
+
+    python benchmarks/embed_speed.py --batch-size 64 --threads 2
+
+| backend | crops/s (median) | min..max | ms/batch | prep ms | peak RSS MB |
+|---|---|---|---|---|---|
+| torch | 27.2 | 18..91 | 2353.8 | 13.5 | 1016 |
+| onnx | 158.0 | 155..159 | 405.1 | 15.5 | 344 |
+| openvino | 335.8 | 320..337 | 190.6 | 13.2 | 349 |
+
+    python benchmarks/embed_speed.py --batch-size 2 --threads 1 --batches 100   # the pipeline's regime
+
+| backend | crops/s (median) | min..max | ms/batch | prep ms | peak RSS MB |
+|---|---|---|---|---|---|
+| torch | 48.7 | 49..49 | 41.0 | 0.3 | 764 |
+| onnx | 83.9 | 84..84 | 23.8 | 0.4 | 122 |
+| openvino | 212.6 | 205..217 | 9.4 | 0.4 | 169 |
+
+torch's OpenMP threads suffer most from a busy machine (its 2-thread min..max spans 18..91).
 """
 
 from __future__ import annotations
@@ -26,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the project's packages when run as a script from anywhere
 SHARED = Path(os.environ.get("MCPA_SHARED", REPO.parent / "shared"))
 DEFAULT_WEIGHTS = SHARED / "weights" / "osnet_x0_25_msmt17.pth"
 
@@ -112,7 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", type=int, default=10, help="timed batches per repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"])
+    parser.add_argument(
+        "--backends", nargs="+", default=["torch", "onnx", "openvino"], choices=["torch", "onnx", "openvino"]
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--backend", default="torch", help=argparse.SUPPRESS)
@@ -122,12 +146,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         return child(args)
     with tempfile.TemporaryDirectory() as tmp:
-        if "onnx" in args.backends:  # export first, so the onnx process loads a .onnx and never imports torch
+        if {"onnx", "openvino"} & set(args.backends):  # export first: those processes never import torch
             from reid.export import export_onnx
 
             onnx_file = export_onnx(args.weights, Path(tmp) / "model.onnx", arch=args.arch or None)
         results = [
-            run_backend(args, backend, onnx_file if backend == "onnx" else args.weights) for backend in args.backends
+            run_backend(args, backend, args.weights if backend == "torch" else onnx_file) for backend in args.backends
         ]
     print(
         f"embedder speed: {args.weights.name} ({args.arch or 'arch from checkpoint'}), batch {args.batch_size}, "

@@ -9,6 +9,33 @@ scored by ``pipeline.evaluate`` against ``mot15/gt.txt`` in the same run.
 Speed: end-to-end fps of the whole pipeline vs detector-only fps (decode the same frames and run the same
 detector, nothing else) for 1 camera and for 3 cameras (three copies of vtest.avi), each measured in a
 fresh subprocess (median of ``--runs``), with the subprocess's peak RSS.
+
+ReID (``--reid-variants``, 1 camera): the pipeline with OSNet x0.25 (MSMT17 zoo weights) on, timed in the
+same alternation as detector-only and the pipeline without ReID (d, p, r1, r2, ..., repeated ``--runs``
+times), so each ratio compares runs under the same background load; IDF1 of its ``mot`` (per-camera
+tracks) and ``mot_global`` (global ids) files from those very runs. Variants: ``default`` (the EmbedConfig
+defaults: backend auto = OpenVINO on CPU, identity overlapped with detection, long tracks embedded ever
+less often), ``main`` (before issue 13: torch, inline, every 3rd frame of every track), the steps
+between (``openvino``: OpenVINO inline, every 3rd frame; ``overlap``: plus the worker thread) and the
+ReID thread budget (``shared_pool``: OpenVINO's default threads, one pool with the detector; ``threads1``).
+
+Measured 2026-12-01 on the 2-core CPU development machine (Xeon with AMX, no GPU), shared with another
+developer's ``reid.train`` the whole time (load average ~3: every fps here is about a third of a quiet
+run's, the detector alone did ~47 fps quiet), 795 frames:
+
+    python benchmarks/pets_tracking.py --runs 3 --skip-accuracy --skip-speed --reid-variants default,shared_pool,main
+
+| run | fps | vs detector | vs no ReID | runs | IDF1 mot | IDF1 mot_global | crops | embed+link s | waited s |
+|---|---|---|---|---|---|---|---|---|---|
+| detector only | 17.88 | 1.000 | 1.076 | 17.88, 16.89, 21.94 | | | | | |
+| pipeline, no ReID | 16.62 | 0.929 | 1.000 | 16.34, 16.62, 21.01 | | | | | |
+| ReID default | 15.32 | 0.857 | 0.922 | 13.90, 15.32, 19.98 | 0.773 | 0.810 | 793 | 16.98 | 0.04 |
+| ReID shared_pool | 13.61 | 0.761 | 0.819 | 13.54, 13.61, 18.09 | 0.773 | 0.810 | 793 | 24.26 | 0.19 |
+| ReID main (torch, inline) | 9.68 | 0.541 | 0.582 | 8.41, 9.68, 11.71 | 0.773 | 0.810 | 1486 | 37.74 | 0.00 |
+
+The default keeps main's identities exactly (same IDF1 in both files) with half the crops; the identity
+stage's 17 s run almost entirely beside detection (the loop waited 0.04 s for it). One ReID thread beats
+OpenVINO's default pool here: the detector keeps its own core.
 """
 
 from __future__ import annotations
@@ -26,10 +53,20 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the project's packages when run as a script from anywhere
 SHARED = REPO.parent / "shared"
 VIDEO = SHARED / "data/pets09_s2l1/vtest.avi"
 GT = SHARED / "data/pets09_s2l1/mot15/gt.txt"
 CONFIG = REPO / "configs/pets09.yaml"
+OSNET = SHARED / "weights/osnet_x0_25_msmt17.pth"
+REID_VARIANTS = {  # EmbedConfig overrides per variant
+    "default": {},
+    "main": {"backend": "torch", "overlap": False, "slow_after": 0},  # before issue 13
+    "openvino": {"backend": "openvino", "overlap": False, "slow_after": 0, "threads": None},
+    "overlap": {"backend": "openvino", "overlap": True, "slow_after": 0, "threads": None},
+    "shared_pool": {"threads": None},  # OpenVINO's own thread count for ReID: one pool with the detector's
+    "threads1": {"threads": 1},  # one ReID inference thread, the other cores left to the detector
+}
 
 
 def _config(n_cams: int, frames: int | None):
@@ -69,20 +106,31 @@ def measure_detector_only(n_cams: int, frames: int | None) -> dict:
     return {"frames": done, "wall_s": wall, "fps": done / wall, "peak_rss_mb": _peak_rss_mb()}
 
 
-def measure_pipeline(n_cams: int, frames: int | None, out_dir: Path) -> dict:
-    from detectors import detector_from_config
-    from pipeline.engine import run_pipeline
-
-    cfg = _config(n_cams, frames)
-    detector = detector_from_config(cfg.detector)
+def measure_pipeline(n_cams: int, frames: int | None, out_dir: Path, reid: str | None = None) -> dict:
+    """The whole pipeline; with ``reid`` (a REID_VARIANTS name) OSNet x0.25 embeds and links too."""
     import cv2
 
-    detector([cv2.VideoCapture(str(VIDEO)).read()[1]], ["warmup"])  # same warm-up as detector-only
+    from configs.schema import EmbedConfig
+    from detectors import detector_from_config
+    from pipeline.engine import run_pipeline
+    from pipeline.run import build_embedder
+
+    cfg = _config(n_cams, frames)
+    if reid is not None:
+        embed = EmbedConfig(weights=str(OSNET), arch="osnet_x0_25", **REID_VARIANTS[reid])
+        cfg = dataclasses.replace(cfg, embed=embed)
+    detector = detector_from_config(cfg.detector)
+    embedder = build_embedder(cfg)
+    image = cv2.VideoCapture(str(VIDEO)).read()[1]
+    detector([image], ["warmup"])  # same warm-up as detector-only
+    if embedder is not None:
+        embedder([image[100:300, 100:180]])  # the embedder's first call (graph set-up) is not timed either
     start = time.perf_counter()
-    summary = run_pipeline(cfg, out_dir, detector, progress=False)
+    summary = run_pipeline(cfg, out_dir, detector, progress=False, embedder=embedder)
     wall = time.perf_counter() - start
     return {"frames": summary["frames"], "wall_s": wall, "fps": summary["frames"] / wall,
-            "peak_rss_mb": _peak_rss_mb(), "stage_fps": summary["fps"]}  # fmt: skip
+            "peak_rss_mb": _peak_rss_mb(), "stage_seconds": summary["stage_seconds"],
+            "crops_embedded": (summary.get("identities") or {}).get("crops_embedded")}  # fmt: skip
 
 
 def ultralytics_track(out_file: Path, frames: int | None) -> float:
@@ -140,9 +188,13 @@ def accuracy(out: Path, frames: int | None) -> list[dict]:
 
 
 def _subprocess(mode: str, n_cams: int, frames: int | None, out: Path) -> dict:
-    cmd = [sys.executable, __file__, "--_one", mode, "--cams", str(n_cams), "--out", str(out)]
+    """``mode``: "detector", "pipeline" or "reid:VARIANT", in a fresh process."""
+    reid = mode.split(":", 1)[1] if mode.startswith("reid:") else None
+    cmd = [sys.executable, __file__, "--_one", "pipeline" if reid else mode, "--cams", str(n_cams), "--out", str(out)]
     if frames is not None:
         cmd += ["--frames", str(frames)]
+    if reid is not None:
+        cmd += ["--_reid", reid]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} x{n_cams} failed:\n{proc.stderr[-3000:]}")
@@ -169,8 +221,37 @@ def speed(out: Path, runs: int, frames: int | None, cam_counts: list[int]) -> li
     return table
 
 
+def reid_speed(out: Path, runs: int, frames: int | None, variants: list[str]) -> list[dict]:
+    """1 camera: detector-only, pipeline without ReID and each ReID variant alternate; ratios and IDF1."""
+    from pipeline.evaluate import evaluate_sequence
+    from pipeline.mot_io import load_mot
+
+    gt = load_mot(GT)
+    if frames is not None:
+        gt = gt[gt[:, 0] <= frames]
+    modes = ["detector", "pipeline"] + [f"reid:{v}" for v in variants]
+    res: dict[str, list[dict]] = {m: [] for m in modes}
+    for i in range(runs):
+        for mode in modes:
+            res[mode].append(_subprocess(mode, 1, frames, out / f"reid_{mode.replace(':', '_')}_{i}"))
+    fps = {m: statistics.median(r["fps"] for r in res[m]) for m in modes}
+    table = []
+    for mode in modes:
+        row = {"run": mode, "fps": fps[mode], "vs_detector": fps[mode] / fps["detector"],
+               "vs_no_reid": fps[mode] / fps["pipeline"], "runs": [round(r["fps"], 2) for r in res[mode]]}  # fmt: skip
+        if mode.startswith("reid:"):
+            last = out / f"reid_{mode.replace(':', '_')}_{runs - 1}"  # every run writes the same ids
+            for name in ("mot", "mot_global"):
+                row[f"IDF1_{name}"] = evaluate_sequence(gt, load_mot(last / name / "view0.txt"))["IDF1"]
+            row["crops"] = res[mode][-1]["crops_embedded"]
+            row["embed_link_s"] = statistics.median(r["stage_seconds"].get("embed_link", 0.0) for r in res[mode])
+            row["waited_s"] = statistics.median(r["stage_seconds"].get("embed_link_waited", 0.0) for r in res[mode])
+        table.append(row)
+    return table
+
+
 def _markdown(rows: list[dict]) -> str:
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(k for r in rows for k in r))
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
@@ -185,6 +266,9 @@ def main() -> None:
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-accuracy", action="store_true")
     p.add_argument("--speed-cams", default="1,3", help="camera counts to time, comma-separated")
+    p.add_argument("--skip-reid", action="store_true")
+    p.add_argument("--reid-variants", default="default,main", help=f"comma-separated, from {list(REID_VARIANTS)}")
+    p.add_argument("--_reid", choices=list(REID_VARIANTS), default=None, help=argparse.SUPPRESS)
     p.add_argument("--cams", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--_one", choices=["detector", "pipeline"], default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -192,9 +276,9 @@ def main() -> None:
         print(json.dumps(measure_detector_only(args.cams, args.frames)))
         return
     if args._one == "pipeline":
-        print(json.dumps(measure_pipeline(args.cams, args.frames, args.out)))
+        print(json.dumps(measure_pipeline(args.cams, args.frames, args.out, args._reid)))
         return
-    for path in (VIDEO, GT, CONFIG):
+    for path in (VIDEO, GT, CONFIG) + (() if args.skip_reid else (OSNET,)):
         if not path.exists():
             sys.exit(f"missing {path}: this benchmark needs ../shared beside the checkout")
     import os
@@ -207,6 +291,13 @@ def main() -> None:
         print(f"\n## Speed (median of {args.runs} runs, each in a fresh process)\n")
         cam_counts = [int(c) for c in args.speed_cams.split(",")]
         print(_markdown(speed(args.out, args.runs, args.frames, cam_counts)))
+    if not args.skip_reid:
+        print(f"\n## ReID on (OSNet x0.25 MSMT17), 1 camera, median of {args.runs} alternating runs\n")
+        variants = [v for v in args.reid_variants.split(",") if v]
+        unknown = sorted(set(variants) - set(REID_VARIANTS))
+        if unknown:
+            sys.exit(f"--reid-variants: unknown {unknown}; expected names from {list(REID_VARIANTS)}")
+        print(_markdown(reid_speed(args.out, args.runs, args.frames, variants)))
 
 
 if __name__ == "__main__":

@@ -123,13 +123,22 @@ class EmbedConfig:
     weights: str = "classical"
     arch: str | None = None
     device: str = "auto"
-    backend: Literal["torch", "onnx"] = "torch"
+    # auto: torch on CUDA when a GPU is usable, else OpenVINO (the detector's runtime) on CPU (reid.embedder)
+    backend: Literal["auto", "torch", "onnx", "openvino"] = "auto"
     flip: bool = False
     batch_size: int = field(64, check=in_range(1, 4096))
     min_height: int = field(48, check=in_range(1, 10000))
     min_width: int = field(16, check=in_range(1, 10000))
     max_overlap: float = field(0.4, check=in_range(0.0, 1.0))
     every_k: int = field(3, check=in_range(1, 10000))
+    # a track's crops beyond slow_after come ever less often, up to every max_every_k frames (0: every_k for good)
+    slow_after: int = field(10, check=in_range(0, 100000))
+    max_every_k: int = field(24, check=in_range(1, 100000))
+    # embed and link batch k on a worker thread while batch k+1 is detected (same ids as inline)
+    overlap: bool = True
+    # inference threads of the openvino / onnx backends (null: the runtime's default, every core); 1 leaves the
+    # other cores to the detector, which the embedding overlaps
+    threads: int | None = field(1, check=in_range(1, 1024))
 
 
 @dataclass(frozen=True)
@@ -208,6 +217,8 @@ def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None, origin: 
     detector = resolve_detector(cfg.detector, base)
     _check_linking(cfg.linking, {c.id for c in cameras})
     embed = cfg.embed
+    if embed is not None and embed.max_every_k < embed.every_k:
+        raise ConfigError(f"embed.max_every_k: expected >= embed.every_k ({embed.every_k}), got {embed.max_every_k}")
     if embed is not None and embed.weights != "classical":
         embed = replace(embed, weights=_existing_path(embed.weights, base, "embed.weights"))
     linking = cfg.linking

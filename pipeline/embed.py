@@ -3,6 +3,8 @@
 Embedding every box of every frame wastes the embedder on tiny, occluded or clipped boxes and on
 near-duplicate crops of the same track. :func:`select_for_embedding` keeps boxes that are big enough,
 not heavily covered by another box, mostly inside the image, and at most every k-th frame per track.
+:class:`EmbedSelector` slows down on long tracks (:func:`adaptive_gaps`): the linker decides and revises a
+tracklet on its first crops, later crops only refine a mean that has already settled.
 :class:`EmbedBatcher` gathers the chosen crops of many cameras' frames into batches for one embedder call
 each and writes the results back as the ``embedding`` column (NaN rows = not embedded).
 """
@@ -75,7 +77,7 @@ def select_for_embedding(
     min_width: float = 16,
     max_overlap: float = 0.4,
     min_inside: float = 0.8,
-    every_k: int = 3,
+    every_k: int | np.ndarray = 3,
     last_embedded: MutableMapping[int, int],
 ) -> np.ndarray:
     """(N,) bool mask of the boxes worth embedding on this frame.
@@ -86,7 +88,8 @@ def select_for_embedding(
         min_height, min_width: smallest box size in pixels.
         max_overlap: largest allowed fraction of a box's area covered by any other box.
         min_inside: smallest fraction of the box that must lie inside the image.
-        every_k: a track is embedded at most once every ``every_k`` frames.
+        every_k: a track is embedded at most once every ``every_k`` frames; an (N,) int array gives each
+            box its own gap (:func:`adaptive_gaps`).
         last_embedded: track id -> frame index it was last selected; updated in place for the
             selected tracks (one small dict per camera, or use :class:`EmbedSelector`).
     """
@@ -94,7 +97,10 @@ def select_for_embedding(
     tracker_id = np.asarray(tracker_id).astype(np.int64).reshape(-1)
     if tracker_id.shape != (len(xyxy),):
         raise ValueError(f"tracker_id: expected ({len(xyxy)},), got {tracker_id.shape}")
-    if every_k < 1:
+    gaps = np.asarray(every_k)
+    if gaps.ndim not in (0, 1) or (gaps.ndim == 1 and gaps.shape != (len(xyxy),)):
+        raise ValueError(f"every_k: expected an int or ({len(xyxy)},) ints, got shape {gaps.shape}")
+    if gaps.size and gaps.min() < 1:
         raise ValueError(f"every_k: expected an int >= 1, got {every_k}")
     if len(xyxy) == 0:
         return np.zeros(0, dtype=bool)
@@ -104,7 +110,7 @@ def select_for_embedding(
     keep &= inside_fraction(xyxy, image_hw) >= min_inside
     # A handful of boxes per frame: dict lookups are cheaper than keeping sorted arrays in sync.
     last = np.array([last_embedded.get(int(t), np.iinfo(np.int64).min // 2) for t in tracker_id], dtype=np.int64)
-    keep &= frame_index - last >= every_k
+    keep &= frame_index - last >= gaps
     # Two boxes claiming one track id (a tracker bug) must not both be embedded: keep the first.
     _, first = np.unique(tracker_id, return_index=True)
     unique_mask = np.zeros(len(xyxy), dtype=bool)
@@ -114,9 +120,24 @@ def select_for_embedding(
     return keep
 
 
+def adaptive_gaps(crops: np.ndarray, every_k: int, slow_after: int, max_every_k: int) -> np.ndarray:
+    """(N,) int64 frames to wait before the next crop of tracks that have ``crops`` (N,) crops so far.
+
+    ``every_k`` until a track has ``slow_after`` crops, then growing with the crops it has
+    (``every_k * crops / slow_after``, so a track's crop count grows like the square root of its length)
+    up to ``max_every_k``. ``slow_after`` 0 keeps ``every_k`` for good.
+    """
+    crops = np.asarray(crops, dtype=np.int64)
+    if slow_after == 0:
+        return np.full(crops.shape, every_k, dtype=np.int64)
+    grown = (every_k * crops) // slow_after
+    return np.clip(grown, every_k, max(every_k, max_every_k)).astype(np.int64)
+
+
 class EmbedSelector:
     """Per-camera state for :func:`select_for_embedding` (same options), forgetting tracks unseen for
-    ``forget_after`` frames."""
+    ``forget_after`` frames; ``slow_after`` and ``max_every_k`` stretch the gap of long tracks
+    (:func:`adaptive_gaps`; ``slow_after=0``: every ``every_k`` frames for good)."""
 
     def __init__(
         self,
@@ -126,36 +147,48 @@ class EmbedSelector:
         max_overlap: float = 0.4,
         min_inside: float = 0.8,
         every_k: int = 3,
+        slow_after: int = 0,
+        max_every_k: int = 24,
         forget_after: int = 300,
     ) -> None:
-        if every_k < 1:
-            raise ValueError(f"every_k: expected an int >= 1, got {every_k}")
+        if every_k < 1 or slow_after < 0 or max_every_k < every_k:
+            raise ValueError(
+                f"expected every_k >= 1, slow_after >= 0 and max_every_k >= every_k, got every_k={every_k}, "
+                f"slow_after={slow_after}, max_every_k={max_every_k}"
+            )
         self.options = {
             "min_height": min_height,
             "min_width": min_width,
             "max_overlap": max_overlap,
             "min_inside": min_inside,
-            "every_k": every_k,
         }
+        self.every_k, self.slow_after, self.max_every_k = every_k, slow_after, max_every_k
         self.forget_after = forget_after
         self.last_embedded: dict[int, int] = {}
+        self.crops: dict[int, int] = {}  # track id -> crops selected so far
 
     def __call__(self, detections: sv.Detections, frame: Frame) -> np.ndarray:
         """(N,) bool mask of the boxes of ``detections`` (with tracker_id) to embed on ``frame``."""
         if detections.tracker_id is None:
             raise ValueError("detections: expected a tracker_id column (run the tracker first), got None")
+        ids = np.asarray(detections.tracker_id).astype(np.int64).reshape(-1)
+        counts = np.array([self.crops.get(t, 0) for t in ids.tolist()], dtype=np.int64)
         mask = select_for_embedding(
             detections.xyxy,
-            detections.tracker_id,
+            ids,
             frame.index,
             frame.image.shape[:2],
+            every_k=adaptive_gaps(counts, self.every_k, self.slow_after, self.max_every_k),
             last_embedded=self.last_embedded,
             **self.options,
         )
+        for t in ids[mask].tolist():
+            self.crops[t] = self.crops.get(t, 0) + 1
         if len(self.last_embedded) > 256:
             stale = [t for t, f in self.last_embedded.items() if frame.index - f > self.forget_after]
             for t in stale:
                 del self.last_embedded[t]
+                self.crops.pop(t, None)
         return mask
 
 

@@ -24,6 +24,7 @@ from pipeline.gallery import Gallery
 from pipeline.identity import IdentityStage
 from pipeline.identity_outputs import save_tracklets, write_identity_outputs
 from pipeline.latency import FrameAges
+from pipeline.overlap import OverlappedStage
 from pipeline.records import Frame, empty_detections, with_tracklet_ids
 from pipeline.render import render_videos
 from pipeline.sinks import RunOutputs
@@ -148,8 +149,8 @@ def stream_pipeline(
     trackers = build_trackers(list(cams), tracker_cfg.kind, rates, dict(tracker_cfg.params), tracker_cfg.thresholds)
     readers = [CameraReader(c, config.sources, infos[c.id]) for c in config.cameras]
     identity = None
+    embed_cfg = config.embed if config.embed is not None else EmbedConfig()
     if embedder is not None:
-        embed_cfg = config.embed if config.embed is not None else EmbedConfig()
         identity = IdentityStage(embedder, list(cams), embed_cfg, config.linking, gallery=gallery)
     clock = StageClock()
     numbers = TrackletNumbers()
@@ -167,31 +168,45 @@ def stream_pipeline(
     bars = _progress_bars(config, infos, progress)
     for reader in readers:
         reader.start()
+    # identity of batch k on a worker thread while batch k+1 is detected (pipeline.overlap); inline without
+    def numbered(batch: list[Frame], tracked: list[sv.Detections]) -> list[sv.Detections]:
+        """Without an identity stage (which mints tracklet ids), one tracklet id per (camera, track)."""
+        return [with_tracklet_ids(d, numbers(f.camera_id, d.tracker_id)) for f, d in zip(batch, tracked)]
+
+    stage = OverlappedStage(identity or numbered, depth=1 if identity is not None and embed_cfg.overlap else 0)
+
+    def sink(batch: list[Frame], tracked: list[sv.Detections]) -> None:
+        t = time.perf_counter()
+        for frame, dets in zip(batch, tracked):
+            outputs.append(frame, dets)
+            track_ids[frame.camera_id].update(dets.tracker_id.tolist())
+            frames_done[frame.camera_id] += 1
+            bars[frame.camera_id].update(1)
+        outputs.flush()
+        clock.add("sinks", t)
+
     try:
         with outputs:
-            for batch in FrameBatcher(readers):
-                _record_ages(batch, by_id, ages)
-                tracked = _process_batch(batch, detector, trackers, cams, clock)
-                if identity is not None:
-                    t = time.perf_counter()
-                    tracked = identity(batch, tracked)
-                    clock.add("embed_link", t)
-                else:  # the identity stage mints tracklet ids; without it, one per (camera, track)
-                    tracked = [with_tracklet_ids(d, numbers(f.camera_id, d.tracker_id)) for f, d in zip(batch, tracked)]
-                t = time.perf_counter()
-                for frame, dets in zip(batch, tracked):
-                    outputs.append(frame, dets)
-                    track_ids[frame.camera_id].update(dets.tracker_id.tolist())
-                    frames_done[frame.camera_id] += 1
-                    bars[frame.camera_id].update(1)
-                outputs.flush()
-                clock.add("sinks", t)
-                for frame, dets in zip(batch, tracked):
-                    yield frame, dets
+            try:
+                for batch in FrameBatcher(readers):
+                    _record_ages(batch, by_id, ages)
+                    for done, tracked in stage.submit(batch, _process_batch(batch, detector, trackers, cams, clock)):
+                        sink(done, tracked)
+                        yield from zip(done, tracked)
+                for done, tracked in stage.drain():
+                    sink(done, tracked)
+                    yield from zip(done, tracked)
+            finally:  # interrupted: the batches the identity stage already holds still reach the sinks
+                with ctrl_c_deferred("the run's outputs"):
+                    for done, tracked in stage.drain():
+                        sink(done, tracked)
+                    stage.close()
     except (KeyboardInterrupt, GeneratorExit):
         interrupted = True
         log.warning("interrupted: outputs flushed and closed")
     finally:
+        if identity is not None:
+            clock.seconds["embed_link"] = stage.seconds
         for reader in readers:
             reader.stop()
         for bar in bars.values():
@@ -201,6 +216,8 @@ def stream_pipeline(
     with ctrl_c_deferred("the run's outputs"):
         wall = time.perf_counter() - started
         summary.update(_summary(config, out_dir, readers, frames_done, track_ids, clock, wall, interrupted, outputs))
+        if identity is not None:  # the part of embed_link the detector loop waited for (the rest overlapped)
+            summary["stage_seconds"]["embed_link_waited"] = round(stage.waited, 3)
         _add_camera_health(summary, readers, ages, interrupted)
         for cid, tracker in trackers.items():
             summary["cameras"][cid]["tracker_thresholds"] = {k: round(v, 4) for k, v in tracker.thresholds.items()}

@@ -87,7 +87,8 @@ class IdentityStage:
         if self.gallery.dim != dim:
             raise ValueError(f"gallery: expected embeddings of dim {dim} (the embedder's), got {self.gallery.dim}")
         options = {"min_height": embed.min_height, "min_width": embed.min_width, "max_overlap": embed.max_overlap}
-        self.selectors = {cid: EmbedSelector(every_k=embed.every_k, **options) for cid in camera_ids}
+        gaps = {"every_k": embed.every_k, "slow_after": embed.slow_after, "max_every_k": embed.max_every_k}
+        self.selectors = {cid: EmbedSelector(**gaps, **options) for cid in camera_ids}
         self.batcher = EmbedBatcher(embedder, max_batch=embed.batch_size)
         self.store = TrackletStore()
         transit = {tuple(w.cameras): (w.min_s, w.max_s) for w in linking.transit}

@@ -181,8 +181,9 @@ def build_embedder(config: PipelineConfig):
 
     e = config.embed
     return load_embedder(
-        e.weights, device=e.device, arch=e.arch, batch_size=e.batch_size, flip=e.flip, backend=e.backend
-    )
+        e.weights, device=e.device, arch=e.arch, batch_size=e.batch_size, flip=e.flip, backend=e.backend,
+        threads=e.threads,
+    )  # fmt: skip
 
 
 def output_dir(config: PipelineConfig, out: Path | None) -> Path:

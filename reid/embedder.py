@@ -6,6 +6,11 @@ written as RGB into one (B, H, W, 3) uint8 batch; the batch is fed to :class:`No
 or to the exported ONNX graph, which both take uint8 RGB NHWC and apply the mean/std normalisation
 inside. Optional flip averaging sums the features of each crop and its horizontal mirror before the
 final L2 normalisation. Loading an ``.onnx`` file never imports torch.
+
+Backends: "torch"; "onnx" (onnxruntime); "openvino" (the detector's runtime on CPU: one thread pool for
+both models instead of two fighting over the cores; f32 precision, so it matches torch within 1e-5); "auto"
+picks at run time: torch on CUDA when a GPU is usable, else openvino when installed, else torch
+(onnxruntime for an ``.onnx`` file).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx", "openvino")
 
 
 def _checked(crop: object, index: int) -> np.ndarray:
@@ -184,8 +189,89 @@ class OnnxForward:
         return self.session.run(None, {self.input_name: batch})[0]
 
 
+class OpenVinoForward:
+    """OpenVINO backend (CPU) for graphs made by ``reid.export``: an ``.onnx`` file or its bytes.
+
+    ``threads`` sets ``INFERENCE_NUM_THREADS`` (None: OpenVINO's default, the pool it shares with an OpenVINO
+    detector in this process). Precision stays f32: CPUs with bf16 units would otherwise run bf16 and move
+    raw features by ~1e-1. Not thread-safe: one caller at a time (the pipeline's embedding thread).
+    """
+
+    def __init__(self, model: str | os.PathLike | bytes, threads: int | None = None) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        if threads is not None:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        name = "<in-memory export>" if isinstance(model, bytes) else os.fspath(model)
+        try:
+            ov_model = core.read_model(model if isinstance(model, bytes) else os.fspath(model))
+            self.compiled = core.compile_model(ov_model, "CPU", config)
+        except Exception as err:  # OpenVINO raises RuntimeError subclasses with long C++ traces
+            raise ValueError(f"cannot load {name} with OpenVINO: {str(err).strip()[:300]}") from None
+        inp, out = ov_model.inputs[0], ov_model.outputs[0]
+        shape, width = inp.get_partial_shape(), out.get_partial_shape()
+        if inp.get_element_type() != ov.Type.u8:
+            raise ValueError(f"OpenVINO model {name}: expected input uint8 (B, H, W, 3), got {inp.get_element_type()}")
+        if shape.rank.get_length() != 4 or not all(shape[i].is_static for i in (1, 2, 3)) or not width[1].is_static:
+            raise ValueError(f"OpenVINO model {name}: expected fixed input size and output width, got {shape}, {width}")
+        self.input_size = (shape[1].get_length(), shape[2].get_length())
+        self.embedding_dim = width[1].get_length()
+        self.request = self.compiled.create_infer_request()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.request.infer({0: batch})[0].copy()
+
+
+def _onnx_metadata(path: Path) -> dict[str, str]:
+    """The metadata props ``reid.export`` wrote into an ``.onnx`` file (read without loading the weights)."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def openvino_available() -> bool:
+    """True when the ``openvino`` package imports (a CPU plugin is part of every build)."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(backend: str, device: str, onnx_file: bool = False) -> str:
+    """The backend that runs: ``"auto"`` -> torch when ``device`` asks for (or "auto" finds) CUDA; else
+    openvino when installed; else torch (onnxruntime for an ``.onnx`` file). Others are returned checked."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    if backend == "openvino" and device.startswith("cuda"):
+        raise ValueError(f"backend 'openvino' runs on the CPU, got device {device!r}; use 'torch' or 'onnx' for CUDA")
+    if backend != "auto":
+        return "onnx" if onnx_file and backend == "torch" else backend
+    gpu = device.startswith("cuda") or (device == "auto" and _torch_cuda())
+    if gpu:
+        return "onnx" if onnx_file else "torch"
+    if openvino_available():
+        return "openvino"
+    return "onnx" if onnx_file else "torch"
+
+
+def _torch_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def resolve_device(device: str, backend: str = "torch") -> str:
     """Resolve ``"auto"`` to "cuda" when available (torch CUDA, or onnxruntime's CUDA provider) else "cpu"."""
+    if backend == "openvino":
+        if device not in ("auto", "cpu"):
+            raise ValueError(f"device for the openvino backend: expected 'auto' or 'cpu', got {device!r}")
+        return "cpu"
     if backend == "onnx":
         import onnxruntime as ort
 
@@ -231,25 +317,23 @@ def load_embedder(
     Args:
         path_or_arch: ``"classical"`` (weight-free colour histograms, ``reid.classical``), our checkpoint
             (``.pth``), a torchreid model-zoo state dict (then ``arch`` is required), or a ``.onnx`` file
-            from ``reid.export`` (always run with onnxruntime).
+            from ``reid.export`` (run with onnxruntime, or OpenVINO when that backend is chosen).
         device: "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:N".
         arch: ``reid.models`` name for bare state dicts; checked against ours when both are known.
         batch_size: crops per forward call.
         flip: average with horizontally flipped crops (about 2x the compute).
-        backend: "torch", or "onnx" (a checkpoint is exported to ONNX in memory first).
-        threads: onnxruntime intra-op threads (PyTorch threading is left to the caller).
+        backend: "torch", "onnx" or "openvino" (a checkpoint is exported to ONNX in memory first), or
+            "auto" (:func:`resolve_backend`: torch on CUDA, else openvino when installed, else torch).
+        threads: onnxruntime intra-op / OpenVINO inference threads (PyTorch threading is left to the caller).
         optimize: torch backend: fold BatchNorm into convs and use channels-last weights (faster; False
             keeps the model's own arithmetic bit for bit).
     """
     if str(path_or_arch) == "classical":
         return _classical()
-    if backend not in BACKENDS:
-        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
     path = Path(path_or_arch)
-    if path.suffix.lower() == ".onnx":
-        backend = "onnx"
+    backend = resolve_backend(backend, device, onnx_file=path.suffix.lower() == ".onnx")
     resolved = resolve_device(device, backend)
     if not path.exists():
         from reid.models import list_models
@@ -261,18 +345,19 @@ def load_embedder(
             )
         raise FileNotFoundError(f"weights file not found: {path}")
     if path.suffix.lower() == ".onnx":
-        forward = OnnxForward(path, resolved, threads)
-        saved_arch = forward.session.get_modelmeta().custom_metadata_map.get("arch")
+        forward = OpenVinoForward(path, threads) if backend == "openvino" else OnnxForward(path, resolved, threads)
+        saved_arch = _onnx_metadata(path).get("arch")
         if arch is not None and saved_arch and saved_arch != arch:
             raise ValueError(f"{path} was exported from a {saved_arch!r} model, but arch={arch!r} was given")
         return Embedder(forward, forward.input_size, forward.embedding_dim, resolved, batch_size, flip)
     from reid.weights import load_model
 
     model, meta = load_model(path, arch)
-    if backend == "onnx":
+    if backend in ("onnx", "openvino"):
         from reid.export import onnx_bytes
 
-        forward = OnnxForward(onnx_bytes(model, meta), resolved, threads)
+        data = onnx_bytes(model, meta)
+        forward = OpenVinoForward(data, threads) if backend == "openvino" else OnnxForward(data, resolved, threads)
     else:
         forward = TorchForward(model, meta["mean"], meta["std"], resolved, optimize)
     log.info("embedder: %s (%s, %d-d) on %s via %s", path, meta["arch"], meta["embedding_dim"], resolved, backend)

@@ -54,7 +54,7 @@ def build_embedder(
 ) -> Embed:
     """``"classical"`` -> the colour-histogram embedder, otherwise ``reid.load_embedder(weights, ...)``.
 
-    ``threads`` sets onnxruntime's intra-op threads (the ``onnx`` backend); torch's are the caller's.
+    ``threads`` sets onnxruntime's intra-op or OpenVINO's inference threads; torch's are the caller's.
     """
     if weights == "classical":
         from reid.classical import ClassicalEmbedder
@@ -179,7 +179,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--flip", action="store_true", help="average features with horizontally flipped crops")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
-    p.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="inference backend")
+    p.add_argument("--backend", default="torch", choices=["torch", "onnx", "openvino"], help="inference backend")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch / onnxruntime")
     p.add_argument("--json", default=None, help="write the metrics and timings to this JSON file")
     args = p.parse_args(argv)

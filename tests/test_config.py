@@ -59,6 +59,11 @@ def test_minimal_config_has_defaults(video: Path) -> None:
         ({"sources": {"queue_size": 0}}, "sources.queue_size"),
         ({"sources": {"frame_timeout": 0}}, "sources.frame_timeout: expected a value in [0.1, 3600.0], got 0"),
         ({"sources": {"open_timeout": "soon"}}, "sources.open_timeout"),
+        ({"embed": {"backend": "tensorrt"}}, "embed.backend: expected one of ['auto', 'torch', 'onnx', 'openvino']"),
+        ({"embed": {"every_k": 5, "max_every_k": 4}}, "embed.max_every_k: expected >= embed.every_k (5), got 4"),
+        ({"embed": {"slow_after": -1}}, "embed.slow_after: expected a value in [0, 100000], got -1"),
+        ({"embed": {"overlap": "yes"}}, "embed.overlap: expected true or false"),
+        ({"embed": {"threads": 0}}, "embed.threads: expected a value in [1, 1024], got 0"),
     ],
 )
 def test_bad_config_names_the_key(video: Path, patch: dict, message: str) -> None:

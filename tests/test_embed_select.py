@@ -9,6 +9,7 @@ import supervision as sv
 from pipeline.embed import (
     EmbedBatcher,
     EmbedSelector,
+    adaptive_gaps,
     coverage,
     crop_boxes,
     quality,
@@ -75,6 +76,36 @@ def test_select_every_k_per_track() -> None:
     assert last == {1: 6, 3: 0, 2: 5}
 
 
+@pytest.mark.parametrize(
+    ("crops", "every_k", "slow_after", "max_every_k", "expected"),
+    [
+        ([0, 5, 9, 10, 20, 40, 80, 500], 3, 10, 24, [3, 3, 3, 3, 6, 12, 24, 24]),
+        ([0, 10, 500], 3, 0, 24, [3, 3, 3]),  # slow_after 0: every_k for good
+        ([0, 4, 8], 1, 2, 3, [1, 2, 3]),
+        ([], 3, 10, 24, []),
+    ],
+)
+def test_adaptive_gaps(crops: list, every_k: int, slow_after: int, max_every_k: int, expected: list) -> None:
+    gaps = adaptive_gaps(np.array(crops, dtype=np.int64), every_k, slow_after, max_every_k)
+    assert gaps.dtype == np.int64 and gaps.tolist() == expected
+
+
+def test_selector_slows_down_on_long_tracks() -> None:
+    dets = sv.Detections(xyxy=np.array([[0, 0, 40, 128]], np.float32), tracker_id=np.array([7]))
+    image = np.zeros((*HW, 3), np.uint8)
+
+    def chosen(selector: EmbedSelector) -> list[int]:
+        return [i for i in range(60) if selector(dets, Frame("a", i, i / 10, image))[0]]
+
+    assert chosen(EmbedSelector(every_k=2)) == list(range(0, 60, 2))  # slow_after 0: the old fixed rate
+    # every 2nd frame, then a gap of 2 * crops // 4: 3 frames from the 6th crop, 4 from the 8th, ... at most 6
+    assert chosen(EmbedSelector(every_k=2, slow_after=4, max_every_k=6)) == [
+        0, 2, 4, 6, 8, 10, 13, 16, 20, 24, 29, 34, 40, 46, 52, 58,
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="max_every_k >= every_k"):
+        EmbedSelector(every_k=4, max_every_k=3)
+
+
 def test_select_duplicate_track_id_embeds_one_box() -> None:
     xyxy = np.array([[0, 0, 40, 128], [200, 0, 240, 128]], np.float32)
     assert select_for_embedding(xyxy, np.array([4, 4]), 0, HW, last_embedded={}).tolist() == [True, False]
@@ -86,6 +117,7 @@ def test_select_duplicate_track_id_embeds_one_box() -> None:
         (np.zeros((2, 3)), np.arange(2), {}, r"xyxy: expected \(_, 4\), got \(2, 3\)"),
         (np.zeros((2, 4)), np.arange(3), {}, r"tracker_id: expected \(2,\), got \(3,\)"),
         (np.zeros((2, 4)), np.arange(2), {"every_k": 0}, "every_k: expected an int >= 1, got 0"),
+        (np.zeros((2, 4)), np.arange(2), {"every_k": np.ones(3, int)}, r"every_k: expected an int or \(2,\) ints"),
     ],
 )
 def test_select_bad_input(xyxy: np.ndarray, ids: np.ndarray, kwargs: dict, message: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from reid import load_embedder
-from reid.embedder import OnnxForward, prepare_batch
+from reid.embedder import OnnxForward, OpenVinoForward, prepare_batch, resolve_backend
 from reid.export import INPUT_FORMAT, export_onnx, main, onnx_bytes, parity
 from reid.models import build_model
 from reid.models.common import NormalizedModel
@@ -149,3 +149,53 @@ def test_relation_head_export_keeps_parity(tmp_path: Path, visibility: dict) -> 
     via_onnx = load_embedder(str(out), device="cpu")(crops)
     assert via_onnx.shape == (3, 224)
     np.testing.assert_allclose(via_onnx, load_embedder(str(weights), device="cpu")(crops), atol=1e-4)
+
+
+def test_openvino_parity_on_real_crops(shared, zoo_onnx) -> None:
+    pytest.importorskip("openvino")
+    crops = real_crops(shared)
+    batch = prepare_batch(crops, (256, 128))
+    model, meta = load_model(zoo_onnx[0], arch="osnet_x0_25")
+    with torch.inference_mode():
+        expected = NormalizedModel(model, meta["mean"], meta["std"])(torch.from_numpy(batch)).numpy()
+    forward = OpenVinoForward(zoo_onnx[1], threads=1)
+    assert (forward.input_size, forward.embedding_dim) == ((256, 128), 512)
+    assert np.abs(forward(batch) - expected).max() < 1e-4
+    torch_embedder = load_embedder(str(zoo_onnx[0]), device="cpu", arch="osnet_x0_25")
+    for source in (zoo_onnx[0], zoo_onnx[1]):  # a checkpoint exported in memory, and the .onnx file
+        openvino = load_embedder(str(source), device="cpu", arch="osnet_x0_25", backend="openvino", batch_size=3)
+        np.testing.assert_allclose(openvino(crops), torch_embedder(crops), atol=1e-4)
+    with pytest.raises(ValueError, match="exported from a 'osnet_x0_25' model"):
+        load_embedder(str(zoo_onnx[1]), device="cpu", arch="resnet50", backend="openvino")
+
+
+@pytest.mark.parametrize(
+    ("backend", "device", "onnx_file", "cuda", "expected"),
+    [
+        ("auto", "auto", False, False, "openvino"),
+        ("auto", "auto", False, True, "torch"),
+        ("auto", "cuda", True, True, "onnx"),
+        ("auto", "cpu", True, False, "openvino"),
+        ("torch", "cpu", True, False, "onnx"),
+        ("onnx", "cpu", False, False, "onnx"),
+        ("openvino", "auto", False, True, "openvino"),
+    ],
+)
+def test_auto_backend_is_chosen_at_run_time(monkeypatch, backend, device, onnx_file, cuda, expected) -> None:
+    import reid.embedder as embedder_module
+
+    monkeypatch.setattr(embedder_module, "_torch_cuda", lambda: cuda)
+    monkeypatch.setattr(embedder_module, "openvino_available", lambda: True)
+    assert resolve_backend(backend, device, onnx_file) == expected
+
+
+def test_auto_backend_without_openvino_falls_back(monkeypatch) -> None:
+    import reid.embedder as embedder_module
+
+    monkeypatch.setattr(embedder_module, "_torch_cuda", lambda: False)
+    monkeypatch.setattr(embedder_module, "openvino_available", lambda: False)
+    assert resolve_backend("auto", "auto") == "torch" and resolve_backend("auto", "auto", onnx_file=True) == "onnx"
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        resolve_backend("openvino", "cuda")
+    with pytest.raises(ValueError, match="backend: expected one of"):
+        resolve_backend("tensorrt", "cpu")

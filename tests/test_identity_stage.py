@@ -59,14 +59,14 @@ class ColourEmbedder:
         return np.full_like(out, np.nan) if self.nan else out
 
 
-def run(tmp_path: Path, embedder, offline: bool = False) -> tuple[dict, Path]:
+def run(tmp_path: Path, embedder, offline: bool = False, frames: int = 20, **embed) -> tuple[dict, Path]:
     cams = [
-        {"id": "a", "source": str(two_people_video(tmp_path / "a.avi", 20, ("red", "green")))},
-        {"id": "b", "source": str(two_people_video(tmp_path / "b.avi", 20, ("green", "red"), tint=40))},
+        {"id": "a", "source": str(two_people_video(tmp_path / "a.avi", frames, ("red", "green")))},
+        {"id": "b", "source": str(two_people_video(tmp_path / "b.avi", frames, ("green", "red"), tint=40))},
     ]
     cfg = config_from_dict({
         "cameras": cams, "detector": {"backend": "bgsub"},
-        "embed": {"weights": "classical", "min_height": 20, "every_k": 1},
+        "embed": {"weights": "classical", "min_height": 20, "every_k": 1, "slow_after": 0, **embed},
         "linking": {"threshold": 0.8, "min_crops": 2, "offline": offline, "offline_threshold": 0.8},
     })  # fmt: skip
     out = tmp_path / "run"
@@ -93,6 +93,19 @@ def test_same_colour_gets_one_global_id_across_cameras(tmp_path: Path, offline: 
     identities = json.loads((out / "identities.json").read_text())
     assert [i["cameras"] for i in identities] == [["a", "b"], ["a", "b"]]
     assert (out / "identities" / "index.html").read_text().count("<img") == 2
+
+
+def test_slower_crops_on_long_tracks_link_the_same(tmp_path: Path) -> None:
+    (tmp_path / "all").mkdir()
+    (tmp_path / "slow").mkdir()
+    every_frame, _ = run(tmp_path / "all", ColourEmbedder(), frames=60)
+    fewer, out = run(tmp_path / "slow", ColourEmbedder(), frames=60, slow_after=4, max_every_k=8)
+    assert fewer["identities"]["crops_embedded"] < every_frame["identities"]["crops_embedded"] / 2
+    for result in (every_frame, fewer):
+        assert result["identities"]["global_ids"] == 2 and result["identities"]["multi_camera_ids"] == 2
+    all_dir = tmp_path / "all" / "run"
+    for camera in ("a", "b"):
+        assert mot_ids(out / "mot_global" / f"{camera}.txt") == mot_ids(all_dir / "mot_global" / f"{camera}.txt")
 
 
 def test_nan_embeddings_never_link_and_lose_no_row(tmp_path: Path) -> None:

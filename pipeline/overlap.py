@@ -1,0 +1,73 @@
+"""Run a batch stage on one worker thread, one batch behind the caller, so it overlaps the next detection.
+
+The identity stage (crop, embed, link) of batch k runs while the main thread decodes, detects and tracks
+batch k+1: the ReID runtime (OpenVINO, onnxruntime, torch) and the detector release the GIL while they
+compute, so the cores the detector leaves idle between its calls (pre/post-processing, tracking, sinks) embed
+instead. Batches go through the stage strictly in order on a single thread, so its results, and so every
+id, are those of calling it inline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Generic, TypeVar
+
+Batch = TypeVar("Batch")
+Stage = Callable[[Any, Any], Any]
+
+
+class OverlappedStage(Generic[Batch]):
+    """``stage(batch, tracked) -> result`` called in order, up to ``depth`` batches behind :meth:`submit`.
+
+    ``depth`` 0 calls the stage inline (no thread). :meth:`submit` returns the ``(batch, result)`` pairs
+    that are done, oldest first, waiting only when more than ``depth`` are in flight; :meth:`drain` waits
+    for the rest. ``seconds`` adds up the time spent inside the stage; ``waited`` the time the caller
+    waited for it. An exception raised by the stage is raised again by the call that collects its batch.
+    """
+
+    def __init__(self, stage: Stage, depth: int = 1) -> None:
+        if depth < 0:
+            raise ValueError(f"depth: expected an int >= 0, got {depth}")
+        self.stage, self.depth = stage, depth
+        self.seconds = 0.0
+        self.waited = 0.0
+        self._pending: deque[tuple[Batch, Future]] = deque()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="identity") if depth > 0 else None
+
+    def _timed(self, batch: Batch, tracked: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.stage(batch, tracked)
+        finally:
+            self.seconds += time.perf_counter() - start  # only the worker thread writes it
+
+    def submit(self, batch: Batch, tracked: Any) -> list[tuple[Batch, Any]]:
+        """Hand ``batch`` to the stage; return the finished ``(batch, result)`` pairs, oldest first."""
+        if self._pool is None:
+            return [(batch, self._timed(batch, tracked))]
+        self._pending.append((batch, self._pool.submit(self._timed, batch, tracked)))
+        done = []
+        while self._pending and (len(self._pending) > self.depth or self._pending[0][1].done()):
+            done.append(self._collect())
+        return done
+
+    def drain(self) -> list[tuple[Batch, Any]]:
+        """Wait for every batch in flight; return their ``(batch, result)`` pairs in order."""
+        return [self._collect() for _ in range(len(self._pending))]
+
+    def close(self) -> None:
+        """Stop the worker after the batches in flight (their results are dropped unless drained)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+
+    def _collect(self) -> tuple[Batch, Any]:
+        batch, future = self._pending.popleft()
+        start = time.perf_counter()
+        try:
+            return batch, future.result()
+        finally:
+            self.waited += time.perf_counter() - start
