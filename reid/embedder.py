@@ -15,9 +15,12 @@ picks at run time: torch on CUDA when a GPU is usable, else openvino when instal
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -206,8 +209,9 @@ class OpenVinoForward:
             config["INFERENCE_NUM_THREADS"] = int(threads)
         name = "<in-memory export>" if isinstance(model, bytes) else os.fspath(model)
         try:
-            ov_model = core.read_model(model if isinstance(model, bytes) else os.fspath(model))
-            self.compiled = core.compile_model(ov_model, "CPU", config)
+            with _kept_signal_stack():
+                ov_model = core.read_model(model if isinstance(model, bytes) else os.fspath(model))
+                self.compiled = core.compile_model(ov_model, "CPU", config)
         except Exception as err:  # OpenVINO raises RuntimeError subclasses with long C++ traces
             raise ValueError(f"cannot load {name} with OpenVINO: {str(err).strip()[:300]}") from None
         inp, out = ov_model.inputs[0], ov_model.outputs[0]
@@ -218,10 +222,35 @@ class OpenVinoForward:
             raise ValueError(f"OpenVINO model {name}: expected fixed input size and output width, got {shape}, {width}")
         self.input_size = (shape[1].get_length(), shape[2].get_length())
         self.embedding_dim = width[1].get_length()
-        self.request = self.compiled.create_infer_request()
+        with _kept_signal_stack():
+            self.request = self.compiled.create_infer_request()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.request.infer({0: batch})[0].copy()
+
+
+class _SignalStack(ctypes.Structure):
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
+
+
+@contextmanager
+def _kept_signal_stack() -> Iterator[None]:
+    """Restore this thread's alternate signal stack after the block (Linux; elsewhere a no-op).
+
+    Reading and compiling a model with OpenVINO 2026.4 points the calling thread's alternate signal stack at
+    a buffer of the model's and leaves it there; once the model is freed, the next signal handled on that
+    stack (Python installs its handlers with SA_ONSTACK: Ctrl-C) crashes the process with SIGSEGV.
+    """
+    if sys.platform != "linux":
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    saved = _SignalStack()
+    libc.sigaltstack(None, ctypes.byref(saved))
+    try:
+        yield
+    finally:
+        libc.sigaltstack(ctypes.byref(saved), None)
 
 
 def _onnx_metadata(path: Path) -> dict[str, str]:
