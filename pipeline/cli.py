@@ -38,7 +38,8 @@ def usage() -> str:
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
     lines += [
         "",
-        "Quick start: mcpa run sample_videos/cam0.mp4 sample_videos/cam1.mp4 --weights bgsub --out runs/quick",
+        "Quick start (recorded clips, ids re-clustered at the end, videos with the final ids):",
+        "  mcpa run sample_videos/cam0.mp4 sample_videos/cam1.mp4 --weights bgsub --offline --video --out runs/quick",
     ]
     return "\n".join(lines)
 
