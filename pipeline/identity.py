@@ -23,7 +23,7 @@ from configs.schema import EmbedConfig, GalleryConfig, LinkingConfig
 from pipeline.embed import EmbedBatcher, EmbedSelector, crop_boxes
 from pipeline.gallery import Gallery
 from pipeline.linker import OnlineLinker, offline_relink
-from pipeline.records import Frame, embeddings_of, with_global_ids, with_tracklet_ids
+from pipeline.records import Frame, embeddings_of, with_ids
 from pipeline.tracklets import Tracklet, TrackletStore
 
 log = logging.getLogger(__name__)
@@ -117,13 +117,11 @@ class IdentityStage:
         now = max(f.timestamp for f in frames)
         ended = self.store.ended({f.camera_id: f.timestamp for f in frames}, self.linking.tracklet_timeout_s)
         self.linker.step(self.store, now, ended)
-        return [
-            with_tracklet_ids(
-                with_global_ids(d, self.store.global_ids(f.camera_id, d.tracker_id)),
-                self.store.tracklet_ids(f.camera_id, d.tracker_id),
-            )
-            for f, d in zip(frames, embedded)
-        ]
+        out = []
+        for f, d in zip(frames, embedded):
+            tracklet_ids, global_ids = self.store.open_ids(f.camera_id, d.tracker_id)
+            out.append(with_ids(d, global_ids=global_ids, tracklet_ids=tracklet_ids))
+        return out
 
     def finish(self, offline: bool | None = None) -> tuple[list[Tracklet], dict[int, int]]:
         """All tracklets and the final {tracklet_id: global_id}; offline re-clustering when asked."""

@@ -66,12 +66,7 @@ def embeddings_of(detections: sv.Detections) -> np.ndarray | None:
 
 def with_global_ids(detections: sv.Detections, global_ids: np.ndarray) -> sv.Detections:
     """Return a copy of ``detections`` carrying ``global_ids`` (N,) int64 (-1 = unknown)."""
-    global_ids = np.asarray(global_ids, dtype=np.int64)
-    if global_ids.shape != (len(detections),):
-        raise ValueError(f"global_ids: expected ({len(detections)},), got {global_ids.shape}")
-    out = _copy(detections)
-    out.data[GLOBAL_ID_KEY] = global_ids
-    return out
+    return with_ids(detections, global_ids=global_ids)
 
 
 def global_ids_of(detections: sv.Detections) -> np.ndarray:
@@ -86,11 +81,21 @@ def with_tracklet_ids(detections: sv.Detections, tracklet_ids: np.ndarray) -> sv
     """Return a copy of ``detections`` carrying ``tracklet_ids`` (N,) int64: the run-wide id of each box's
     tracklet, minted once by the identity stage (or, without one, by :class:`pipeline.tracklets.TrackletNumbers`)
     and carried by every output row that comes from the box (tracks, crops' manifest, tracklets.npz)."""
-    tracklet_ids = np.asarray(tracklet_ids, dtype=np.int64)
-    if tracklet_ids.shape != (len(detections),):
-        raise ValueError(f"tracklet_ids: expected ({len(detections)},), got {tracklet_ids.shape}")
+    return with_ids(detections, tracklet_ids=tracklet_ids)
+
+
+def with_ids(
+    detections: sv.Detections, *, global_ids: np.ndarray | None = None, tracklet_ids: np.ndarray | None = None
+) -> sv.Detections:
+    """One copy of ``detections`` carrying the given (N,) int64 id columns (the identity stage sets both)."""
     out = _copy(detections)
-    out.data[TRACKLET_ID_KEY] = tracklet_ids
+    for key, ids in ((GLOBAL_ID_KEY, global_ids), (TRACKLET_ID_KEY, tracklet_ids)):
+        if ids is None:
+            continue
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.shape != (len(detections),):
+            raise ValueError(f"{key}s: expected ({len(detections)},), got {ids.shape}")
+        out.data[key] = ids
     return out
 
 

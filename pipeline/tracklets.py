@@ -344,17 +344,17 @@ class TrackletStore:
 
     def global_ids(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
         """(N,) int64 global ids of the open tracklets of ``track_ids`` in ``camera_id`` (-1 when unknown)."""
-        opened = self._open.get(camera_id, {})
-        rows = np.array([opened.get(int(t), -1) for t in np.asarray(track_ids).reshape(-1)], dtype=np.int64)
-        out = np.full(len(rows), -1, dtype=np.int64)
-        out[rows >= 0] = self._global[rows[rows >= 0]]
-        return out
+        return self.open_ids(camera_id, track_ids)[1]
 
-    def tracklet_ids(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
-        """(N,) int64 ids of the open tracklets of ``track_ids`` in ``camera_id`` (-1 for a track it has not seen)."""
+    def open_ids(self, camera_id: str, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(tracklet ids, global ids), each (N,) int64, of the open tracklets of ``track_ids`` (-1: unknown)."""
         opened = self._open.get(camera_id, {})
         rows = np.array([opened.get(int(t), -1) for t in np.asarray(track_ids).reshape(-1)], dtype=np.int64)
-        return np.where(rows >= 0, rows + self.first_id, -1)
+        known = rows >= 0
+        tracklets = np.where(known, rows + self.first_id, -1)
+        globals_ = np.full(len(rows), -1, dtype=np.int64)
+        globals_[known] = self._global[rows[known]]
+        return tracklets, globals_
 
     def pop_updated(self) -> np.ndarray:
         """(K,) int64 ids of tracklets that got a box since the last call (one consumer: the linker)."""

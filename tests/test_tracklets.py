@@ -123,3 +123,12 @@ def test_cannot_link(spans: list, expected_pairs: list) -> None:
     assert pairs == expected_pairs
     assert (matrix == matrix.T).all()
     assert all(tracklets[i].overlaps(tracklets[j]) for i, j in pairs)
+
+
+def test_open_ids_give_tracklet_and_global_ids_in_one_lookup() -> None:
+    store = TrackletStore(first_id=100)
+    store.update("a", 0, 0.0, sv.Detections(xyxy=np.array([[0, 0, 10, 20], [20, 0, 30, 20]], np.float32),
+                                           tracker_id=np.array([5, 4])))  # fmt: skip
+    store.set_global_ids([100], [7])
+    tracklets, globals_ = store.open_ids("a", np.array([5, 4, 9]))
+    assert tracklets.tolist() == [100, 101, -1] and globals_.tolist() == [7, -1, -1]
