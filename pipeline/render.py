@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from configs import CameraConfig, ConfigError, PipelineConfig, config_from_dict
+from configs import CameraConfig, ConfigError, PipelineConfig, SourceOptions, config_from_dict
 from pipeline.identity_outputs import read_tracks
 from pipeline.records import Frame
 from pipeline.sources import CameraReader, EndOfStream, is_live, probe
@@ -66,8 +66,6 @@ def source_frames(camera: CameraConfig, videos_dir: Path, limit: int | None) -> 
         camera = dataclasses.replace(camera, max_frames=min(limit, camera.max_frames or limit))
     if limit == 0:
         return
-    from configs import SourceOptions
-
     reader = CameraReader(camera, SourceOptions(), probe(camera))
     reader.start()
     try:

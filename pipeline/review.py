@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from pipeline.durable import atomic_path, write_text
 from pipeline.tracklets import Tracklet
 
 MAX_THUMBS_PER_CAMERA = 8
@@ -102,17 +103,14 @@ def write_review(
         unlinked_rows.append(_unlinked_row(t, name if crops_of else None, videos))
     page = _page(info, records, groups, unlinked, cameras, sections, unlinked_rows)
     index = sheet_dir / "index.html"
-    tmp = sheet_dir / ".index.html.tmp"
-    tmp.write_text(page)
-    tmp.replace(index)
+    write_text(index, page)
     return index
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    if not cv2.imwrite(str(tmp), image):
-        raise OSError(f"cannot write {path}")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise OSError(f"cannot write {path}")
 
 
 def _video_link(camera: str, seconds: float, videos: bool) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,6 +20,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from pipeline.durable import atomic_path
 from pipeline.records import Frame, global_ids_of, tracklet_ids_of
 from pipeline.tracklets import TrackletNumbers
 from pipeline.video import VideoEncoder, recording_paths
@@ -130,9 +130,8 @@ class SourceRecorder:
     def close(self) -> None:
         if self._encoder.close() is None:
             return
-        tmp = self._index_path.with_name(f".{self._index_path.name}.tmp.npz")
-        np.savez(tmp, frame=np.array(self._frames, np.int64), timestamp=np.array(self._stamps, np.float64))
-        os.replace(tmp, self._index_path)
+        with atomic_path(self._index_path) as tmp:
+            np.savez(tmp, frame=np.array(self._frames, np.int64), timestamp=np.array(self._stamps, np.float64))
 
 
 class CropHarvester:
