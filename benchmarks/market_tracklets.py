@@ -293,8 +293,8 @@ def run_online(data: MarketTracklets, feats: np.ndarray, make_linker: Callable[[
         linker.step(store, now / FPS)
         for e in group.tolist():
             _, cam, rows = events[e]
-            emitted[rows] = store.global_ids(f"c{cam}", data.tracklet[rows])
-    return emitted, store.all()
+            emitted[rows] = linker.record.global_ids(store.open_ids(f"c{cam}", data.tracklet[rows]))
+    return emitted, store.all() if linker is None else linker.record.label(store.all())
 
 
 def _feed_rows(store: TrackletStore, data: MarketTracklets, feats: np.ndarray, cam: int, now: int,

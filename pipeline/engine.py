@@ -27,7 +27,7 @@ from pipeline.latency import FrameAges
 from pipeline.overlap import OverlappedStage
 from pipeline.records import Frame, empty_detections, with_tracklet_ids
 from pipeline.render import render_videos
-from pipeline.sinks import RunOutputs
+from pipeline.sinks import EventsWriter, RunOutputs
 from pipeline.sources import CameraReader, FrameBatcher, SourceInfo, check_roi, probe
 from pipeline.tracking import build_trackers
 from pipeline.tracklets import TrackletNumbers
@@ -164,7 +164,9 @@ def stream_pipeline(
         out_dir, rates, mot=config.outputs.mot, video=config.outputs.video,
         live=frozenset(cid for cid in cams if infos[cid].live), crops=config.outputs.crops,
         crop_every=config.outputs.crop_every, crop_min_height=config.outputs.crop_min_height,
+        events=identity is not None,
     )  # fmt: skip
+    published = 0  # identity events already in identity_events.csv
     bars = _progress_bars(config, infos, progress)
     for reader in readers:
         reader.start()
@@ -176,7 +178,11 @@ def stream_pipeline(
     stage = OverlappedStage(identity or numbered, depth=1 if identity is not None and embed_cfg.overlap else 0)
 
     def sink(batch: list[Frame], tracked: list[sv.Detections]) -> None:
+        nonlocal published
         t = time.perf_counter()
+        if identity is not None:
+            events, published = identity.record.events_since(published)
+            outputs.events.append(events)
         for frame, dets in zip(batch, tracked):
             outputs.append(frame, dets)
             track_ids[frame.camera_id].update(dets.tracker_id.tolist())
@@ -228,6 +234,9 @@ def stream_pipeline(
                 "ReID model": config.embed.weights if config.embed else None, "videos": config.outputs.video,
             }  # fmt: skip
             summary["identities"] = finish_identities(identity, Path(out_dir), config.linking.offline, run_info)
+            with EventsWriter(outputs.events.path, append=True) as events:  # the final (offline) decisions
+                events.append(identity.record.events_since(published)[0])
+            summary["identities"]["events"] = len(identity.record.events)
         write_text(Path(out_dir) / "summary.json", json.dumps(summary, indent=2, default=str))
     if config.outputs.video:  # drawn once the final ids are known; Ctrl-C here stops only the drawing
         summary["videos"] = _videos(config, frames_done, Path(out_dir), interrupted, progress)

@@ -23,6 +23,7 @@ from configs.schema import EmbedConfig, GalleryConfig, LinkingConfig
 from pipeline.embed import EmbedBatcher, EmbedSelector, crop_boxes
 from pipeline.gallery import Gallery
 from pipeline.linker import OnlineLinker, offline_relink
+from pipeline.record import IdentityRecord
 from pipeline.records import Frame, embeddings_of, with_ids
 from pipeline.tracklets import Tracklet, TrackletStore
 
@@ -91,12 +92,13 @@ class IdentityStage:
         self.selectors = {cid: EmbedSelector(**gaps, **options) for cid in camera_ids}
         self.batcher = EmbedBatcher(embedder, max_batch=embed.batch_size)
         self.store = TrackletStore()
+        self.record = IdentityRecord()  # the one owner of tracklet id -> global id (the linker writes it)
         transit = {tuple(w.cameras): (w.min_s, w.max_s) for w in linking.transit}
         self.linker = OnlineLinker(
             self.gallery, threshold=linking.threshold, margin=linking.margin, min_crops=linking.min_crops,
             revise_until_crops=linking.revise_until_crops, transit=transit or None, cameras=list(camera_ids),
             center_cameras=linking.center_cameras, calibration_fraction=linking.calibration_fraction,
-            restitch_window_s=linking.restitch_window_s,
+            restitch_window_s=linking.restitch_window_s, record=self.record,
         )  # fmt: skip
         self.linking = linking
         self.thumbnails = ThumbnailKeeper()
@@ -119,12 +121,13 @@ class IdentityStage:
         self.linker.step(self.store, now, ended)
         out = []
         for f, d in zip(frames, embedded):
-            tracklet_ids, global_ids = self.store.open_ids(f.camera_id, d.tracker_id)
-            out.append(with_ids(d, global_ids=global_ids, tracklet_ids=tracklet_ids))
+            tracklet_ids = self.store.open_ids(f.camera_id, d.tracker_id)
+            out.append(with_ids(d, global_ids=self.record.global_ids(tracklet_ids), tracklet_ids=tracklet_ids))
         return out
 
     def finish(self, offline: bool | None = None) -> tuple[list[Tracklet], dict[int, int]]:
-        """All tracklets and the final {tracklet_id: global_id}; offline re-clustering when asked."""
+        """All tracklets (``global_id`` final) and the final {tracklet_id: global_id}; offline re-clustering
+        when asked, written into :attr:`record` (its events stamped with the last stream time)."""
         tracklets = self.store.all()
         if offline if offline is not None else self.linking.offline:
             mapping = offline_relink(
@@ -137,9 +140,10 @@ class IdentityStage:
                 len(tracklets),
                 len(set(mapping.values()) - {-1}),
             )
-        else:
-            mapping = {t.tracklet_id: t.global_id for t in tracklets}
-        return tracklets, mapping
+            self.record.assign_all(mapping)
+            self.record.publish(max((t.last_timestamp for t in tracklets), default=0.0))
+        tracklets = self.record.label(tracklets)
+        return tracklets, {t.tracklet_id: t.global_id for t in tracklets}
 
     def save_gallery(self, path: Path) -> None:
         self.gallery.save(path)

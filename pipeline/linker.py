@@ -46,6 +46,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from pipeline.gallery import Gallery, GalleryFullError
+from pipeline.record import IdentityRecord, IdEvent
 from pipeline.tracklets import (
     RESTITCH_WINDOW_S,
     Tracklet,
@@ -140,6 +141,7 @@ class OnlineLinker:
         camera_prior: float = 10.0,
         calibration_fraction: float = DEFAULT_FRACTION,
         restitch_window_s: float = RESTITCH_WINDOW_S,
+        record: IdentityRecord | None = None,
     ) -> None:
         threshold = check_threshold(threshold)
         self.restitch_window_s = float(restitch_window_s)
@@ -157,12 +159,11 @@ class OnlineLinker:
         self.max_prototypes, self.score = max_prototypes, score
         self.center_cameras, self.camera_prior = center_cameras, camera_prior
         self.transit = check_transit(transit, cameras)
+        self.record = IdentityRecord() if record is None else record  # tracklet id -> global id: written here only
         self._cam_sum: dict[str, np.ndarray] = {}  # camera -> sum of its tracklets' means at first decision
         self._cam_n: dict[str, int] = {}
         self._latest: dict[int, tuple[np.ndarray, str]] = {}  # tracklet id -> (mean, camera) at its last snapshot
-        self._members: dict[int, list[int]] = {}  # global id -> its tracklet ids, in join order
         self._base: dict[int, tuple[np.ndarray, str, float]] = {}  # pre-existing identity -> (protos, cam, seen)
-        self._assigned: dict[int, int] = {}  # tracklet id -> global id
         self._used_n: dict[int, int] = {}  # tracklet id -> n_embedded at its last decision / refresh
         self._next_expiry = -np.inf
         self.calibration_fraction = calibration_fraction
@@ -218,11 +219,12 @@ class OnlineLinker:
 
     def members(self, global_id: int) -> list[int]:
         """Tracklet ids this linker has put in ``global_id``."""
-        return list(self._members.get(global_id, []))
+        return self.record.members(global_id)
 
     # ------------------------------------------------------------------ the step
-    def step(self, store: TrackletStore, now: float, ended: Sequence[Tracklet] = ()) -> list[tuple[int, int]]:
-        """Link what changed in ``store`` since the last step; return new or changed (tracklet_id, global_id).
+    def step(self, store: TrackletStore, now: float, ended: Sequence[Tracklet] = ()) -> list[IdEvent]:
+        """Link what changed in ``store`` since the last step into :attr:`record`; return its events (the
+        new or changed (tracklet_id, global_id) of this step, stamped ``now``).
 
         ``now`` (seconds, the cameras' shared clock) drives gallery expiry. ``ended`` (from
         ``store.ended``) only serves logging tracklets that end without a global id.
@@ -235,15 +237,14 @@ class OnlineLinker:
         self._log_unlinked(ended)
         updated = store.pop_updated()
         if len(updated) == 0:
-            return []
+            return self.record.publish(now)
         cache: dict[int, Tracklet] = {}
         n_emb = store.n_embedded(updated)
-        changes: list[tuple[int, int]] = []
-        detached = self._repair(store, updated, cache, changes)
+        detached = self._repair(store, updated, cache)
         self._maybe_recalibrate(store)
         decide, refresh, doubtful = [], [], set()
         for tid, n in zip(updated.tolist(), n_emb.tolist()):
-            gid = self._assigned.get(tid)
+            gid = self.record.global_id(tid)
             if n < self.min_crops:
                 continue
             young = self._used_n.get(tid, 0) < n < self.revise_until_crops
@@ -256,12 +257,10 @@ class OnlineLinker:
                 else:  # its grown mean no longer agrees with its identity: decide again, a new one if need be
                     doubtful.add(tid)
                     decide.append(tid)
-        self._decide_all(store, decide, cache, changes, doubtful)
+        self._decide_all(store, decide, cache, doubtful)
         self._refresh(store, refresh, cache)
         self._touch(store, updated)
-        if changes:
-            store.set_global_ids([t for t, _ in changes], [g for _, g in changes])
-        return changes
+        return self.record.publish(now)
 
     def _fits(self, store: TrackletStore, tid: int, gid: int, cache: Cache) -> bool:
         """False when ``tid`` now scores below the threshold minus the margin against the rest of ``gid``."""
@@ -272,7 +271,7 @@ class OnlineLinker:
         return not np.isfinite(score) or score >= self.current_threshold - self.margin
 
     def _decide_all(
-        self, store: TrackletStore, tids: list[int], cache: Cache, changes: list, doubtful: set[int] = frozenset()
+        self, store: TrackletStore, tids: list[int], cache: Cache, doubtful: set[int] = frozenset()
     ) -> None:
         tracklets = [self._get(store, t, cache) for t in tids]
         usable = [t for t in tracklets if t.mean is not None]
@@ -285,23 +284,21 @@ class OnlineLinker:
         _, ids = self.gallery.search(np.stack([t.mean for t in usable]), self.k)
         fresh: dict[int, np.ndarray] = {}  # identities changed in this step (may be missing from ``ids``)
         for t, row_ids in zip(usable, ids):
-            current = self._assigned.get(t.tracklet_id)
+            current = self.record.global_id(t.tracklet_id)
             target = self._choose(store, t, row_ids, fresh, cache)
             self._used_n[t.tracklet_id] = t.n_embedded
             if current is not None and (target == current or (target is None and t.tracklet_id not in doubtful)):
                 continue  # stays: only a clear win elsewhere (or a lost fit) moves an assigned tracklet
             if current is not None:
                 self._leave(store, t.tracklet_id, current, cache, fresh)
-            gid = self._join(store, t, target, cache, fresh)
-            if gid != current:
-                changes.append((t.tracklet_id, gid))
+            self._join(store, t, target, cache, fresh)
 
     def _choose(self, store: TrackletStore, t: Tracklet, row_ids: np.ndarray, fresh: dict, cache: Cache) -> int | None:
         """The identity ``t`` should join (candidates: gallery hits, identities changed this step, its own),
         or None to found a new one."""
-        current = self._assigned.get(t.tracklet_id)
+        current = self.record.global_id(t.tracklet_id)
         gids = {int(g) for g in row_ids if g >= 0} | set(fresh) | ({current} - {None})
-        gids = sorted(g for g in gids if g in self._members or g in self.gallery)
+        gids = sorted(g for g in gids if self.record.is_live(g) or g in self.gallery)
         if not gids:
             return None
         scores = self._scores(store, t, gids, cache)
@@ -316,7 +313,7 @@ class OnlineLinker:
         """(G,) float64 similarity of ``t`` to each identity: mean (or max) over the identity's latest
         ``max_prototypes`` member tracklets other than ``t`` plus its pre-existing prototypes; -inf when empty."""
         vecs, cams, owner = [], [], []
-        candidates = [[m for m in self._members.get(g, []) if m != t.tracklet_id and m in self._latest] for g in gids]
+        candidates = [[m for m in self.record.members(g) if m != t.tracklet_id and m in self._latest] for g in gids]
         flat = [m for ms in candidates for m in ms]
         # one camera's fragments far apart in time are no evidence (module docstring)
         far = (
@@ -330,7 +327,7 @@ class OnlineLinker:
             cams += [self._latest[m][1] for m in members]
             if gid in self._base:
                 protos, cam = self._base[gid][:2]
-            elif gid not in self._members and gid in self.gallery:  # a gallery identity not touched yet
+            elif not self.record.is_live(gid) and gid in self.gallery:  # a gallery identity not touched yet
                 protos, cam = self.gallery.prototypes(gid), self.gallery.info(gid).last_camera
             else:
                 protos, cam = np.zeros((0, len(t.mean)), np.float32), ""
@@ -356,7 +353,7 @@ class OnlineLinker:
 
     def _allowed(self, store: TrackletStore, t: Tracklet, gids: list[int]) -> np.ndarray:
         """(G,) bool: which candidate identities ``t`` may join (cannot-link, then transit windows)."""
-        members = [[m for m in self._members.get(g, []) if m != t.tracklet_id] for g in gids]
+        members = [[m for m in self.record.members(g) if m != t.tracklet_id] for g in gids]
         flat = np.array([m for ms in members for m in ms], dtype=np.int64)
         owner = np.repeat(np.arange(len(gids)), [len(ms) for ms in members])
         clash = np.zeros(len(gids), dtype=bool)
@@ -391,23 +388,17 @@ class OnlineLinker:
                 gid = self.gallery.add_identity(self._own_prototypes(t), t.camera_id, t.last_timestamp)
             except GalleryFullError as exc:
                 logger.error("tracklet %d stays unlinked: %s", tid, exc)
-                self._assigned.pop(tid, None)
+                self.record.leave(tid)
                 return -1
-            self._members[gid] = [tid]
-        else:
-            if gid not in self._members and gid in self.gallery:
-                info = self.gallery.info(gid)
-                self._base[gid] = (self.gallery.prototypes(gid), info.last_camera, info.last_seen)
-            self._members.setdefault(gid, []).append(tid)
-        self._assigned[tid] = gid
+        elif gid not in self._base and not self.record.is_live(gid) and gid in self.gallery:
+            info = self.gallery.info(gid)
+            self._base[gid] = (self.gallery.prototypes(gid), info.last_camera, info.last_seen)
+        self.record.join(tid, gid)
         self._push(store, gid, cache, fresh, t.camera_id, t.last_timestamp)
         return gid
 
     def _leave(self, store: TrackletStore, tid: int, gid: int, cache: Cache, fresh: dict) -> None:
-        members = self._members.get(gid, [])
-        if tid in members:
-            members.remove(tid)
-        self._assigned.pop(tid, None)
+        members = self.record.leave(tid)
         if not members and gid not in self._base:
             if gid in self.gallery:
                 self.gallery.remove(gid)
@@ -425,7 +416,7 @@ class OnlineLinker:
             fresh[gid] = self.gallery.prototypes(gid)
 
     def _forget_identity(self, gid: int) -> None:
-        for tid in self._members.pop(gid, []):
+        for tid in self.record.retire(gid):
             self._latest.pop(tid, None)
         self._base.pop(gid, None)
 
@@ -435,7 +426,7 @@ class OnlineLinker:
 
     def _prototypes(self, store: TrackletStore, gid: int, cache: Cache, exclude: int | None = None) -> np.ndarray:
         """Means of the identity's tracklets (newest first), then their exemplars, then pre-existing ones."""
-        tracklets = [self._get(store, m, cache) for m in self._members.get(gid, []) if m != exclude]
+        tracklets = [self._get(store, m, cache) for m in self.record.members(gid) if m != exclude]
         tracklets = sorted((t for t in tracklets if t.mean is not None), key=lambda t: -t.last_timestamp)
         parts = [np.stack([t.mean for t in tracklets])] if tracklets else []
         parts += [t.exemplars for t in tracklets if len(t.exemplars)]
@@ -449,7 +440,7 @@ class OnlineLinker:
         """Re-send the prototypes of identities whose tracklets gained many crops (geometric schedule)."""
         done: set[int] = set()
         for tid in tids:
-            gid = self._assigned.get(tid)
+            gid = self.record.global_id(tid)
             if gid is None:  # left its identity in this step's decisions (gallery full)
                 continue
             t = self._get(store, tid, cache)
@@ -460,24 +451,26 @@ class OnlineLinker:
 
     def _touch(self, store: TrackletStore, updated: np.ndarray) -> None:
         """Record the latest sighting of every identity with an updated tracklet (keeps it from expiring)."""
-        tids = [t for t in updated.tolist() if t in self._assigned]
+        tids = [t for t in updated.tolist() if t in self.record]
         if tids:
             cams, times = store.last_seen(tids)
             for tid, cam, ts in zip(tids, cams, times.tolist()):
-                if self._assigned[tid] in self.gallery:
-                    self.gallery.update(self._assigned[tid], None, cam, ts)
+                gid = self.record.global_id(tid)
+                if gid in self.gallery:
+                    self.gallery.update(gid, None, cam, ts)
 
-    def _repair(self, store: TrackletStore, updated: np.ndarray, cache: Cache, changes: list) -> set[int]:
+    def _repair(self, store: TrackletStore, updated: np.ndarray, cache: Cache) -> set[int]:
         """Detach tracklets whose growth made them overlap a same-camera tracklet of their identity."""
-        pairs = [(t, m) for t in updated.tolist() if t in self._assigned for m in self._members[self._assigned[t]]]
+        record = self.record
+        pairs = [(t, m) for t in updated.tolist() if t in record for m in record.members(record.global_id(t))]
         if not pairs:
             return set()
         a, b = np.array(pairs, dtype=np.int64).T
         detached: set[int] = set()
         clash = store.overlaps(a, b)
         for tid, other in zip(a[clash].tolist(), b[clash].tolist()):
-            gid = self._assigned.get(tid)
-            if gid is None or self._assigned.get(other) != gid:
+            gid = record.global_id(tid)
+            if gid is None or record.global_id(other) != gid:
                 continue  # already resolved by an earlier pair
             loser = max(tid, other)  # the later tracklet leaves
             logger.info(
@@ -485,7 +478,6 @@ class OnlineLinker:
             )
             self._leave(store, loser, gid, cache, {})
             detached.add(loser)
-            changes.append((loser, -1))
         return detached
 
     def _get(self, store: TrackletStore, tid: int, cache: Cache) -> Tracklet:
@@ -498,7 +490,7 @@ class OnlineLinker:
 
     def _log_unlinked(self, ended: Sequence[Tracklet]) -> None:
         for t in ended:
-            if t.tracklet_id in self._assigned:
+            if t.tracklet_id in self.record:
                 continue
             if t.n_embedded == 0:
                 logger.info(

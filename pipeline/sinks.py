@@ -7,12 +7,14 @@ A run folder holds::
     DIR/videos/<camera_id>.source.mp4     raw frames of a live camera (when videos are asked for), drawn on
                                           with final ids after the run by pipeline.render
     DIR/crops/<camera_id>/*.jpg           harvested crops (when asked) with DIR/crops/manifest.csv
+    DIR/identity_events.csv               every change of a tracklet's global id (with ReID)
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,6 +23,7 @@ import numpy as np
 import supervision as sv
 
 from pipeline.durable import atomic_path
+from pipeline.record import IdEvent
 from pipeline.records import Frame, global_ids_of, tracklet_ids_of
 from pipeline.tracklets import TrackletNumbers
 from pipeline.video import VideoEncoder, recording_paths
@@ -106,6 +109,40 @@ class TracksWriter:
         for fh in (self._csv, self._jsonl):
             if not fh.closed:
                 fh.close()
+
+
+class EventsWriter:
+    """``identity_events.csv``: the identity record's events (tracklet_id, global_id, time), in order."""
+
+    COLUMNS = ("tracklet_id", "global_id", "time")
+
+    def __init__(self, path: Path, append: bool = False) -> None:
+        """A new file, or with ``append`` more events at the end of an existing one."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fh: IO[str] = open(path, "a" if append else "w")
+        if not append:
+            self._fh.write(",".join(self.COLUMNS) + "\n")
+        self.count = 0
+
+    def append(self, events: Sequence[IdEvent]) -> None:
+        if events:
+            rows = np.array([e.as_row() for e in events], dtype=np.float64)
+            np.savetxt(self._fh, rows, fmt="%d,%d,%.3f")
+            self.count += len(events)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> EventsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class SourceRecorder:
@@ -215,6 +252,7 @@ class RunOutputs:
         crops: bool = False,
         crop_every: int = 5,
         crop_min_height: int = 32,
+        events: bool = False,
     ) -> None:
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -225,6 +263,7 @@ class RunOutputs:
             c: SourceRecorder(*recording_paths(videos, c), f) for c, f in camera_fps.items() if video and c in live
         }
         self.crops = CropHarvester(self.dir / "crops", crop_every, crop_min_height) if crops else None
+        self.events = EventsWriter(self.dir / "identity_events.csv") if events else None
         self.boxes = 0
 
     def append(self, frame: Frame, detections: sv.Detections) -> None:
@@ -238,7 +277,8 @@ class RunOutputs:
             self.crops.append(frame, detections)
 
     def _all(self) -> list[Any]:
-        return [self.tracks, *self.mot.values(), *self.videos.values(), *([self.crops] if self.crops else [])]
+        optional = [sink for sink in (self.crops, self.events) if sink is not None]
+        return [self.tracks, *self.mot.values(), *self.videos.values(), *optional]
 
     def flush(self) -> None:
         for sink in self._all():

@@ -36,7 +36,9 @@ class Tracklet:
         odd_sum: (D,) float32 the part of ``embedding_sum`` from its odd (2nd, 4th, ...) embedded crops: the
             two halves of a tracklet are one person, the same-person evidence of :mod:`reid.calibration`.
         exemplars: (m, D) float32 up to M mutually dissimilar unit embeddings of its crops.
-        global_id: the linked identity, -1 while unknown. ended: closed by :meth:`TrackletStore.ended`.
+        global_id: the linked identity, -1 while unknown (the store never knows it: the identity record
+            (:mod:`pipeline.record`) does, and fills it in the snapshots it hands out). ended: closed by
+            :meth:`TrackletStore.ended`.
         first_box, last_box: (4,) float32 xyxy of its first and last box (NaN when unknown).
     """
 
@@ -210,7 +212,6 @@ class TrackletStore:
             ("_n_boxes", np.int64, 0),
             ("_n_embedded", np.int64, 0),
             ("_weight", np.float64, 0.0),
-            ("_global", np.int64, -1),
             ("_closed", bool, False),
         ]:
             grow(name, dtype, fill)
@@ -337,24 +338,11 @@ class TrackletStore:
             ex, qs = ex[keep], qs[keep]
         self._exemplars[row] = (ex, qs)
 
-    def set_global_ids(self, tracklet_ids: np.ndarray | list[int], global_ids: np.ndarray | list[int]) -> None:
-        """Record the linker's decisions: ``global_ids[i]`` for ``tracklet_ids[i]`` (-1 = none)."""
-        rows = self._rows_of(tracklet_ids)
-        self._global[rows] = np.asarray(global_ids, dtype=np.int64)
-
-    def global_ids(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
-        """(N,) int64 global ids of the open tracklets of ``track_ids`` in ``camera_id`` (-1 when unknown)."""
-        return self.open_ids(camera_id, track_ids)[1]
-
-    def open_ids(self, camera_id: str, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(tracklet ids, global ids), each (N,) int64, of the open tracklets of ``track_ids`` (-1: unknown)."""
+    def open_ids(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
+        """(N,) int64 tracklet ids of the open tracklets of ``track_ids`` in ``camera_id`` (-1: unknown)."""
         opened = self._open.get(camera_id, {})
         rows = np.array([opened.get(int(t), -1) for t in np.asarray(track_ids).reshape(-1)], dtype=np.int64)
-        known = rows >= 0
-        tracklets = np.where(known, rows + self.first_id, -1)
-        globals_ = np.full(len(rows), -1, dtype=np.int64)
-        globals_[known] = self._global[rows[known]]
-        return tracklets, globals_
+        return np.where(rows >= 0, rows + self.first_id, -1)
 
     def pop_updated(self) -> np.ndarray:
         """(K,) int64 ids of tracklets that got a box since the last call (one consumer: the linker)."""
@@ -391,7 +379,6 @@ class TrackletStore:
             embedding_sum=None if self.dim is None else self._sum[row].astype(np.float32),
             odd_sum=None if self.dim is None else self._odd[row].astype(np.float32),
             exemplars=np.zeros((0, dim), np.float32) if ex is None else ex[0].copy(),
-            global_id=int(self._global[row]),
             ended=bool(self._closed[row]),
             first_box=self._first_box[row].copy(),
             last_box=self._last_box[row].copy(),

@@ -110,8 +110,9 @@ def test_bad_arguments_are_named() -> None:
 
 # ---------------------------------------------------------------------- the linkers at auto
 def feed(linker: OnlineLinker | None, schedule: list[tuple], noise: float, seed: int = 0,
-         boxes: dict | None = None) -> TrackletStore:  # fmt: skip
-    """[(camera, track, first, last, vector)] frame by frame; ``boxes[(camera, track)](frame)`` -> xyxy."""
+         boxes: dict | None = None) -> list[Tracklet]:  # fmt: skip
+    """[(camera, track, first, last, vector)] frame by frame; ``boxes[(camera, track)](frame)`` -> xyxy.
+    Returns the tracklets, with the linker's global ids when there is a linker."""
     store, rng = TrackletStore(), np.random.default_rng(seed)
     for f in range(max(s[3] for s in schedule) + 1):
         for cam in sorted({s[0] for s in schedule}):
@@ -126,7 +127,7 @@ def feed(linker: OnlineLinker | None, schedule: list[tuple], noise: float, seed:
             store.update(cam, f, f / 10.0, with_embeddings(dets, emb))
         if linker is not None:
             linker.step(store, now=f / 10.0)
-    return store
+    return store.all() if linker is None else linker.record.label(store.all())
 
 
 def crowd(n_people: int, shift: float, newcomers: int = 0, seed: int = 0) -> tuple[list[tuple], np.ndarray]:
@@ -147,22 +148,22 @@ def test_online_auto_links_an_embedder_whose_scale_no_fixed_number_fits() -> Non
     # strangers at raw cosine ~0.86: a fixed 0.5 gives camera b's newcomers the id of someone camera a saw (no margin)
     schedule, _ = crowd(12, shift=2.5, newcomers=6)
     fixed = OnlineLinker(Gallery(D, device="cpu"), threshold=0.5, margin=0.0, center_cameras=False)
-    fixed_ids = {t.global_id for t in feed(fixed, schedule, noise=0.05).all()}
+    fixed_ids = {t.global_id for t in feed(fixed, schedule, noise=0.05)}
     assert len(fixed_ids) <= 14
     auto = OnlineLinker(Gallery(D, device="cpu"), margin=0.0, center_cameras=False)  # the threshold alone
-    store = feed(auto, schedule, noise=0.05)
+    tracklets = feed(auto, schedule, noise=0.05)
     assert not auto.calibration.from_prior and auto.calibration.m_neg > 0.7
     by_person = {}
-    for t in store.all():
+    for t in tracklets:
         person = [s for s in schedule if s[0] == t.camera_id and s[1] == t.track_id][0][4]
         by_person.setdefault(person.tobytes(), set()).add(t.global_id)
     assert sum(len(ids) == 1 for ids in by_person.values()) >= 17  # one id per person
-    assert len({t.global_id for t in store.all()}) in (18, 19)
+    assert len({t.global_id for t in tracklets}) in (18, 19)
 
 
 def test_offline_auto_clusters_the_same_scene() -> None:
     schedule, _ = crowd(12, shift=2.5)  # everyone camera b sees was in camera a
-    tracklets = feed(None, schedule, noise=0.05).all()
+    tracklets = feed(None, schedule, noise=0.05)
     cal = calibrate_tracklets(tracklets, center_cameras=False)
     assert cal.negatives == "cannot-link" and cal.positives == "halves"
     report: dict = {}
@@ -190,11 +191,11 @@ def test_a_person_hidden_long_enough_to_lose_the_track_is_restitched() -> None:
     schedule = [("a", 1, 0, 40, people[0]), ("a", 3, 71, 110, people[0]), ("a", 2, 0, 110, people[1]),
                 ("a", 4, 20, 60, people[2])]  # fmt: skip
     boxes = {("a", 1): walker(0, 3), ("a", 3): walker(0, 3), ("a", 2): walker(900, -1), ("a", 4): walker(400, 0)}
-    store = feed(OnlineLinker(Gallery(D, device="cpu")), schedule, noise=0.05, boxes=boxes)
-    ids = {t.track_id: t.global_id for t in store.all()}
+    tracklets = feed(OnlineLinker(Gallery(D, device="cpu")), schedule, noise=0.05, boxes=boxes)
+    ids = {t.track_id: t.global_id for t in tracklets}
     assert ids[1] == ids[3] and len({ids[1], ids[2], ids[4]}) == 3  # one id per person: never worse than tracks
-    mapping = offline_relink(store.all())
-    offline = {t.track_id: mapping[t.tracklet_id] for t in store.all()}
+    mapping = offline_relink(tracklets)
+    offline = {t.track_id: mapping[t.tracklet_id] for t in tracklets}
     assert offline[1] == offline[3] and len(set(offline.values())) == 3
 
 
@@ -203,11 +204,11 @@ def test_a_look_alike_too_far_away_too_soon_is_not_stitched() -> None:
     person = unit(rng.standard_normal(D))
     schedule = [("a", 1, 0, 30, person), ("a", 2, 33, 60, person)]  # 0.3 s later, 6 heights away
     boxes = {("a", 1): walker(0, 1), ("a", 2): walker(800, 1)}
-    store = feed(OnlineLinker(Gallery(D, device="cpu")), schedule, noise=0.05, boxes=boxes)
-    ids = [t.global_id for t in store.all()]
+    tracklets = feed(OnlineLinker(Gallery(D, device="cpu")), schedule, noise=0.05, boxes=boxes)
+    ids = [t.global_id for t in tracklets]
     assert ids[0] != ids[1] and min(ids) >= 0
-    assert motion_cannot_link(store.all())[0, 1]
-    mapping = offline_relink(store.all(), threshold=0.0)
+    assert motion_cannot_link(tracklets)[0, 1]
+    mapping = offline_relink(tracklets, threshold=0.0)
     assert len(set(mapping.values())) == 2
 
 

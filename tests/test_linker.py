@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ def unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def simulate(linker: OnlineLinker, schedule: list[tuple], noise: float = 0.03, seed: int = 0) -> TrackletStore:
+def simulate(linker: OnlineLinker, schedule: list[tuple], noise: float = 0.03, seed: int = 0) -> Simulated:
     """Feed ``schedule`` [(camera, track_id, first_frame, last_frame, vector or f(frame) -> vector)] frame by frame."""
     store = TrackletStore()
     rng = np.random.default_rng(seed)
@@ -43,16 +44,26 @@ def simulate(linker: OnlineLinker, schedule: list[tuple], noise: float = 0.03, s
             )
             store.update(cam, f, f / FPS, with_embeddings(dets, emb))
         linker.step(store, now=f / FPS)
-    assert_constraints(store)
-    return store
+    run = Simulated(store, linker)
+    assert_constraints(run.tracklets())
+    return run
 
 
-def ids_by_track(store: TrackletStore) -> dict[tuple[str, int], int]:
-    return {(t.camera_id, t.track_id): t.global_id for t in store.all()}
+@dataclass
+class Simulated:
+    store: TrackletStore
+    linker: OnlineLinker
+
+    def tracklets(self) -> list[Tracklet]:
+        """The store's tracklets with the global ids of the linker's identity record."""
+        return self.linker.record.label(self.store.all())
 
 
-def assert_constraints(store: TrackletStore) -> None:
-    tracklets = store.all()
+def ids_by_track(run: Simulated) -> dict[tuple[str, int], int]:
+    return {(t.camera_id, t.track_id): t.global_id for t in run.tracklets()}
+
+
+def assert_constraints(tracklets: list[Tracklet]) -> None:
     for i, a in enumerate(tracklets):
         for b in tracklets[i + 1 :]:
             assert not (a.global_id >= 0 and a.global_id == b.global_id and a.overlaps(b)), (a, b)
@@ -139,8 +150,9 @@ def test_nan_embeddings_rejected_and_logged(caplog: pytest.LogCaptureFixture) ->
         ("a", 2, 0, 10, lambda f: nan if f % 2 else PEOPLE[1]),  # half NaN: the rest still counts
     ]
     linker = new_linker()
-    store = simulate(linker, schedule)
-    assert ids_by_track(store)[("a", 1)] == -1 and ids_by_track(store)[("a", 2)] == 1
+    run = simulate(linker, schedule)
+    assert ids_by_track(run)[("a", 1)] == -1 and ids_by_track(run)[("a", 2)] == 1
+    store = run.store
     np.testing.assert_allclose(store.all()[1].mean, PEOPLE[1], atol=0.05)
     with caplog.at_level(logging.INFO, logger="pipeline.linker"):
         linker.step(store, now=10.0, ended=store.ended({"a": 10.0}, timeout_s=1.0))
@@ -156,7 +168,8 @@ def revised(revise_until: int) -> tuple[OnlineLinker, dict, list[int]]:
 
     def step(store, now, ended=()):
         changes = real_step(store, now, ended)
-        moves.extend(round(now * FPS) for t, g in changes if store.get(t).camera_id == "b" and g == 1)
+        to_1 = [e for e in changes if e.global_id == 1 and store.get(e.tracklet_id).camera_id == "b"]
+        moves.extend(round(now * FPS) for _ in to_1)
         return changes
 
     linker.step = step

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
+from pipeline.record import IdentityRecord
 from pipeline.records import with_embeddings
 from pipeline.tracklets import Tracklet, TrackletStore, cannot_link
 
@@ -91,13 +92,12 @@ def test_mature_ended_and_reappearing_track() -> None:
     assert store.all()[-1].tracklet_id == 3 and store.all()[-1].first_frame == 11
 
 
-def test_global_ids_and_first_id() -> None:
+def test_first_id_numbers_the_tracklets() -> None:
     store = TrackletStore(first_id=100)
     store.update("a", 0, 0.0, dets([4, 5]))
-    store.set_global_ids([101], [7])
-    assert store.global_ids("a", np.array([5, 4, 9])).tolist() == [7, -1, -1]
-    assert store.global_ids("zz", np.array([5])).tolist() == [-1]
-    assert store.get(101).global_id == 7
+    assert store.open_ids("a", np.array([5, 4, 9])).tolist() == [101, 100, -1]
+    assert store.open_ids("zz", np.array([5])).tolist() == [-1]
+    assert store.get(101).track_id == 5 and store.get(101).global_id == -1  # the store never knows global ids
     with pytest.raises(KeyError):
         store.get(0)
 
@@ -125,10 +125,11 @@ def test_cannot_link(spans: list, expected_pairs: list) -> None:
     assert all(tracklets[i].overlaps(tracklets[j]) for i, j in pairs)
 
 
-def test_open_ids_give_tracklet_and_global_ids_in_one_lookup() -> None:
-    store = TrackletStore(first_id=100)
+def test_open_ids_are_looked_up_in_the_identity_record() -> None:
+    store, record = TrackletStore(first_id=100), IdentityRecord()
     store.update("a", 0, 0.0, sv.Detections(xyxy=np.array([[0, 0, 10, 20], [20, 0, 30, 20]], np.float32),
                                            tracker_id=np.array([5, 4])))  # fmt: skip
-    store.set_global_ids([100], [7])
-    tracklets, globals_ = store.open_ids("a", np.array([5, 4, 9]))
-    assert tracklets.tolist() == [100, 101, -1] and globals_.tolist() == [7, -1, -1]
+    record.join(100, 7)
+    tracklets = store.open_ids("a", np.array([5, 4, 9]))
+    assert tracklets.tolist() == [100, 101, -1] and record.global_ids(tracklets).tolist() == [7, -1, -1]
+    assert [t.global_id for t in record.label(store.all())] == [7, -1]
