@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline.identity_outputs import TRACKLETS_FILE, load_tracklets, write_identity_outputs
-from pipeline.linker import check_threshold, offline_relink
+from pipeline.identity.linker import check_threshold, offline_relink
+from pipeline.identity.outputs import TRACKLETS_FILE, load_tracklets, write_identity_outputs
 from reid.console import end_summary, setup_logging
 
 COPIED = ("tracks.csv", "tracks.jsonl", TRACKLETS_FILE)

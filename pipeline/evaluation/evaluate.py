@@ -7,7 +7,7 @@ may also be a run folder: its ``mot_global/`` is scored when the run linked iden
 give ``RUN/mot`` to score the tracker's per-camera ids). Rows are named by camera: the file stem.
 A camera without a prediction file counts as one with no
 predictions; a prediction file without ground truth is an error. Per-sequence numbers equal TrackEval's
-(``MotChallenge2DBox`` + ``HOTA``, ``CLEAR``, ``Identity``; see ``pipeline/metrics_mot.py`` for the
+(``MotChallenge2DBox`` + ``HOTA``, ``CLEAR``, ``Identity``; see ``pipeline/evaluation/metrics_mot.py`` for the
 ground-truth conventions); COMBINED merges cameras the way TrackEval merges sequences (counts summed, HOTA
 through its per-alpha sums; GT / pred id counts are summed over cameras, as TrackEval's ``Count``).
 
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.metrics_hota import combine_hota, hota_metrics
-from pipeline.metrics_mot import (
+from pipeline.evaluation.metrics_hota import combine_hota, hota_metrics
+from pipeline.evaluation.metrics_mot import (
     SequenceData,
     as_rows,
     clear_metrics,
@@ -42,7 +42,7 @@ from pipeline.metrics_mot import (
     overlap_pairs,
     prepare_sequence,
 )
-from pipeline.mot_io import GT_FORMATS, load_mot, pair_camera_files, resolve_gt_format, resolve_pred_dir
+from pipeline.evaluation.mot_io import GT_FORMATS, load_mot, pair_camera_files, resolve_gt_format, resolve_pred_dir
 from reid.console import progress, setup_logging
 
 logger = logging.getLogger(__name__)
