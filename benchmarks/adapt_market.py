@@ -30,7 +30,7 @@ Per epoch (fraction 0.8): pseudo-label pair precision / recall / NMI against the
 0.926 at the start, then 0.618 / 0.322 / 0.939, 0.649 / 0.374 / 0.943, 0.651 / 0.414 / 0.944, 0.670 / 0.436 /
 0.947; offline IDF1 of each epoch's model 0.641, 0.667, 0.668, 0.699 (torch features; the table's 0.702 is the
 onnxruntime re-embedding). At fraction 0.6 the labels over-merged (pair precision 0.27 -> 0.21, 820 -> 449
-clusters for 750 people) and training confirmed it. The label-free check (today's, ``reid.model_check``)
+clusters for 750 people) and training confirmed it. The label-free check (today's, ``reid.trainer.model_check``)
 scores the start 0.744, the fraction-0.8 model 0.840 (promoted) and the fraction-0.6 model 0.734 (refused):
 its consistency part sees the over-merging (25 % / 13 % / 44 % of tracklets share a cluster with a
 cannot-link partner). The Market-supervised OSNet x0.25 scores 0.900.
@@ -90,7 +90,7 @@ def label_quality(labels: np.ndarray, person: np.ndarray, tracklet: np.ndarray, 
 
 def linking_scores(data, feats: np.ndarray) -> dict:
     """Offline and online IDF1 at threshold auto from (N, D) image features in ``data``'s order."""
-    from pipeline.linker import OnlineLinker, offline_relink
+    from pipeline.identity.linker import OnlineLinker, offline_relink
 
     _, tracklets = run_online(data, feats, None, "frames")
     mapping = offline_relink(tracklets, threshold="auto")
@@ -116,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from reid.data.datasets import UnlabeledImages
     from reid.data.market1501 import Market1501
-    from reid.tracklet_labels import tracklet_pseudo_labels
     from reid.train import train
-    from reid.train_config import make_config
-    from reid.train_data import TrainData
+    from reid.trainer.config import make_config
+    from reid.trainer.data import TrainData
+    from reid.trainer.tracklet_labels import tracklet_pseudo_labels
 
     market = Market1501(args.root)
     records = market_records(market)
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("start model: %s (%.0f s)", before, time.perf_counter() - t0)
 
     def score_epoch(row: dict, features) -> None:  # labels: scoring only, never fed back
-        from pipeline.linker import offline_relink
+        from pipeline.identity.linker import offline_relink
 
         if features is None:
             return

@@ -91,7 +91,7 @@ def promoted_by_default(record: dict, adapted: Path) -> bool:
 
 
 def scene_row(scene: str, args: argparse.Namespace) -> dict:
-    from pipeline.evaluate import evaluate_paths
+    from pipeline.evaluation.evaluate import evaluate_paths
 
     config, extra = SCENES[scene]
     folder = RESULTS / scene

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pipeline.gallery import Gallery, default_nlist, default_nprobe
+from pipeline.identity.gallery import Gallery, default_nlist, default_nprobe
 
 PROTOS_PER_ID = 4
 logger = logging.getLogger("gallery_scale")

@@ -260,7 +260,7 @@ def gt_labels(manifest: Path, spec: DataSpec) -> tuple[object, np.ndarray]:
     """(the trainer's TrainData of ``manifest``, (N,) int64 GT id per crop in its order, -1 = unmatched)."""
     from reid.data.manifest import HarvestedCrops
     from reid.train import load_manifest
-    from reid.train_config import make_config
+    from reid.trainer.config import make_config
 
     data = load_manifest(make_config({"manifest": str(manifest)}))
     crops = HarvestedCrops(manifest)
@@ -291,7 +291,7 @@ def features(data, model_name: str, cache: Path, force: bool) -> tuple[np.ndarra
                                 for s in range(0, len(data.train), 256)])  # fmt: skip
     else:
         from reid.train import build_model_from_init, extract_features
-        from reid.train_config import make_config
+        from reid.trainer.config import make_config
 
         init = str(OSNET) if model_name == "osnet" else model_name
         model, _, _ = build_model_from_init("osnet_x0_25" if model_name == "osnet" else None, init)
@@ -308,14 +308,14 @@ def cluster(feats: np.ndarray, data, combo: str, eps: float) -> np.ndarray:
     import torch
 
     from reid.cluster import k_reciprocal_jaccard
-    from reid.pseudo_labels import NoClustersError, cannot_link_pairs, cluster_units, make_units
     from reid.train import make_pseudo_labels
-    from reid.train_config import make_config
-    from reid.train_run import TrainerState
+    from reid.trainer.config import make_config
+    from reid.trainer.pseudo_labels import NoClustersError, cannot_link_pairs, cluster_units, make_units
+    from reid.trainer.run import TrainerState
 
     must_link, cannot_link = COMBOS[combo]
     if combo == "tracklets":
-        from reid.tracklet_labels import tracklet_pseudo_labels
+        from reid.trainer.tracklet_labels import tracklet_pseudo_labels
 
         return tracklet_pseudo_labels(feats, data.tracklets, data.cameras, data.frames).labels
     cfg = make_config({"manifest": "unused", "must_link": must_link, "cannot_link": cannot_link, "eps": eps,
@@ -335,7 +335,7 @@ def cluster(feats: np.ndarray, data, combo: str, eps: float) -> np.ndarray:
 def vote_only(dist: np.ndarray, tracklets: np.ndarray, cannot: np.ndarray, eps: float, min_samples: int):
     """DBSCAN on crops; each tracklet takes the majority label of its clustered crops (all outliers: a
     cluster of its own); tracklets of one cluster holding a cannot-link pair are split. (N,) int64."""
-    from reid.pseudo_labels import canonical_labels, dbscan, make_units, split_cannot_link
+    from reid.trainer.pseudo_labels import canonical_labels, dbscan, make_units, split_cannot_link
 
     units = make_units(dist.copy(), tracklets, cannot)  # unit distances for the split
     crop_labels = dbscan(make_units(dist, None, cannot).dist, eps, min_samples)
@@ -368,7 +368,7 @@ def train_run(manifest: Path, out: Path, constraints: bool, args: argparse.Names
 
 def harvest_info(data, truth: np.ndarray) -> dict[str, float]:
     """What the free signals are worth: tracklet purity and the precision of must-/cannot-link pairs."""
-    from reid.pseudo_labels import cannot_link_pairs, pairs_within_groups
+    from reid.trainer.pseudo_labels import cannot_link_pairs, pairs_within_groups
 
     m = truth >= 0
     must = pairs_within_groups(np.where(m, data.tracklets, -1))

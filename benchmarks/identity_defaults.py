@@ -62,7 +62,7 @@ def run(config: Path, out: Path, *extra: str) -> Path:
 
 def online_outputs(run_dir: Path) -> Path:
     """Identity outputs of the online ids the run's tracklets ended with, in ``<run>_online``."""
-    from pipeline.identity_outputs import load_tracklets, write_identity_outputs
+    from pipeline.identity.outputs import load_tracklets, write_identity_outputs
 
     out = run_dir.with_name(run_dir.name + "_online")
     if out.exists():
@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in (OSNET, PETS_GT):
         if not path.exists():
             sys.exit(f"missing {path}: this benchmark needs ../shared beside the checkout")
-    from pipeline.evaluate import evaluate_paths
-    from pipeline.relink import main as relink
+    from pipeline.evaluation.evaluate import evaluate_paths
+    from pipeline.identity.relink import main as relink
 
     rows: list[tuple] = []
     for name, extra in (("classical", ("--reid", "classical")),

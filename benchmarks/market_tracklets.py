@@ -22,8 +22,8 @@ Methods. Two protocols, each with a greedy baseline and our online linker given 
   frame (quality 1). ``greedy``: a tracklet is decided once, on its first crop, joining the identity of
   the most similar earlier tracklet (cosine of that tracklet's mean over the crops seen so far) when the
   similarity is >= t, else founding one: no constraints, no margin, no revision. ``online``:
-  :class:`pipeline.linker.OnlineLinker` (gallery, margin, cannot-link, revision) driven as
-  ``pipeline/identity.py`` drives it, ``step`` once per distinct frame, so a tracklet is linked on its first
+  :class:`pipeline.identity.linker.OnlineLinker` (gallery, margin, cannot-link, revision) driven as
+  ``pipeline/identity/stage.py`` drives it, ``step`` once per distinct frame, so a tracklet is linked on its first
   crop and revised while it grows (``min_crops=1``: half of Market's tracklets have <= 4 images). It is
   scored on each tracklet's final id, which is what the run exports (``tracks.csv`` and ``mot_global/``
   are rewritten with final ids at the end of a run); ``online (live)`` scores the same run by the id each
@@ -33,12 +33,12 @@ Methods. Two protocols, each with a greedy baseline and our online linker given 
   known), so decisions see every crop. ``greedy@start``: the greedy rule on full-tracklet means;
   ``online@start``: the same OnlineLinker fed that way.
 
-``offline``: :func:`pipeline.linker.offline_relink` on the final tracklets (average linkage,
+``offline``: :func:`pipeline.identity.linker.offline_relink` on the final tracklets (average linkage,
 camera-centred, cannot-link), with and without k-reciprocal re-ranking.
 
 Score. Multi-camera IDF1 over images: every image is one box of its camera at its global frame with the
 person id as ground truth and its predicted global id; boxes match only themselves, so the ID matching of
-:func:`pipeline.evaluate.multicamera_idf1` reduces to a maximum-weight bipartite matching of the
+:func:`pipeline.evaluation.evaluate.multicamera_idf1` reduces to a maximum-weight bipartite matching of the
 (person x predicted id) image-count table: IDTP = the matched weight, IDF1 = 2 IDTP / (2 N) = IDP = IDR
 (every image has one prediction). The test checks the equality with ``multicamera_idf1``.
 
@@ -124,10 +124,10 @@ import numpy as np
 import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
-from pipeline.gallery import Gallery
-from pipeline.linker import OnlineLinker, calibrate_tracklets, offline_relink
+from pipeline.identity.gallery import Gallery
+from pipeline.identity.linker import OnlineLinker, calibrate_tracklets, offline_relink
+from pipeline.identity.tracklets import Tracklet, TrackletStore
 from pipeline.records import with_embeddings
-from pipeline.tracklets import Tracklet, TrackletStore
 from reid.data.market1501 import DISTRACTOR_PID, ImageRecord, Market1501
 
 REPO = Path(__file__).resolve().parents[1]
@@ -574,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.grid = GRID if args.grid_step == 0.05 else tuple(round(t, 2) for t in np.arange(0.3, 0.951, args.grid_step))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("pipeline.linker").setLevel(logging.WARNING)  # detach notices of the frame-fed runs
+    logging.getLogger("pipeline.identity.linker").setLevel(logging.WARNING)  # detach notices of the frame-fed runs
     import faiss
     import torch
 

@@ -46,7 +46,7 @@ CUT = 384
 
 def split_ground_truth(gt_file: Path, out_dir: Path, frames: int | None) -> Path:
     """Write left.txt / right.txt: each box goes to the half holding its centre, clipped to it, ids kept."""
-    from pipeline.mot_io import load_mot
+    from pipeline.evaluation.mot_io import load_mot
 
     gt = load_mot(gt_file)
     if frames is not None:
@@ -75,8 +75,8 @@ def main() -> None:
     from configs import load_config
     from detectors import detector_from_config
     from pipeline.engine import run_pipeline
-    from pipeline.evaluate import evaluate_paths
-    from pipeline.relink import main as relink
+    from pipeline.evaluation.evaluate import evaluate_paths
+    from pipeline.identity.relink import main as relink
     from pipeline.run import build_embedder
 
     cfg = load_config(CONFIG)

@@ -165,8 +165,8 @@ def ultralytics_track(out_file: Path, frames: int | None) -> float:
 def accuracy(out: Path, frames: int | None) -> list[dict]:
     from detectors import detector_from_config
     from pipeline.engine import run_pipeline
-    from pipeline.evaluate import evaluate_sequence
-    from pipeline.mot_io import load_mot
+    from pipeline.evaluation.evaluate import evaluate_sequence
+    from pipeline.evaluation.mot_io import load_mot
 
     gt = load_mot(GT)
     if frames is not None:
@@ -223,8 +223,8 @@ def speed(out: Path, runs: int, frames: int | None, cam_counts: list[int]) -> li
 
 def reid_speed(out: Path, runs: int, frames: int | None, variants: list[str]) -> list[dict]:
     """1 camera: detector-only, pipeline without ReID and each ReID variant alternate; ratios and IDF1."""
-    from pipeline.evaluate import evaluate_sequence
-    from pipeline.mot_io import load_mot
+    from pipeline.evaluation.evaluate import evaluate_sequence
+    from pipeline.evaluation.mot_io import load_mot
 
     gt = load_mot(GT)
     if frames is not None:

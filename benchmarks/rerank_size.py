@@ -69,7 +69,7 @@ from market_tracklets import (  # noqa: E402
     sequence_offsets,
 )
 
-from pipeline.linker import offline_relink  # noqa: E402
+from pipeline.identity.linker import offline_relink  # noqa: E402
 
 logger = logging.getLogger("rerank_size")
 
@@ -108,9 +108,9 @@ def run_rows(spec: str) -> dict:
     """``RUN_DIR=GT``: relink a finished run both ways and score its mot_global against GT (file or folder)."""
     import shutil
 
-    from pipeline.evaluate import evaluate_paths
-    from pipeline.identity_outputs import load_tracklets, write_identity_outputs
-    from pipeline.relink import COPIED
+    from pipeline.evaluation.evaluate import evaluate_paths
+    from pipeline.identity.outputs import load_tracklets, write_identity_outputs
+    from pipeline.identity.relink import COPIED
 
     run, gt = (Path(x) for x in spec.split("=", 1))
     tracklets, thumbs = load_tracklets(run)

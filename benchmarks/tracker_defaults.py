@@ -191,7 +191,7 @@ def mosaic(gt: np.ndarray, grid: int, out: Path) -> Sequence:
 def build_sequences(out: Path, frames: int | None) -> list[Sequence]:
     """Every real sequence this benchmark can build from vtest.avi (rescaled and mosaic frames are written as JPEG
     folders under ``out/video``), and the three rendered sample cameras."""
-    from pipeline.mot_io import load_mot
+    from pipeline.evaluation.mot_io import load_mot
 
     gt = load_mot(GT)
     seqs = [Sequence("PETS full", VIDEO, gt, note="768x576")]
@@ -334,7 +334,7 @@ def ultralytics_bytetracker(dets: dict[str, Any], shape: tuple[int, int]) -> np.
 
 def score(gt: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     """HOTA, IDF1, MOTA and the number of predicted tracks (``pipeline.evaluate``, TrackEval's numbers)."""
-    from pipeline.evaluate import evaluate_sequence
+    from pipeline.evaluation.evaluate import evaluate_sequence
 
     r = evaluate_sequence(gt, pred)
     return {"HOTA": r["HOTA"], "IDF1": r["IDF1"], "MOTA": r["MOTA"], "tracks": r["PRED_IDs"], "gt_ids": r["GT_IDs"]}
@@ -397,8 +397,8 @@ def pipeline_check(frames: int | None, out: Path) -> list[dict[str, Any]]:
     from configs import load_config
     from detectors import detector_from_config
     from pipeline.engine import run_pipeline
-    from pipeline.evaluate import evaluate_paths
-    from pipeline.mot_io import load_mot
+    from pipeline.evaluation.evaluate import evaluate_paths
+    from pipeline.evaluation.mot_io import load_mot
 
     checks = []
     for name, config, gt in (("PETS full", REPO / "configs/pets09.yaml", GT), ("samples", SAMPLES / "cams.yaml", None)):

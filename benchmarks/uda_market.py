@@ -90,7 +90,7 @@ def baseline(args: argparse.Namespace) -> dict[str, float]:
     import torch
 
     from reid.train import build_model_from_init, evaluate, load_market
-    from reid.train_config import make_config
+    from reid.trainer.config import make_config
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     cfg = make_config({"dataset": "market1501", "root": str(args.root), "workers": args.workers})

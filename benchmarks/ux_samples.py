@@ -52,7 +52,7 @@ VARIANTS = {
 
 
 def one(cmd: list[str], out: Path) -> dict:
-    from pipeline.evaluate import evaluate_paths
+    from pipeline.evaluation.evaluate import evaluate_paths
 
     err = out.with_suffix(".stderr")
     err.parent.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,9 @@
 The closed loop in one command, label-free and safe by default:
 
 1. **train** (``reid.train``) from the run's own ReID checkpoint on ``RUN_DIR/crops/manifest.csv``: tracklet
-   pseudo-labels joined across cameras by the calibrated linker rule (``reid.tracklet_labels``), same-camera
+   pseudo-labels joined across cameras by the calibrated linker rule (``reid.trainer.tracklet_labels``), same-camera
    overlapping tracklets as cannot-links, camera-aware proxies; every epoch is scored by the label-free
-   check on the run's own constraints (``reid.model_check``), the best epoch is kept, training stops early
+   check on the run's own constraints (``reid.trainer.model_check``), the best epoch is kept, training stops early
    when the check stops improving; the training run lives in ``OUT/model/``;
 2. **decide**: the kept model is promoted only when its check beats the starting model's by more than
    ``--min-gain`` and none of the check's three parts is below the start's (:func:`refusal`). Otherwise
@@ -41,16 +41,16 @@ from typing import Any
 import numpy as np
 
 from pipeline.embed import coverage, quality
-from pipeline.identity_outputs import (
+from pipeline.identity.linker import offline_relink
+from pipeline.identity.outputs import (
     TRACKLETS_FILE,
     load_tracklets,
     read_tracks,
     save_tracklets,
     write_identity_outputs,
 )
-from pipeline.linker import offline_relink
-from pipeline.relink import check_out_folder, run_linking
-from pipeline.tracklets import Tracklet
+from pipeline.identity.relink import check_out_folder, run_linking
+from pipeline.identity.tracklets import Tracklet
 from reid.console import end_summary, progress, setup_logging
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,8 @@ def train_candidate(
 ) -> tuple[dict, dict | None]:
     """Train from the run's model; returns the trainer's checks and the kept epoch's metrics row."""
     from reid.train import train
-    from reid.train_config import make_config
-    from reid.train_run import load_train_state
+    from reid.trainer.config import make_config
+    from reid.trainer.run import load_train_state
 
     cfg = make_config({"manifest": str(manifest), "init": weights, "arch": arch, "out": str(out),
                        "epochs": args.epochs, "iters": args.iters, "patience": args.patience,

@@ -20,9 +20,10 @@ from tqdm import tqdm
 
 from configs.schema import EmbedConfig, PipelineConfig
 from pipeline.durable import ctrl_c_deferred, write_text
-from pipeline.gallery import Gallery
-from pipeline.identity import IdentityStage
-from pipeline.identity_outputs import save_tracklets, write_identity_outputs
+from pipeline.identity.gallery import Gallery
+from pipeline.identity.outputs import save_tracklets, write_identity_outputs
+from pipeline.identity.stage import IdentityStage
+from pipeline.identity.tracklets import TrackletNumbers
 from pipeline.latency import FrameAges
 from pipeline.overlap import OverlappedStage
 from pipeline.records import Frame, empty_detections, with_tracklet_ids
@@ -30,7 +31,6 @@ from pipeline.render import render_videos
 from pipeline.sinks import EventsWriter, RunOutputs
 from pipeline.sources import CameraReader, FrameBatcher, SourceInfo, check_roi, probe
 from pipeline.tracking import build_trackers
-from pipeline.tracklets import TrackletNumbers
 from reid.console import end_summary, progress
 
 log = logging.getLogger(__name__)

@@ -79,8 +79,9 @@ def global_ids_of(detections: sv.Detections) -> np.ndarray:
 
 def with_tracklet_ids(detections: sv.Detections, tracklet_ids: np.ndarray) -> sv.Detections:
     """Return a copy of ``detections`` carrying ``tracklet_ids`` (N,) int64: the run-wide id of each box's
-    tracklet, minted once by the identity stage (or, without one, by :class:`pipeline.tracklets.TrackletNumbers`)
-    and carried by every output row that comes from the box (tracks, crops' manifest, tracklets.npz)."""
+    tracklet, minted once by the identity stage (or, without one, by
+    :class:`pipeline.identity.tracklets.TrackletNumbers`) and carried by every output row that comes from the box
+    (tracks, crops' manifest, tracklets.npz)."""
     return with_ids(detections, tracklet_ids=tracklet_ids)
 
 

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from configs import CameraConfig, ConfigError, PipelineConfig, SourceOptions, config_from_dict
-from pipeline.identity_outputs import read_tracks
+from pipeline.identity.outputs import read_tracks
 from pipeline.records import Frame
 from pipeline.sources import CameraReader, EndOfStream, is_live, probe
 from pipeline.video import FrameAnnotator, VideoEncoder, recording_paths

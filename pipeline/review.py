@@ -26,7 +26,7 @@ import numpy as np
 import supervision as sv
 
 from pipeline.durable import atomic_path, write_text
-from pipeline.tracklets import Tracklet
+from pipeline.identity.tracklets import Tracklet
 
 MAX_THUMBS_PER_CAMERA = 8
 THUMB_W, THUMB_H = 64, 128

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     from detectors import detector_from_config
     from pipeline.durable import check_writable_dir
     from pipeline.engine import prepare_sources, run_pipeline, summary_line
-    from pipeline.identity import build_gallery
+    from pipeline.identity.stage import build_gallery
     from pipeline.tracking import check_params
 
     out_dir = args.out

@@ -23,9 +23,9 @@ import numpy as np
 import supervision as sv
 
 from pipeline.durable import atomic_path
-from pipeline.record import IdEvent
+from pipeline.identity.record import IdEvent
+from pipeline.identity.tracklets import TrackletNumbers
 from pipeline.records import Frame, global_ids_of, tracklet_ids_of
-from pipeline.tracklets import TrackletNumbers
 from pipeline.video import VideoEncoder, recording_paths
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ carries its own labels, for free:
   for them, and failing those any two tracklets, since most such pairs are different people (their median
   barely moves with a few matches).
 
-The model. In the space the linker compares in (camera-centred unit means, see :mod:`pipeline.linker`),
+The model. In the space the linker compares in (camera-centred unit means, see :mod:`pipeline.identity.linker`),
 let ``m_neg`` be the median similarity of the different-people pairs and ``m_pos`` the median similarity
 of the tracklet halves. The link threshold is
 

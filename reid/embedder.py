@@ -254,7 +254,7 @@ def _kept_signal_stack() -> Iterator[None]:
 
 
 def _onnx_metadata(path: Path) -> dict[str, str]:
-    """The metadata props ``reid.export`` wrote into an ``.onnx`` file (read without loading the weights)."""
+    """The metadata props ``reid.onnx_graph`` wrote into an ``.onnx`` file (read without loading the weights)."""
     import onnx
 
     proto = onnx.load(str(path), load_external_data=False)
@@ -383,7 +383,7 @@ def load_embedder(
 
     model, meta = load_model(path, arch)
     if backend in ("onnx", "openvino"):
-        from reid.export import onnx_bytes
+        from reid.onnx_graph import onnx_bytes
 
         data = onnx_bytes(model, meta)
         forward = OpenVinoForward(data, threads) if backend == "openvino" else OnnxForward(data, resolved, threads)

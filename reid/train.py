@@ -3,17 +3,17 @@
 One epoch, top to bottom (:func:`run_epoch`):
 
 1. L2-normalised features of every training crop with the eval transform (the previous epoch's, which
-   its check already extracted, when there is one); with ``--patch`` (PAUL, ``reid.patch``), on the first
+   its check already extracted, when there is one); with ``--patch`` (PAUL, ``reid.trainer.patch``), on the first
    epoch only, also every crop's patch features, which fill the patch memory (kept, and momentum-updated,
    for the rest of the run);
 2. pseudo labels (:func:`make_pseudo_labels`), by ``--labels``:
    - ``tracklets`` (the default for harvested crops): whole tracklets are the units, joined across cameras
      and within one by calibrated, cannot-link-constrained agglomerative clustering of their
-     camera-centred means (``reid.tracklet_labels``);
+     camera-centred means (``reid.trainer.tracklet_labels``);
    - ``dbscan`` (the default for datasets without tracklets): k-reciprocal Jaccard distance (``reid.cluster``,
-     faiss k-NN), DBSCAN with the video constraints when there are any (``reid.pseudo_labels``); the hybrid
+     faiss k-NN), DBSCAN with the video constraints when there are any (``reid.trainer.pseudo_labels``); the hybrid
      memory adds SpCL's self-paced reliability;
-3. rebuild the memory from the cluster centroids (``reid.memory``: cluster, hybrid or camera proxies);
+3. rebuild the memory from the cluster centroids (``reid.trainer.memory``: cluster, hybrid or camera proxies);
 4. train ``iters`` iterations on PK batches of pseudo identities (camera-aware: positives from other
    cameras first): contrastive loss against the memory (+ optional batch-hard triplet; + with ``--patch``
    PEDAL against the patch memory and IPFL against each image's augmented copy, which goes through the
@@ -21,14 +21,14 @@ One epoch, top to bottom (:func:`run_epoch`):
    the model's embedding head is its own or, with ``--head relation``, the part / relation head
    (``reid.models.relation``), saved in the checkpoint's ``model_kwargs``; with ``--visibility`` some
    crops first get a synthetic occluder and the head's stripe-visibility scores learn which stripes it
-   hid (``reid.occlusion``, + their binary cross-entropy);
-5. check the model without labels on the crops' own constraints (``reid.model_check``: tracklet halves
+   hid (``reid.trainer.occlusion``, + their binary cross-entropy);
+5. check the model without labels on the crops' own constraints (``reid.trainer.model_check``: tracklet halves
    against cannot-link pairs, calibrated cross-camera mutual neighbours) when the crops have tracklets, and
    evaluate on a labelled query/gallery when there is one (labels used for scoring only);
 6. write the trainer state for ``--resume``, ``metrics.csv`` and ``metrics.png``, and the checkpoint
    (atomically) when this epoch is the one to keep: the best check so far (every epoch without a check).
    Training stops early after ``--patience`` epochs without a better check
-   (``reid.train_run``: those records, the run's torch settings and its state).
+   (``reid.trainer.run``: those records, the run's torch settings and its state).
 """
 
 from __future__ import annotations
@@ -47,11 +47,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid.console import end_summary, progress, setup_logging
-from reid.losses import hard_triplet_loss, ipfl_loss
-from reid.memory import CameraProxyMemory, ClusterMemory, HybridMemory, PatchMemory
-from reid.occlusion import occlude, stripe_visibility
-from reid.patch import PatchNet, augmented_copies, image_level
-from reid.pseudo_labels import (
+from reid.trainer.check import checkable, epoch_check, record_check, should_stop, start_checks
+from reid.trainer.config import TrainConfig, config_from_args, config_to_dict
+from reid.trainer.data import EvalSet, TrainData, load_manifest, load_market
+from reid.trainer.losses import hard_triplet_loss, ipfl_loss
+from reid.trainer.memory import CameraProxyMemory, ClusterMemory, HybridMemory, PatchMemory
+from reid.trainer.model import build_model_from_init, head_kwargs
+from reid.trainer.occlusion import occlude, stripe_visibility
+from reid.trainer.patch import PatchNet, augmented_copies, image_level
+from reid.trainer.pseudo_labels import (
     NoClustersError,
     cannot_link_pairs,
     cluster_pseudo_labels,
@@ -60,12 +64,8 @@ from reid.pseudo_labels import (
     self_paced_labels,
     singleton_slots,
 )
-from reid.tracklet_labels import tracklet_pseudo_labels
-from reid.train_check import checkable, epoch_check, record_check, should_stop, start_checks
-from reid.train_config import TrainConfig, config_from_args, config_to_dict
-from reid.train_data import EvalSet, TrainData, load_manifest, load_market
-from reid.train_model import build_model_from_init, head_kwargs
-from reid.train_run import TrainerState, load_train_state, resolve_device, save_run, torch_settings
+from reid.trainer.run import TrainerState, load_train_state, resolve_device, save_run, torch_settings
+from reid.trainer.tracklet_labels import tracklet_pseudo_labels
 
 if TYPE_CHECKING:
     from reid.data.datasets import UnlabeledImages

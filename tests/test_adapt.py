@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pipeline.adapt import main as adapt_main
-from pipeline.evaluate import evaluate_paths
+from pipeline.evaluation.evaluate import evaluate_paths
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_videos"
@@ -65,9 +65,9 @@ def test_a_model_ruined_in_training_is_not_promoted(harvested_run: Path, tmp_pat
 
 
 def test_label_free_check_ranks_a_corrupted_model_below_the_original(harvested_run: Path) -> None:
-    from reid.model_check import model_check
     from reid.train import build_model_from_init, extract_features, load_manifest
-    from reid.train_config import make_config
+    from reid.trainer.config import make_config
+    from reid.trainer.model_check import model_check
 
     cfg = make_config({"manifest": str(harvested_run / "crops"), "out": "unused",
                        "threads": 2})  # fmt: skip
@@ -141,7 +141,7 @@ def test_crop_weights_follow_the_embed_stage_rules(tmp_path: Path) -> None:
 
 def test_reembed_tracklets_rebuilds_means_and_halves_from_crops() -> None:
     from pipeline.adapt import reembed_tracklets
-    from pipeline.tracklets import Tracklet
+    from pipeline.identity.tracklets import Tracklet
 
     tracklets = [Tracklet(7, "a", 1, 0, 9, 0.0, 0.9, n_boxes=10, n_embedded=5, global_id=3),
                  Tracklet(8, "a", 2, 0, 9, 0.0, 0.9, n_boxes=10, n_embedded=5)]  # fmt: skip

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from pipeline.gallery import Gallery
-from pipeline.linker import OnlineLinker, calibrate_tracklets, offline_relink
+from pipeline.identity.gallery import Gallery
+from pipeline.identity.linker import OnlineLinker, calibrate_tracklets, offline_relink
+from pipeline.identity.tracklets import Tracklet, TrackletStore, implausible_motion, motion_cannot_link
 from pipeline.records import with_embeddings
-from pipeline.tracklets import Tracklet, TrackletStore, implausible_motion, motion_cannot_link
 from reid.calibration import PRIOR_NEGATIVE, PRIOR_POSITIVE, fit_threshold, prior_calibration
 
 D = 64

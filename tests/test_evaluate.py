@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.evaluate import evaluate_folders, evaluate_paths, evaluate_sequence, main, multicamera_idf1
-from pipeline.metrics_mot import box_iou_xywh
-from pipeline.mot_io import load_mot
+from pipeline.evaluation.evaluate import evaluate_folders, evaluate_paths, evaluate_sequence, main, multicamera_idf1
+from pipeline.evaluation.metrics_mot import box_iou_xywh
+from pipeline.evaluation.mot_io import load_mot
 
 
 def det(frame: int, tid: int, x: float, y: float = 0.0, w: float = 10.0, h: float = 20.0) -> tuple:

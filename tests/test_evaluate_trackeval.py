@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.evaluate import combine_results, evaluate_sequence
-from pipeline.mot_io import load_mot
+from pipeline.evaluation.evaluate import combine_results, evaluate_sequence
+from pipeline.evaluation.mot_io import load_mot
 
 trackeval = pytest.importorskip("trackeval")
 

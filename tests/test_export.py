@@ -12,9 +12,10 @@ import torch
 
 from reid import load_embedder
 from reid.embedder import OnnxForward, OpenVinoForward, prepare_batch, resolve_backend
-from reid.export import INPUT_FORMAT, export_onnx, main, onnx_bytes, parity
+from reid.export import export_onnx, main, parity
 from reid.models import build_model
 from reid.models.common import NormalizedModel
+from reid.onnx_graph import INPUT_FORMAT, onnx_bytes
 from reid.weights import load_model, save_checkpoint
 
 torch.set_num_threads(1)

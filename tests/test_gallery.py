@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.gallery import Gallery, GalleryFullError
+from pipeline.identity.gallery import Gallery, GalleryFullError
 
 D = 8
 E = np.eye(D, dtype=np.float32)

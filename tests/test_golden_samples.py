@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evaluate import evaluate_paths
+from pipeline.evaluation.evaluate import evaluate_paths
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_videos"

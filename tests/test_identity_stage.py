@@ -15,9 +15,9 @@ import supervision as sv
 from configs import ConfigError, config_from_dict
 from pipeline import engine
 from pipeline.engine import run_pipeline
-from pipeline.identity_outputs import load_tracklets, rewrite_tracks
-from pipeline.relink import main as relink_main
-from pipeline.tracklets import Tracklet
+from pipeline.identity.outputs import load_tracklets, rewrite_tracks
+from pipeline.identity.relink import main as relink_main
+from pipeline.identity.tracklets import Tracklet
 
 W, H = 160, 120
 COLOURS = {"red": (0, 0, 255), "green": (0, 255, 0)}
@@ -136,7 +136,7 @@ def test_relink_cli_writes_a_new_folder_and_never_the_run(tmp_path: Path) -> Non
 
 
 def test_relink_defaults_to_the_runs_own_linking(tmp_path: Path, monkeypatch) -> None:
-    import pipeline.relink as relink_module
+    import pipeline.identity.relink as relink_module
 
     _, out = run(tmp_path, ColourEmbedder())
     seen: list[tuple] = []

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from pipeline.gallery import Gallery
-from pipeline.linker import OnlineLinker, offline_relink
+from pipeline.identity.gallery import Gallery
+from pipeline.identity.linker import OnlineLinker, offline_relink
+from pipeline.identity.tracklets import Tracklet, TrackletStore
 from pipeline.records import with_embeddings
-from pipeline.tracklets import Tracklet, TrackletStore
 from reid.agglomerative import constrained_agglomerative
 from reid.camera_centring import centre_by_camera
 
@@ -154,7 +154,7 @@ def test_nan_embeddings_rejected_and_logged(caplog: pytest.LogCaptureFixture) ->
     assert ids_by_track(run)[("a", 1)] == -1 and ids_by_track(run)[("a", 2)] == 1
     store = run.store
     np.testing.assert_allclose(store.all()[1].mean, PEOPLE[1], atol=0.05)
-    with caplog.at_level(logging.INFO, logger="pipeline.linker"):
+    with caplog.at_level(logging.INFO, logger="pipeline.identity.linker"):
         linker.step(store, now=10.0, ended=store.ended({"a": 10.0}, timeout_s=1.0))
     assert "tracklet 0 (camera a, track 1, 11 boxes) ended with no usable crop" in caplog.text
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from reid.losses import camera_proxy_loss, hard_triplet_loss, info_nce
+from reid.trainer.losses import camera_proxy_loss, hard_triplet_loss, info_nce
 
 
 def test_info_nce_literal() -> None:

@@ -18,7 +18,7 @@ from market_tracklets import (  # noqa: E402
     sequence_offsets,
 )
 
-from pipeline.evaluate import multicamera_idf1  # noqa: E402
+from pipeline.evaluation.evaluate import multicamera_idf1  # noqa: E402
 from reid.data.market1501 import ImageRecord  # noqa: E402
 
 

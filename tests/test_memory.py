@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reid.memory import CameraProxyMemory, ClusterMemory, HybridMemory, cluster_centroids, momentum_update
+from reid.trainer.memory import CameraProxyMemory, ClusterMemory, HybridMemory, cluster_centroids, momentum_update
 
 
 def _unit(rows: int, dim: int = 4, seed: int = 0) -> torch.Tensor:

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from reid.losses import ipfl_loss, multi_positive_nce
-from reid.memory import PatchMemory
-from reid.patch import PatchNet, augmented_copies, image_level, initial_boxes
+from reid.trainer.losses import ipfl_loss, multi_positive_nce
+from reid.trainer.memory import PatchMemory
+from reid.trainer.patch import PatchNet, augmented_copies, image_level, initial_boxes
 
 torch.set_num_threads(1)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reid.pseudo_labels import (
+from reid.trainer.pseudo_labels import (
     CANNOT_LINK_DISTANCE,
     NoClustersError,
     cannot_link_pairs,

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.identity_outputs import load_tracklets
-from pipeline.record import IdentityRecord, IdEvent
-from pipeline.tracklets import Tracklet
+from pipeline.identity.outputs import load_tracklets
+from pipeline.identity.record import IdentityRecord, IdEvent
+from pipeline.identity.tracklets import Tracklet
 
 
 def test_join_leave_and_lookup() -> None:

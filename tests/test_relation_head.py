@@ -12,8 +12,8 @@ import torch
 from reid import load_embedder
 from reid.models import build_model
 from reid.models.relation import RelationHead, stripe_bounds
-from reid.occlusion import occlude, stripe_visibility
-from reid.train_model import build_model_from_init
+from reid.trainer.model import build_model_from_init
+from reid.trainer.occlusion import occlude, stripe_visibility
 from reid.weights import load_model, save_checkpoint
 
 torch.set_num_threads(1)

@@ -13,11 +13,11 @@ import supervision as sv
 
 from configs import CameraConfig
 from pipeline import video as video_module
+from pipeline.identity.tracklets import Tracklet
 from pipeline.records import Frame
 from pipeline.render import TrackTable, render_run, source_frames
 from pipeline.review import write_review
 from pipeline.sinks import SourceRecorder
-from pipeline.tracklets import Tracklet
 from pipeline.video import FrameAnnotator, VideoEncoder, recording_paths
 from reid.console import bars_enabled, end_summary, progress, setup_logging
 
@@ -132,7 +132,7 @@ def test_console_helpers(monkeypatch) -> None:
 def test_training_plot_has_no_empty_panel(tmp_path: Path) -> None:
     import matplotlib.image as mpimg
 
-    from reid.train_run import _plot
+    from reid.trainer.run import _plot
 
     rows = [
         {"epoch": 1, "loss": 2.0, "clusters": 5, "outliers": 1},

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.evaluate import evaluate_paths
+from pipeline.evaluation.evaluate import evaluate_paths
 from pipeline.run import main as run_main
 from tests.test_samples import read_frames
 

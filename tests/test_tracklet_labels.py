@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reid.model_check import cross_camera_links, model_check, rank_auc
-from reid.tracklet_labels import tracklet_pseudo_labels, tracklet_set
+from reid.trainer.model_check import cross_camera_links, model_check, rank_auc
+from reid.trainer.tracklet_labels import tracklet_pseudo_labels, tracklet_set
 
 D = 32
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from pipeline.record import IdentityRecord
+from pipeline.identity.record import IdentityRecord
+from pipeline.identity.tracklets import Tracklet, TrackletStore, cannot_link
 from pipeline.records import with_embeddings
-from pipeline.tracklets import Tracklet, TrackletStore, cannot_link
 
 E = np.eye(4, dtype=np.float32)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reid.model_check import ModelCheck
-from reid.train_check import record_check, should_stop
+from reid.trainer.check import record_check, should_stop
+from reid.trainer.model_check import ModelCheck
 
 
 def _check(score: float) -> ModelCheck:
@@ -43,7 +43,7 @@ def test_a_diverged_model_scores_zero_instead_of_failing() -> None:
     import numpy as np
     import torch
 
-    from reid.train_check import epoch_check
+    from reid.trainer.check import epoch_check
 
     data = type("Data", (), {"tracklets": np.arange(6) // 2, "cameras": np.zeros(6, np.int64),
                              "frames": np.arange(6)})()  # fmt: skip

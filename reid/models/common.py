@@ -18,7 +18,7 @@ class ReIDOutput(NamedTuple):
         logits: (B, num_classes) float from the optional identity head, ``None`` when ``num_classes == 0``.
         part_logits: (B, P, num_classes) from per-part heads (TransReID's jigsaw branches), else ``None``.
         feature_map: (B, C, h, w) float, the backbone's last feature map for the CNNs (what the trainer's
-            patch head, ``reid.patch``, samples its patches from), ``None`` for the ViTs.
+            patch head, ``reid.trainer.patch``, samples its patches from), ``None`` for the ViTs.
         visibility: (B, P) float logits of each stripe being visible (the relation head built with
             ``visibility=True``), else ``None``.
     """

@@ -20,7 +20,7 @@ Built on a CNN backbone's last feature map (B, C, h, w) by ``build_model(arch, h
   ``v_i = sigmoid(w . p_i + b)``, scales that stripe's block of the embedding (the global block keeps
   weight 1), so the cosine of two embeddings leans on the stripes both crops show. It is learned
   self-supervised: the trainer blanks a random band at the top or bottom of some crops (a synthetic
-  occluder, :mod:`reid.occlusion`) and asks ``v_i`` to say whether stripe i is still mostly visible. The
+  occluder, :mod:`reid.trainer.occlusion`) and asks ``v_i`` to say whether stripe i is still mostly visible. The
   scaling is not differentiated (the contrastive losses cannot bend the scores).
 
 Occlusion beyond that: HOReID (Wang et al., CVPR 2020, "High-Order Information Matters") needs what is not here:
@@ -28,7 +28,7 @@ a keypoint model (it uses HRNet pose estimation trained on COCO keypoints) to pl
 features and their confidences, which then feed its graph-convolution relation module and its
 graph-matching topology module. No pose or keypoint weights are on these machines and nothing can be
 downloaded, so the heads here use only label-free geometry: horizontal stripes with the self-supervised
-visibility above, and learned patches (``reid.patch``). That handles an occluder that hides the top or the
+visibility above, and learned patches (``reid.trainer.patch``). That handles an occluder that hides the top or the
 bottom of a crop (the synthetic one it is trained on); it cannot align body parts of two crops whose
 poses differ, nor handle occluders in the middle of the body, which is what keypoints give HOReID.
 """

@@ -6,7 +6,7 @@ them: the Jaccard distance across cameras is 1 and the pseudo-labels almost neve
 (EPFL campus4: 35 clusters from 40 tracklets). Training on those labels teaches the model that one person
 seen by two cameras is two people.
 
-Here the units are tracklets (must-link), described by what the linker uses (:mod:`pipeline.linker`):
+Here the units are tracklets (must-link), described by what the linker uses (:mod:`pipeline.identity.linker`):
 
 1. per tracklet, the unit mean of its crops' features and the means of its even and odd crops in time
    (the calibration's same-person evidence), all centred on their camera (:mod:`reid.camera_centring`);
@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from reid.agglomerative import constrained_agglomerative
 from reid.calibration import DEFAULT_FRACTION, Calibration, fit_threshold
 from reid.camera_centring import camera_sums, centre_by_camera, centre_finite_rows
-from reid.pseudo_labels import canonical_labels, crop_units
+from reid.trainer.pseudo_labels import canonical_labels, crop_units
 
 CAMERA_PRIOR = 10.0  # pseudo-tracklets shrinking a camera's mean towards zero, as the linker does
 

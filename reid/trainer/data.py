@@ -16,7 +16,7 @@ from reid.data.market1501 import JUNK_PID
 
 if TYPE_CHECKING:
     from reid.data.datasets import UnlabeledImages
-    from reid.train_config import TrainConfig
+    from reid.trainer.config import TrainConfig
 
 
 @dataclass(frozen=True)

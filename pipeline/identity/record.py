@@ -71,7 +71,7 @@ class IdentityRecord:
         return global_id in self._members
 
     def label(self, tracklets: Iterable[T]) -> list[T]:
-        """Copies of ``tracklets`` (:class:`~pipeline.tracklets.Tracklet` snapshots) with ``global_id`` set
+        """Copies of ``tracklets`` (:class:`~pipeline.identity.tracklets.Tracklet` snapshots) with ``global_id`` set
         from this record (-1 for none)."""
         get = self._gid.get
         return [replace(t, global_id=get(t.tracklet_id, UNLINKED)) for t in tracklets]

@@ -1,4 +1,4 @@
-"""The trainer's label-free checks (``reid.model_check``): the starting model's, each epoch's, which epoch
+"""The trainer's label-free checks (``reid.trainer.model_check``): the starting model's, each epoch's, which epoch
 to keep and when to stop.
 
 ``checks`` is a plain dict kept in the trainer state (and so through ``--resume``): ``enabled``, ``start``
@@ -13,13 +13,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from reid.calibration import DEFAULT_FRACTION
-from reid.model_check import ModelCheck, model_check
+from reid.trainer.model_check import ModelCheck, model_check
 
 if TYPE_CHECKING:
     import torch
 
-    from reid.train_config import TrainConfig
-    from reid.train_data import TrainData
+    from reid.trainer.config import TrainConfig
+    from reid.trainer.data import TrainData
 
 log = logging.getLogger("reid.train")
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 if TYPE_CHECKING:
-    from reid.train_config import TrainConfig
+    from reid.trainer.config import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ tracklets on a common frame are two) and, online, refitted as the run grows; a n
 Re-stitching within a camera: a tracklet may join an identity whose latest sighting is in its own camera
 (the tracker lost the person and started a new track), scored like any other candidate, when it is
 physically plausible: no clash on a common frame, and it starts near enough to where that camera's fragment
-ended for the time between them (:func:`pipeline.tracklets.implausible_motion`: at most one box height
+ended for the time between them (:func:`pipeline.identity.tracklets.implausible_motion`: at most one box height
 plus two per second). Implausible same-camera pairs are cannot-links offline too. Appearance alone
 re-stitches only within ``restitch_window_s`` (5 s: a tracker that lost someone for longer has seen many
 look-alikes pass): the similarity of two fragments of one camera further apart is left out of an
 identity's score, online and offline, so such a pair joins only through the identity's sightings in other
-cameras (:func:`pipeline.tracklets.same_camera_far`). A single camera's global ids are then never coarser
+cameras (:func:`pipeline.identity.tracklets.same_camera_far`). A single camera's global ids are then never coarser
 than the tracker's own ids beyond short, plausible re-stitches.
 """
 
@@ -45,9 +45,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.gallery import Gallery, GalleryFullError
-from pipeline.record import IdentityRecord, IdEvent
-from pipeline.tracklets import (
+from pipeline.identity.gallery import Gallery, GalleryFullError
+from pipeline.identity.record import IdentityRecord, IdEvent
+from pipeline.identity.tracklets import (
     RESTITCH_WINDOW_S,
     Tracklet,
     TrackletStore,

@@ -1,9 +1,9 @@
 """The identity stage: embed chosen boxes of all cameras in one call, grow tracklets, link them online.
 
 Per batch of frames (one per camera): :class:`~pipeline.embed.EmbedSelector` picks boxes worth a crop,
-:class:`~pipeline.embed.EmbedBatcher` embeds them across cameras, :class:`~pipeline.tracklets.TrackletStore`
-accumulates them, and :class:`~pipeline.linker.OnlineLinker` gives mature tracklets a global id from the
-shared :class:`~pipeline.gallery.Gallery`. At the end, :meth:`IdentityStage.finish` returns the final
+:class:`~pipeline.embed.EmbedBatcher` embeds them across cameras, :class:`~pipeline.identity.tracklets.TrackletStore`
+accumulates them, and :class:`~pipeline.identity.linker.OnlineLinker` gives mature tracklets a global id from the
+shared :class:`~pipeline.identity.gallery.Gallery`. At the end, :meth:`IdentityStage.finish` returns the final
 tracklet → global id mapping (online, or re-clustered offline).
 """
 
@@ -21,11 +21,11 @@ import supervision as sv
 
 from configs.schema import EmbedConfig, GalleryConfig, LinkingConfig
 from pipeline.embed import EmbedBatcher, EmbedSelector, crop_boxes
-from pipeline.gallery import Gallery
-from pipeline.linker import OnlineLinker, offline_relink
-from pipeline.record import IdentityRecord
+from pipeline.identity.gallery import Gallery
+from pipeline.identity.linker import OnlineLinker, offline_relink
+from pipeline.identity.record import IdentityRecord
+from pipeline.identity.tracklets import Tracklet, TrackletStore
 from pipeline.records import Frame, embeddings_of, with_ids
-from pipeline.tracklets import Tracklet, TrackletStore
 
 log = logging.getLogger(__name__)
 

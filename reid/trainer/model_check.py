@@ -21,7 +21,7 @@ other's best match. The check scores a model on those:
   Market-supervised model.
 - ``score``: the mean of the three (without ``cross_camera`` when the crops come from one camera).
 
-All comparisons happen on camera-centred tracklet means (:mod:`reid.tracklet_labels`), the space the
+All comparisons happen on camera-centred tracklet means (:mod:`reid.trainer.tracklet_labels`), the space the
 linker links in. The score compares models *on the same crops*; its absolute value depends on the scene.
 """
 
@@ -33,7 +33,7 @@ import numpy as np
 
 from reid.agglomerative import constrained_agglomerative
 from reid.calibration import DEFAULT_FRACTION, MAX_PAIRS, MIN_PAIRS, fit_threshold
-from reid.tracklet_labels import TrackletSet, tracklet_set
+from reid.trainer.tracklet_labels import TrackletSet, tracklet_set
 
 MAX_CLUSTERED = 4000  # tracklets clustered for ``consistency`` (dense U x U work: ~0.5 GB at this size)
 

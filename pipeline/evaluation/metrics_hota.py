@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from pipeline.metrics_mot import EPS, SequenceData
+from pipeline.evaluation.metrics_mot import EPS, SequenceData
 
 ALPHAS = np.arange(0.05, 0.99, 0.05)  # the 19 thresholds, built as TrackEval builds them (same floats)
 HOTA_COUNT_FIELDS = ("HOTA_TP", "HOTA_FN", "HOTA_FP")

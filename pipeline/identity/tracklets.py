@@ -37,7 +37,7 @@ class Tracklet:
             two halves of a tracklet are one person, the same-person evidence of :mod:`reid.calibration`.
         exemplars: (m, D) float32 up to M mutually dissimilar unit embeddings of its crops.
         global_id: the linked identity, -1 while unknown (the store never knows it: the identity record
-            (:mod:`pipeline.record`) does, and fills it in the snapshots it hands out). ended: closed by
+            (:mod:`pipeline.identity.record`) does, and fills it in the snapshots it hands out). ended: closed by
             :meth:`TrackletStore.ended`.
         first_box, last_box: (4,) float32 xyxy of its first and last box (NaN when unknown).
     """

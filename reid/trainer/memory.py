@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reid.losses import camera_proxy_loss, info_nce, multi_positive_nce
+from reid.trainer.losses import camera_proxy_loss, info_nce, multi_positive_nce
 
 
 @torch.no_grad()
@@ -187,7 +187,7 @@ class CameraProxyMemory(nn.Module):
     (N,) int64 proxy of each sample (-1 for outliers, which must not be fed to ``forward``). The loss is
     the intra-camera InfoNCE (a sample against the proxies of its own camera) plus ``inter_weight`` times
     the inter-camera term (its cluster's proxies in every camera against the ``hard_negatives`` most
-    similar proxies of other clusters); see :func:`reid.losses.camera_proxy_loss`.
+    similar proxies of other clusters); see :func:`reid.trainer.losses.camera_proxy_loss`.
     """
 
     def __init__(
@@ -244,7 +244,7 @@ class PatchMemory(nn.Module):
     Buffer ``bank`` (N, P, d) float32. ``forward(patches, indices)`` is the patch-level discriminative loss:
     patch p of sample i is scored against every crop's row of patch p (cosine / ``temperature``), and its
     positives are its own row and the ``neighbours`` rows most similar to it (chosen without gradient);
-    see :func:`reid.losses.multi_positive_nce`, averaged over the P patches. ``update`` is the momentum
+    see :func:`reid.trainer.losses.multi_positive_nce`, averaged over the P patches. ``update`` is the momentum
     update of the module docstring on every (sample, patch) row.
     """
 

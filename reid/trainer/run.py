@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from reid.train_config import TrainConfig
+    from reid.trainer.config import TrainConfig
 
 STATE_FILE = "train_state.pth"
 CHECKPOINT_FILE = "checkpoint.pth"
@@ -102,7 +102,7 @@ def save_run(
 ) -> None:  # fmt: skip
     """Write the trainer state (``trainer``: optimizer, scheduler, epoch, indep_threshold, history, checks),
     the metrics and, when ``checkpoint``, the epoch's checkpoint into ``out``."""
-    from reid.train_config import (
+    from reid.trainer.config import (
         config_to_dict,
     )  # imported here: train_config re-exports this module's reader
     from reid.weights import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint

@@ -20,9 +20,9 @@ from typing import IO, Any
 import numpy as np
 
 from pipeline.durable import atomic_open, write_text
+from pipeline.identity.tracklets import Tracklet
 from pipeline.review import write_review
 from pipeline.sinks import LEGACY_TRACK_COLUMNS, MANIFEST_COLUMNS, TRACK_COLUMNS
-from pipeline.tracklets import Tracklet
 
 TRACKLETS_FILE = "tracklets.npz"
 MANIFEST_FILE = "manifest.csv"

@@ -6,10 +6,10 @@ Unsupervised Person Re-identification", CVPR 2019), chosen by ``python -m reid.t
   feature map; each patch is bilinearly sampled from the map (``grid_sample``) and embedded by its own
   1x1 conv + BN + ReLU + average pooling into a unit vector: (B, C, h, w) -> (B, P, d). The boxes start as
   overlapping bands stacked from head to feet (the final linear layer starts at zero) and move as it learns.
-- **PEDAL** (:class:`reid.memory.PatchMemory`, :func:`reid.losses.multi_positive_nce`): every patch of
+- **PEDAL** (:class:`reid.trainer.memory.PatchMemory`, :func:`reid.trainer.losses.multi_positive_nce`): every patch of
   every crop has a row in a patch memory bank (N, P, d); a batch patch is pulled towards its own row and
   its k nearest rows of the same patch and pushed from all others; the rows are momentum-updated.
-- **IPFL** (:func:`reid.losses.ipfl_loss`): each batch image gets an augmented copy
+- **IPFL** (:func:`reid.trainer.losses.ipfl_loss`): each batch image gets an augmented copy
   (:func:`augmented_copies`: flip, random crop-and-rescale); the image-level patch feature of an image
   must be nearer its copy's than the nearest other image's, the image's memory neighbours excepted
   (triplet with margin on the concatenated unit patch features).

@@ -1,0 +1,11 @@
+"""Identity: who is who across cameras, from the tracker's boxes to global ids.
+
+- :mod:`~pipeline.identity.stage`: the identity stage of a run (embed chosen boxes, grow tracklets, link online);
+- :mod:`~pipeline.identity.tracklets`: tracklets, one per (camera, tracker id), with their mean embeddings;
+- :mod:`~pipeline.identity.gallery`: the shared gallery of global identities, searched with faiss;
+- :mod:`~pipeline.identity.linker`: cross-camera linking, online against the gallery and offline by clustering;
+- :mod:`~pipeline.identity.outputs`: end-of-run outputs (final ids in the track files, summaries, contact sheets);
+- :mod:`~pipeline.identity.relink`: offline re-clustering of a finished run (``python -m pipeline.relink``).
+
+Nothing is imported here: each part is imported by its own module path, so importing one stays light.
+"""
