@@ -25,6 +25,7 @@ from pipeline.identity.gallery import Gallery
 from pipeline.identity.linker import OnlineLinker, offline_relink
 from pipeline.identity.record import IdentityRecord
 from pipeline.identity.tracklets import Tracklet, TrackletStore
+from pipeline.identity.updates import TrackletUpdate
 from pipeline.records import Frame, embeddings_of, with_ids
 
 log = logging.getLogger(__name__)
@@ -73,24 +74,48 @@ def build_gallery(dim: int, g: GalleryConfig) -> Gallery:
     return gallery
 
 
-class IdentityStage:
-    """Embed → tracklets → online linking for every batch; see the module docstring.
+class EmbedStep:
+    """Crop choice and ReID for a batch of frames: the half of the identity stage that needs the images.
 
-    ``gallery`` is built from ``linking.gallery`` when not given (``build_gallery``).
+    Returns the detections with their ``embedding`` column and one :class:`TrackletUpdate` per frame, and
+    keeps contact-sheet thumbnails of the embedded crops.
     """
 
-    def __init__(
-        self, embedder: Any, camera_ids: Sequence[str], embed: EmbedConfig, linking: LinkingConfig,
-        gallery: Gallery | None = None,
-    ) -> None:  # fmt: skip
-        dim = int(embedder.embedding_dim)
-        self.gallery = build_gallery(dim, linking.gallery) if gallery is None else gallery
-        if self.gallery.dim != dim:
-            raise ValueError(f"gallery: expected embeddings of dim {dim} (the embedder's), got {self.gallery.dim}")
+    def __init__(self, embedder: Any, camera_ids: Sequence[str], embed: EmbedConfig) -> None:
+        self.embedding_dim = int(embedder.embedding_dim)
         options = {"min_height": embed.min_height, "min_width": embed.min_width, "max_overlap": embed.max_overlap}
         gaps = {"every_k": embed.every_k, "slow_after": embed.slow_after, "max_every_k": embed.max_every_k}
         self.selectors = {cid: EmbedSelector(**gaps, **options) for cid in camera_ids}
         self.batcher = EmbedBatcher(embedder, max_batch=embed.batch_size)
+        self.thumbnails = ThumbnailKeeper()
+        self.crops_embedded = 0
+
+    def __call__(
+        self, frames: Sequence[Frame], tracked: Sequence[sv.Detections]
+    ) -> tuple[list[sv.Detections], list[TrackletUpdate]]:
+        masks = [self.selectors[f.camera_id](d, f) for f, d in zip(frames, tracked)]
+        embedded = self.batcher(frames, tracked, masks)
+        updates = []
+        for frame, dets, mask in zip(frames, embedded, masks):
+            updates.append(TrackletUpdate.of(frame.camera_id, frame.index, frame.timestamp, dets))
+            emb = embeddings_of(dets)
+            if emb is not None:
+                usable = mask & np.isfinite(emb).all(axis=1)
+                self.crops_embedded += int(usable.sum())
+                self.thumbnails.add(frame, dets, usable)
+        return embedded, updates
+
+
+class LinkStep:
+    """Tracklets, online linking and the identity record for a batch of :class:`TrackletUpdate`: the half
+    of the identity stage that never sees an image (the Ray engine's identity service runs it)."""
+
+    def __init__(
+        self, dim: int, camera_ids: Sequence[str], linking: LinkingConfig, gallery: Gallery | None = None
+    ) -> None:
+        self.gallery = build_gallery(dim, linking.gallery) if gallery is None else gallery
+        if self.gallery.dim != dim:
+            raise ValueError(f"gallery: expected embeddings of dim {dim} (the embedder's), got {self.gallery.dim}")
         self.store = TrackletStore()
         self.record = IdentityRecord()  # the one owner of tracklet id -> global id (the linker writes it)
         transit = {tuple(w.cameras): (w.min_s, w.max_s) for w in linking.transit}
@@ -101,29 +126,18 @@ class IdentityStage:
             restitch_window_s=linking.restitch_window_s, record=self.record,
         )  # fmt: skip
         self.linking = linking
-        self.thumbnails = ThumbnailKeeper()
-        self.crops_embedded = 0
         self.offline_report: dict = {}
 
-    def __call__(self, frames: Sequence[Frame], tracked: Sequence[sv.Detections]) -> list[sv.Detections]:
-        """Return ``tracked`` with the ``embedding`` (where embedded), ``global_id`` and ``tracklet_id`` columns."""
-        masks = [self.selectors[f.camera_id](d, f) for f, d in zip(frames, tracked)]
-        embedded = self.batcher(frames, tracked, masks)
-        for frame, dets, mask in zip(frames, embedded, masks):
-            self.store.update(frame.camera_id, frame.index, frame.timestamp, dets)
-            emb = embeddings_of(dets)
-            if emb is not None:
-                usable = mask & np.isfinite(emb).all(axis=1)
-                self.crops_embedded += int(usable.sum())
-                self.thumbnails.add(frame, dets, usable)
-        now = max(f.timestamp for f in frames)
-        ended = self.store.ended({f.camera_id: f.timestamp for f in frames}, self.linking.tracklet_timeout_s)
+    def __call__(self, updates: Sequence[TrackletUpdate]) -> list[np.ndarray]:
+        """Add the updates, link; return each update's (N,) int64 tracklet ids (global ids: :attr:`record`)."""
+        if not updates:
+            return []
+        for u in updates:
+            self.store.update(u.camera_id, u.frame_index, u.timestamp, u.detections(), quality=u.quality)
+        now = max(u.timestamp for u in updates)
+        ended = self.store.ended({u.camera_id: u.timestamp for u in updates}, self.linking.tracklet_timeout_s)
         self.linker.step(self.store, now, ended)
-        out = []
-        for f, d in zip(frames, embedded):
-            tracklet_ids = self.store.open_ids(f.camera_id, d.tracker_id)
-            out.append(with_ids(d, global_ids=self.record.global_ids(tracklet_ids), tracklet_ids=tracklet_ids))
-        return out
+        return [self.store.open_ids(u.camera_id, u.track_ids) for u in updates]
 
     def finish(self, offline: bool | None = None) -> tuple[list[Tracklet], dict[int, int]]:
         """All tracklets (``global_id`` final) and the final {tracklet_id: global_id}; offline re-clustering
@@ -147,3 +161,41 @@ class IdentityStage:
 
     def save_gallery(self, path: Path) -> None:
         self.gallery.save(path)
+
+
+class IdentityStage:
+    """Embed → tracklets → online linking for every batch (:class:`EmbedStep` then :class:`LinkStep`);
+    see the module docstring. ``gallery`` is built from ``linking.gallery`` when not given (``build_gallery``).
+    """
+
+    def __init__(
+        self, embedder: Any, camera_ids: Sequence[str], embed: EmbedConfig, linking: LinkingConfig,
+        gallery: Gallery | None = None,
+    ) -> None:  # fmt: skip
+        self.embed = EmbedStep(embedder, camera_ids, embed)
+        self.link = LinkStep(self.embed.embedding_dim, camera_ids, linking, gallery)
+        self.gallery, self.store, self.record, self.linker = (
+            self.link.gallery, self.link.store, self.link.record, self.link.linker
+        )
+        self.thumbnails = self.embed.thumbnails
+
+    @property
+    def crops_embedded(self) -> int:
+        return self.embed.crops_embedded
+
+    @property
+    def offline_report(self) -> dict:
+        return self.link.offline_report
+
+    def __call__(self, frames: Sequence[Frame], tracked: Sequence[sv.Detections]) -> list[sv.Detections]:
+        """Return ``tracked`` with the ``embedding`` (where embedded), ``global_id`` and ``tracklet_id`` columns."""
+        embedded, updates = self.embed(frames, tracked)
+        ids = self.link(updates)
+        return [with_ids(d, global_ids=self.record.global_ids(t), tracklet_ids=t) for d, t in zip(embedded, ids)]
+
+    def finish(self, offline: bool | None = None) -> tuple[list[Tracklet], dict[int, int]]:
+        """See :meth:`LinkStep.finish`."""
+        return self.link.finish(offline)
+
+    def save_gallery(self, path: Path) -> None:
+        self.link.save_gallery(path)

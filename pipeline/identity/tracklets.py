@@ -184,6 +184,7 @@ class TrackletStore:
         self.max_exemplars = max_exemplars
         self.exemplar_min_quality = exemplar_min_quality
         self.first_id = first_id
+        self._next_id = first_id  # ids only grow: rows are in id order (see skip_to)
         self.dim: int | None = None
         self._n = 0
         self._cameras: list[str] = []
@@ -203,6 +204,7 @@ class TrackletStore:
             setattr(self, name, new)
 
         for name, dtype, fill in [
+            ("_id", np.int64, -1),
             ("_cam", np.int32, -1),
             ("_track", np.int64, -1),
             ("_first_frame", np.int64, 0),
@@ -244,6 +246,8 @@ class TrackletStore:
                 self._alloc(max(2 * len(self._cam), self._n + len(new)))
             created = np.arange(self._n, self._n + len(new))
             self._n += len(new)
+            self._id[created] = np.arange(self._next_id, self._next_id + len(new))
+            self._next_id += len(new)
             rows[new] = created
             self._cam[created] = self._cam_index[camera_id]
             self._track[created] = track_ids[new]
@@ -283,7 +287,7 @@ class TrackletStore:
         self._last_frame[rows] = np.maximum(self._last_frame[rows], frame_index)
         self._last_ts[rows] = np.maximum(self._last_ts[rows], timestamp)
         self._n_boxes[rows] += 1
-        self._updated.update((rows + self.first_id).tolist())
+        self._updated.update(self._id[rows].tolist())
         embeddings = embeddings_of(detections)
         if embeddings is None:
             return
@@ -342,7 +346,7 @@ class TrackletStore:
         """(N,) int64 tracklet ids of the open tracklets of ``track_ids`` in ``camera_id`` (-1: unknown)."""
         opened = self._open.get(camera_id, {})
         rows = np.array([opened.get(int(t), -1) for t in np.asarray(track_ids).reshape(-1)], dtype=np.int64)
-        return np.where(rows >= 0, rows + self.first_id, -1)
+        return np.where(rows >= 0, self._id[np.maximum(rows, 0)], -1)
 
     def pop_updated(self) -> np.ndarray:
         """(K,) int64 ids of tracklets that got a box since the last call (one consumer: the linker)."""
@@ -351,12 +355,21 @@ class TrackletStore:
         return ids
 
     # ------------------------------------------------------------------ queries
+    @property
+    def next_id(self) -> int:
+        """The id the next new tracklet gets."""
+        return self._next_id
+
+    def skip_to(self, next_id: int) -> None:
+        """Number new tracklets from ``next_id`` on (never back): a store restored from a checkpoint skips
+        the ids it handed out after that checkpoint, so no id is ever given to two tracklets."""
+        self._next_id = max(self._next_id, int(next_id))
+
     def _rows_of(self, tracklet_ids: np.ndarray | list[int]) -> np.ndarray:
-        rows = np.asarray(tracklet_ids, dtype=np.int64).reshape(-1) - self.first_id
-        if len(rows) and (rows.min() < 0 or rows.max() >= self._n):
-            raise KeyError(
-                f"tracklet ids: expected ids in [{self.first_id}, {self.first_id + self._n}), got {tracklet_ids}"
-            )
+        ids = np.asarray(tracklet_ids, dtype=np.int64).reshape(-1)
+        rows = np.searchsorted(self._id[: self._n], ids).clip(0, max(self._n - 1, 0))
+        if len(ids) and (self._n == 0 or (self._id[rows] != ids).any()):
+            raise KeyError(f"tracklet ids: expected ids of this store's tracklets, got {tracklet_ids}")
         return rows
 
     def get(self, tracklet_id: int) -> Tracklet:
@@ -367,7 +380,7 @@ class TrackletStore:
         ex = self._exemplars.get(row)
         dim = self.dim or 0
         return Tracklet(
-            tracklet_id=row + self.first_id,
+            tracklet_id=int(self._id[row]),
             camera_id=self._cameras[self._cam[row]],
             track_id=int(self._track[row]),
             first_frame=int(self._first_frame[row]),
