@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -171,26 +172,30 @@ class SourceRecorder:
             np.savez(tmp, frame=np.array(self._frames, np.int64), timestamp=np.array(self._stamps, np.float64))
 
 
-class CropHarvester:
-    """Save every ``every``-th box of each track (height >= ``min_height``) as JPEG + ``manifest.csv``."""
+@dataclass(frozen=True)
+class Crop:
+    """One harvested crop: where it goes under ``crops/``, its JPEG bytes, and its manifest row."""
 
-    def __init__(self, crops_dir: Path, every: int = 5, min_height: int = 32, jpeg_quality: int = 92) -> None:
-        crops_dir.mkdir(parents=True, exist_ok=True)
-        self.dir = crops_dir
-        self.path = crops_dir / "manifest.csv"
-        self.every = every
-        self.min_height = min_height
-        self.jpeg_quality = jpeg_quality
+    rel: str
+    jpeg: bytes
+    row: tuple
+
+
+class CropChooser:
+    """Choose every ``every``-th box of each tracklet (height >= ``min_height``) and encode it as JPEG.
+
+    Needs the frame, so it runs where the frames are (the pipeline thread, or a Ray camera worker); the
+    :class:`CropHarvester` writes what it chose.
+    """
+
+    def __init__(self, every: int = 5, min_height: int = 32, jpeg_quality: int = 92) -> None:
+        self.every, self.min_height, self.jpeg_quality = every, min_height, jpeg_quality
         self._seen: dict[int, int] = {}
         self._numbers = TrackletNumbers()  # only for detections that carry no tracklet ids (used on their own)
-        self._fh: IO[str] = open(crops_dir / "manifest.csv", "w", newline="")
-        self._csv = csv.writer(self._fh)
-        self._csv.writerow(MANIFEST_COLUMNS)
-        self.count = 0
 
-    def append(self, frame: Frame, detections: sv.Detections) -> None:
+    def __call__(self, frame: Frame, detections: sv.Detections) -> list[Crop]:
         if len(detections) == 0:
-            return
+            return []
         h, w = frame.image.shape[:2]
         xyxy = np.round(detections.xyxy).astype(int)
         xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
@@ -201,27 +206,55 @@ class CropHarvester:
         tracklets = tracklet_ids_of(detections)
         if tracklets is None:
             tracklets = self._numbers(frame.camera_id, detections.tracker_id)
+        out = []
         for i in np.flatnonzero(tall):
-            box, track = xyxy[i], int(detections.tracker_id[i])
-            self._save(frame, track, int(tracklets[i]), box, float(conf[i]), int(gids[i]))
+            tracklet = int(tracklets[i])
+            seen = self._seen.get(tracklet, 0)
+            self._seen[tracklet] = seen + 1
+            if seen % self.every:
+                continue
+            x1, y1, x2, y2 = xyxy[i].tolist()
+            ok, jpeg = cv2.imencode(".jpg", frame.image[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            if not ok:
+                log.warning("could not encode a crop of camera %s frame %d", frame.camera_id, frame.index)
+                continue
+            rel = f"{frame.camera_id}/t{tracklet:06d}_f{frame.index:07d}.jpg"
+            row = (
+                rel, frame.camera_id, int(detections.tracker_id[i]), tracklet, frame.index, f"{frame.timestamp:.3f}",
+                x1, y1, x2, y2, f"{float(conf[i]):.4f}", int(gids[i]),
+            )  # fmt: skip
+            out.append(Crop(rel, jpeg.tobytes(), row))
+        return out
 
-    def _save(self, frame: Frame, track_id: int, tracklet: int, box: np.ndarray, conf: float, gid: int) -> None:
-        seen = self._seen.get(tracklet, 0)
-        self._seen[tracklet] = seen + 1
-        if seen % self.every:
-            return
-        rel = Path(frame.camera_id) / f"t{tracklet:06d}_f{frame.index:07d}.jpg"
-        (self.dir / rel).parent.mkdir(exist_ok=True)
-        x1, y1, x2, y2 = box
-        ok = cv2.imwrite(str(self.dir / rel), frame.image[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-        if not ok:
-            log.warning("could not write crop %s", rel)
-            return
-        self._csv.writerow([
-            rel.as_posix(), frame.camera_id, track_id, tracklet, frame.index, f"{frame.timestamp:.3f}",
-            x1, y1, x2, y2, f"{conf:.4f}", gid,
-        ])  # fmt: skip
-        self.count += 1
+
+class CropHarvester:
+    """Crops (JPEG) under ``crops_dir`` + ``manifest.csv``: chosen by a :class:`CropChooser` (``append``), or
+    chosen elsewhere and handed over (``write``)."""
+
+    def __init__(self, crops_dir: Path, every: int = 5, min_height: int = 32, jpeg_quality: int = 92) -> None:
+        crops_dir.mkdir(parents=True, exist_ok=True)
+        self.dir = crops_dir
+        self.path = crops_dir / "manifest.csv"
+        self.choose = CropChooser(every, min_height, jpeg_quality)
+        self._fh: IO[str] = open(crops_dir / "manifest.csv", "w", newline="")
+        self._csv = csv.writer(self._fh)
+        self._csv.writerow(MANIFEST_COLUMNS)
+        self.count = 0
+
+    def append(self, frame: Frame, detections: sv.Detections) -> None:
+        self.write(self.choose(frame, detections))
+
+    def write(self, crops: Sequence[Crop]) -> None:
+        for crop in crops:
+            path = self.dir / crop.rel
+            path.parent.mkdir(exist_ok=True)
+            try:
+                path.write_bytes(crop.jpeg)
+            except OSError as exc:
+                log.warning("could not write crop %s: %s", crop.rel, exc)
+                continue
+            self._csv.writerow(crop.row)
+            self.count += 1
 
     def flush(self) -> None:
         self._fh.flush()
