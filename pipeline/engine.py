@@ -304,23 +304,25 @@ def finish_identities(
     identity: IdentityStage, out_dir: Path, offline: bool, run_info: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Final global ids into every output, identities summary, review page, saved gallery."""
-    tracklets, mapping = identity.finish(offline)
-    save_tracklets(out_dir, tracklets, identity.thumbnails.thumbs)
+    conclusion = identity.link.conclude(offline)
     identity.save_gallery(out_dir / "gallery.npz")
-    online = identity.linker.calibration
-    linking = {"online_threshold": round(online.threshold, 4), "online_calibration": online.describe()}
-    if offline:
-        linking["offline_threshold"] = round(identity.offline_report.get("threshold", float("nan")), 4)
-        if "calibration" in identity.offline_report:
-            linking["offline_calibration"] = identity.offline_report["calibration"].describe()
-    decided = "offline re-clustering" if offline else "online"
+    return write_identities(out_dir, conclusion, identity.thumbnails.thumbs, identity.crops_embedded, run_info)
+
+
+def write_identities(
+    out_dir: Path, conclusion: dict[str, Any], thumbs: dict, crops_embedded: int, run_info: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The identity outputs of a :meth:`LinkStep.conclude` result (either engine); returns the summary part."""
+    tracklets, mapping, linking = conclusion["tracklets"], conclusion["mapping"], conclusion["linking"]
+    save_tracklets(out_dir, tracklets, thumbs)
+    decided = "offline re-clustering" if conclusion["offline"] else "online"
     threshold = linking.get("offline_threshold", linking["online_threshold"])
     run_info = {**(run_info or {}), "linking": f"{decided}, threshold {threshold} (self-calibrated unless set)"}
     return {
-        **write_identity_outputs(out_dir, tracklets, mapping, identity.thumbnails.thumbs, run_info),
+        **write_identity_outputs(out_dir, tracklets, mapping, thumbs, run_info),
         "tracklets": len(tracklets),
-        "crops_embedded": identity.crops_embedded,
-        "offline": offline,
+        "crops_embedded": crops_embedded,
+        "offline": conclusion["offline"],
         "linking": linking,
     }
 

@@ -75,6 +75,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="link threshold, online and offline: 'auto' (fitted on the run's own evidence, the default) or a "
         "cosine similarity in [-1, 1]",
     )
+    p.add_argument(
+        "--engine", choices=("local", "ray"), default="local",
+        help="local: one process (default); ray: camera-group workers and one identity service on Ray",
+    )  # fmt: skip
+    p.add_argument("--address", default=None, help="with --engine ray: HOST:PORT of a running Ray cluster "
+                   "(default: start a local one)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=2, help="with --engine ray: camera-group workers (default: 2)")
+    p.add_argument("--checkpoint-s", type=float, default=10.0,
+                   help="with --engine ray: seconds between identity-service checkpoints (default: 10)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = p.parse_args(argv)
@@ -216,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         check_params(config.tracker.kind, dict(config.tracker.params))
         out_dir = output_dir(config, args.out)
         check_writable_dir(out_dir)
+        if args.engine == "ray":
+            return _run_ray(config, out_dir, infos, args)
         detector = detector_from_config(config.detector)
         embedder = build_embedder(config)
         gallery = None if embedder is None else build_gallery(int(embedder.embedding_dim), config.linking.gallery)
@@ -230,6 +241,29 @@ def main(argv: list[str] | None = None) -> int:
         summary = run_pipeline(
             config, out_dir, detector, progress=config.outputs.progress, embedder=embedder, infos=infos,
             gallery=gallery,
+        )  # fmt: skip
+    except OSError as exc:
+        print(f"error: writing the run's outputs: {exc}; expected a writable folder with free space", file=sys.stderr)
+        return 2
+    print(summary_line(summary))
+    return _camera_failures(summary)
+
+
+def _run_ray(config: PipelineConfig, out_dir: Path, infos: dict, args: argparse.Namespace) -> int:
+    """``--engine ray``: the same run on camera-group workers and one identity service."""
+    from pipeline.distributed.engine import init_ray, run_ray
+    from pipeline.engine import summary_line
+
+    if args.workers < 1 or args.checkpoint_s <= 0:
+        raise ConfigError(
+            f"--workers and --checkpoint-s: expected >= 1 and > 0, got {args.workers}, {args.checkpoint_s}"
+        )
+    init_ray(args.address)  # ConfigError (exit 2) when --address is unreachable
+    log.info("writing to %s (ray engine, %d workers)", out_dir, args.workers)
+    try:
+        summary = run_ray(
+            config, out_dir, workers=args.workers, progress=config.outputs.progress, infos=infos,
+            checkpoint_s=args.checkpoint_s,
         )  # fmt: skip
     except OSError as exc:
         print(f"error: writing the run's outputs: {exc}; expected a writable folder with free space", file=sys.stderr)

@@ -120,6 +120,25 @@ class Gallery:
         self._reset_state(next_id=FIRST_ID)
 
     # ------------------------------------------------------------------ state
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (a checkpoint of the identity service): everything but the lock and the faiss index,
+        which is rebuilt from the vectors when unpickled."""
+        with self._lock:
+            state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_index", "_gpu_resources")}
+            state["_vectors"] = self._vectors[: self._n_rows].copy()
+            state["_owner"] = self._owner[: self._n_rows].copy()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock, self._index, self._gpu_resources = threading.RLock(), None, None
+        spare = max(1024, len(self._vectors))  # room to append again
+        self._vectors = np.concatenate([self._vectors, np.zeros((spare, self.dim), np.float32)])
+        self._owner = np.concatenate([self._owner, np.full(spare, -1, np.int64)])
+        self._index_rows = 0
+        if self._built_kind == "ivf":
+            self._rebuild("ivf", retrain=True)
+
     def _reset_state(self, next_id: int) -> None:
         self._vectors = np.zeros((1024, self.dim), dtype=np.float32)
         self._owner = np.full(1024, -1, dtype=np.int64)

@@ -159,6 +159,18 @@ class LinkStep:
         tracklets = self.record.label(tracklets)
         return tracklets, {t.tracklet_id: t.global_id for t in tracklets}
 
+    def conclude(self, offline: bool) -> dict[str, Any]:
+        """:meth:`finish` and what the run summary says about linking: ``tracklets``, ``mapping``,
+        ``offline`` and ``linking`` (thresholds and calibrations, online and offline)."""
+        tracklets, mapping = self.finish(offline)
+        online = self.linker.calibration
+        linking = {"online_threshold": round(online.threshold, 4), "online_calibration": online.describe()}
+        if offline:
+            linking["offline_threshold"] = round(self.offline_report.get("threshold", float("nan")), 4)
+            if "calibration" in self.offline_report:
+                linking["offline_calibration"] = self.offline_report["calibration"].describe()
+        return {"tracklets": tracklets, "mapping": mapping, "offline": offline, "linking": linking}
+
     def save_gallery(self, path: Path) -> None:
         self.gallery.save(path)
 

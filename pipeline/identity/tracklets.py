@@ -360,6 +360,12 @@ class TrackletStore:
         """The id the next new tracklet gets."""
         return self._next_id
 
+    def max_track_ids(self) -> dict[str, int]:
+        """The largest tracker id each camera has used (a restarted camera worker numbers its tracks above)."""
+        n = self._n
+        return {cam: int(self._track[:n][self._cam[:n] == i].max()) for cam, i in self._cam_index.items()
+                if (self._cam[:n] == i).any()}  # fmt: skip
+
     def skip_to(self, next_id: int) -> None:
         """Number new tracklets from ``next_id`` on (never back): a store restored from a checkpoint skips
         the ids it handed out after that checkpoint, so no id is ever given to two tracklets."""
