@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from configs import ConfigError
 from configs.schema import PipelineConfig
 from pipeline.distributed.service import IdentityService
@@ -27,6 +29,7 @@ from pipeline.distributed.worker import CameraWorker, StepResult
 from pipeline.durable import atomic_open, ctrl_c_deferred, write_text
 from pipeline.engine import _progress_bars, _videos, prepare_sources, write_identities
 from pipeline.identity.record import IdentityRecord
+from pipeline.identity.tracklets import Tracklet
 from pipeline.records import tracklet_ids_of
 from pipeline.sinks import EventsWriter, RunOutputs
 from pipeline.sources import SourceInfo
@@ -49,6 +52,7 @@ class RayRun:
     next_index: dict[str, int] = field(default_factory=dict)
     max_track: dict[str, int] = field(default_factory=dict)
     max_tracklet: list[int] = field(default_factory=list)
+    spans: dict[int, list] = field(default_factory=dict)  # tracklet id -> [camera, track, first/last frame, ts, boxes]
 
 
 Hook = Callable[[RayRun, int, StepResult], None]
@@ -104,6 +108,7 @@ def run_ray(
     max_restarts: int = 3,
     frames_per_step: int = 32,
     hook: Hook | None = None,
+    restart_timeout_s: float = 60.0,
 ) -> dict[str, Any]:
     """Run ``config`` on Ray (see the module docstring); returns the summary (also in ``summary.json``)."""
     import ray
@@ -165,6 +170,7 @@ def run_ray(
                 tracklets = tracklet_ids_of(dets)
                 if tracklets is not None:
                     run.max_tracklet[i] = max(run.max_tracklet[i], int(tracklets.max()))
+                    _add_spans(run.spans, frame, tracklets, dets.tracker_id)
             bars[cid].update(1)
         if outputs.crops is not None:
             outputs.crops.write(result.crops)
@@ -183,14 +189,20 @@ def run_ray(
         seen = ray.get(service.max_track_ids.remote()) if service is not None else {}
         offsets = {cid: max(run.max_track.get(cid, 0), seen.get(cid, 0)) + 1 for cid in groups[i]}
         first = run.max_tracklet[i] // len(groups) + 1
-        try:
-            ray.get(handles[i].start.remote(service, resume, offsets, first))
-        except RayActorError as again:
-            for cid in groups[i]:
-                failed[cid] = f"camera worker {i} died and could not be restarted: {again}"
-            log.error("camera worker %d could not be restarted; its cameras %s stop", i, groups[i])
-            return False
-        return True
+        deadline, wait, why = time.monotonic() + restart_timeout_s, 0.1, None
+        while run.restarts[i] <= max_restarts and time.monotonic() < deadline:
+            try:  # queued until Ray has restarted the actor; "unavailable" while it is restarting
+                ray.get(handles[i].start.remote(service, resume, offsets, first))
+                log.info("camera worker %d restarted", i)
+                return True
+            except RayActorError as again:
+                why = again
+                time.sleep(wait)
+                wait = min(2 * wait, 2.0)
+        for cid in groups[i]:
+            failed[cid] = f"camera worker {i} died and was not restarted ({type(why).__name__ if why else 'too many'})"
+        log.error("camera worker %d could not be restarted; its cameras %s stop", i, groups[i])
+        return False
 
     try:
         with outputs:
@@ -282,7 +294,7 @@ def _finish(
     """Final ids from the identity service into every output; the events file made to replay to them."""
     import ray
 
-    conclusion = ray.get(service.conclude.remote(config.linking.offline))
+    conclusion = _with_orphans(ray.get(service.conclude.remote(config.linking.offline)), run.spans)
     events, _ = ray.get(service.events_since.remote(len(replica.events)))
     replica.apply(events)
     replica.assign_all(conclusion["mapping"])  # what a restart of the service lost: corrected here
@@ -305,6 +317,37 @@ def _finish(
     out = write_identities(out_dir, conclusion, thumbs, crops_embedded, run_info)
     out["events"] = len(replica.events)
     return out
+
+
+def _add_spans(spans: dict[int, list], frame: Any, tracklets: np.ndarray, tracks: np.ndarray) -> None:
+    for tid, track in zip(tracklets.tolist(), tracks.tolist()):
+        span = spans.get(tid)
+        if span is None:
+            spans[tid] = [frame.camera_id, track, frame.index, frame.index, frame.timestamp, frame.timestamp, 1]
+        else:
+            span[3], span[5], span[6] = frame.index, frame.timestamp, span[6] + 1
+
+
+def _with_orphans(conclusion: dict[str, Any], spans: dict[int, list]) -> dict[str, Any]:
+    """Tracklets the outputs hold but a restarted identity service lost (created in the interval after its
+    last checkpoint) rejoin as box-only tracklets with the global id of their track's continuation: the
+    service's next tracklet of the same camera and track (or -1 when the track ended in that interval)."""
+    tracklets, mapping = list(conclusion["tracklets"]), dict(conclusion["mapping"])
+    orphans = sorted(set(spans) - set(mapping))
+    if not orphans:
+        return conclusion
+    by_track: dict[tuple[str, int], list[Tracklet]] = {}
+    for t in sorted(tracklets, key=lambda t: t.first_frame):
+        by_track.setdefault((t.camera_id, t.track_id), []).append(t)
+    for tid in orphans:
+        cam, track, first, last, first_ts, last_ts, n = spans[tid]
+        later = [t for t in by_track.get((cam, track), []) if t.first_frame >= first]
+        gid = later[0].global_id if later else -1
+        tracklets.append(Tracklet(tid, cam, track, first, last, first_ts, last_ts, n_boxes=n, global_id=gid))
+        mapping[tid] = gid
+    log.warning("%d tracklets from the identity service's lost interval rejoin their tracks' ids", len(orphans))
+    tracklets.sort(key=lambda t: t.tracklet_id)
+    return {**conclusion, "tracklets": tracklets, "mapping": mapping}
 
 
 def _summary(
