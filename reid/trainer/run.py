@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from reid.trainer.config import TrainConfig
+from reid.trainer.config import TrainConfig, config_to_dict
 
 STATE_FILE = "train_state.pth"
 CHECKPOINT_FILE = "checkpoint.pth"
@@ -102,9 +101,6 @@ def save_run(
 ) -> None:  # fmt: skip
     """Write the trainer state (``trainer``: optimizer, scheduler, epoch, indep_threshold, history, checks),
     the metrics and, when ``checkpoint``, the epoch's checkpoint into ``out``."""
-    from reid.trainer.config import (
-        config_to_dict,
-    )  # imported here: train_config re-exports this module's reader
     from reid.weights import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
 
     out.mkdir(parents=True, exist_ok=True)
