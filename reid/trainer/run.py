@@ -101,7 +101,8 @@ def save_run(
 ) -> None:  # fmt: skip
     """Write the trainer state (``trainer``: optimizer, scheduler, epoch, indep_threshold, history, checks),
     the metrics and, when ``checkpoint``, the epoch's checkpoint into ``out``."""
-    from reid.weights import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
+    from reid.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+    from reid.weights import save_checkpoint
 
     out.mkdir(parents=True, exist_ok=True)
     if checkpoint:
