@@ -53,15 +53,6 @@ class TrainerState:
     patch_memory: torch.nn.Module | None = None  # --patch: its patch memory, kept across epochs
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device: expected a visible CUDA GPU for {name!r}, got none (use --device cpu)")
-    return torch.device(name)
-
-
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch and make torch deterministic (warn-only where no such kernel exists)."""
     import random
