@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import supervision as sv
 
+from detectors.boxes import clip_boxes, valid_boxes
+
 
 def validate_images(images: Sequence[np.ndarray]) -> None:
     """Raise ValueError unless every image is a non-empty uint8 array (H, W, 3) (BGR)."""
@@ -57,8 +59,8 @@ def make_detections(
     """
     boxes = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
     height, width = image_shape[:2]
-    boxes = np.clip(boxes, 0.0, np.array([width, height, width, height], dtype=np.float32))
-    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    boxes = clip_boxes(boxes, width, height)
+    keep = valid_boxes(boxes)
     return sv.Detections(
         xyxy=np.ascontiguousarray(boxes[keep]),
         confidence=np.asarray(confidence, dtype=np.float32).reshape(-1)[keep],

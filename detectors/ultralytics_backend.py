@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import supervision as sv
 
+from configs.device import resolve_device
 from detectors.common import make_detections, validate_images
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class UltralyticsDetector:
             raise ValueError(f"image_size: expected an int in [32, 4096], got {image_size}")
         self.weights = str(weights)
         self.model = load_yolo(weights)
-        self.device = resolve_device(device, openvino=is_openvino(weights))
+        self.device = detector_device(device, openvino=is_openvino(weights))
         self._predict_kwargs: dict[str, Any] = {
             "conf": float(confidence),
             "iou": float(iou),
@@ -99,15 +100,14 @@ def is_openvino(weights: str | Path) -> bool:
     return path.name.endswith("_openvino_model") or path.suffix == ".xml"
 
 
-def resolve_device(device: str, openvino: bool) -> str:
-    """Map ``"auto"`` to ``cuda:0`` when torch sees a GPU, else ``cpu``; OpenVINO models stay on ``cpu``."""
+def detector_device(device: str, openvino: bool) -> str:
+    """``"auto"`` -> ``cuda:0`` when torch sees a GPU, else ``cpu`` (:func:`configs.device.resolve_device`);
+    OpenVINO models stay on ``cpu``. Other values are ultralytics device strings and pass through unchanged."""
     if device != "auto":
         return device
     if openvino:
         return "cpu"
-    import torch
-
-    return "cuda:0" if torch.cuda.is_available() else "cpu"
+    return resolve_device("auto", indexed=True)
 
 
 def load_yolo(weights: str | Path) -> Any:

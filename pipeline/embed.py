@@ -17,6 +17,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 import numpy as np
 import supervision as sv
 
+from detectors.boxes import clip_boxes, valid_boxes
 from pipeline.records import Frame, with_embeddings
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def coverage(xyxy: np.ndarray) -> np.ndarray:
 def inside_fraction(xyxy: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
     """(N,) float32 fraction of each box's area that lies inside an image of size ``image_hw``."""
     h, w = image_hw
-    clipped = np.clip(xyxy, 0, np.array([w, h, w, h], np.float32))
+    clipped = clip_boxes(xyxy, w, h)
     area = box_areas(xyxy)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(area > 0, box_areas(clipped) / area, 0.0).astype(np.float32)
@@ -200,11 +201,9 @@ def crop_boxes(image: np.ndarray, xyxy: np.ndarray) -> tuple[list[np.ndarray], n
     """
     xyxy = _check_boxes(xyxy)
     h, w = image.shape[:2]
-    x1 = np.clip(np.floor(xyxy[:, 0]), 0, w).astype(np.int64)
-    y1 = np.clip(np.floor(xyxy[:, 1]), 0, h).astype(np.int64)
-    x2 = np.clip(np.ceil(xyxy[:, 2]), 0, w).astype(np.int64)
-    y2 = np.clip(np.ceil(xyxy[:, 3]), 0, h).astype(np.int64)
-    valid = (x2 > x1) & (y2 > y1) & np.isfinite(xyxy).all(axis=1)
+    pixels = clip_boxes(np.concatenate([np.floor(xyxy[:, :2]), np.ceil(xyxy[:, 2:])], axis=1), w, h)
+    x1, y1, x2, y2 = pixels.astype(np.int64).T
+    valid = np.isfinite(xyxy).all(axis=1) & valid_boxes(pixels)
     crops = [np.ascontiguousarray(image[b:d, a:c]) for a, b, c, d in zip(x1[valid], y1[valid], x2[valid], y2[valid])]
     return crops, valid
 

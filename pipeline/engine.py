@@ -19,6 +19,7 @@ import supervision as sv
 from tqdm import tqdm
 
 from configs.schema import EmbedConfig, PipelineConfig
+from detectors.boxes import clip_boxes, valid_boxes
 from pipeline.durable import ctrl_c_deferred, write_text
 from pipeline.identity.gallery import Gallery
 from pipeline.identity.outputs import save_tracklets, write_identity_outputs
@@ -54,10 +55,8 @@ def sanitize(detections: sv.Detections, width: int, height: int) -> sv.Detection
         return detections
     xyxy = np.asarray(detections.xyxy, dtype=np.float32)
     finite = np.isfinite(xyxy).all(axis=1)
-    xyxy = np.nan_to_num(xyxy)
-    xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, width)
-    xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, height)
-    keep = finite & (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+    xyxy = clip_boxes(np.nan_to_num(xyxy), width, height)
+    keep = finite & valid_boxes(xyxy)
     detections.xyxy = xyxy
     return detections[keep]
 

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from detectors.boxes import clip_boxes
 from pipeline.durable import atomic_path
 from pipeline.identity.record import IdEvent
 from pipeline.identity.tracklets import TrackletNumbers
@@ -197,9 +198,7 @@ class CropChooser:
         if len(detections) == 0:
             return []
         h, w = frame.image.shape[:2]
-        xyxy = np.round(detections.xyxy).astype(int)
-        xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
-        xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
+        xyxy = clip_boxes(np.round(detections.xyxy).astype(int), w, h)
         tall = (xyxy[:, 3] - xyxy[:, 1] >= self.min_height) & (xyxy[:, 2] > xyxy[:, 0])
         conf = _confidence(detections)
         gids = global_ids_of(detections)

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from configs.device import cuda_device_count, resolve_device
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -279,7 +281,7 @@ def resolve_backend(backend: str, device: str, onnx_file: bool = False) -> str:
         raise ValueError(f"backend 'openvino' runs on the CPU, got device {device!r}; use 'torch' or 'onnx' for CUDA")
     if backend != "auto":
         return "onnx" if onnx_file and backend == "torch" else backend
-    gpu = device.startswith("cuda") or (device == "auto" and _torch_cuda())
+    gpu = device.startswith("cuda") or (device == "auto" and cuda_device_count() > 0)
     if gpu:
         return "onnx" if onnx_file else "torch"
     if openvino_available():
@@ -287,39 +289,24 @@ def resolve_backend(backend: str, device: str, onnx_file: bool = False) -> str:
     return "onnx" if onnx_file else "torch"
 
 
-def _torch_cuda() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+def _onnxruntime_gpus() -> int:
+    import onnxruntime as ort
+
+    return int("CUDAExecutionProvider" in ort.get_available_providers())
 
 
-def resolve_device(device: str, backend: str = "torch") -> str:
-    """Resolve ``"auto"`` to "cuda" when available (torch CUDA, or onnxruntime's CUDA provider) else "cpu"."""
+def backend_device(device: str, backend: str = "torch") -> str:
+    """The device ``backend`` runs on (:func:`configs.device.resolve_device`, with each backend's own limits):
+    openvino only on the CPU, onnxruntime on ``cuda`` when its CUDA provider is installed, torch on any GPU."""
     if backend == "openvino":
         if device not in ("auto", "cpu"):
             raise ValueError(f"device for the openvino backend: expected 'auto' or 'cpu', got {device!r}")
         return "cpu"
     if backend == "onnx":
-        import onnxruntime as ort
-
-        has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
         if device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device for the onnx backend: expected 'auto', 'cpu' or 'cuda', got {device!r}")
-    else:
-        import torch
-
-        has_cuda = torch.cuda.is_available()
-        try:
-            torch.device("cpu" if device == "auto" else device)
-        except RuntimeError:
-            raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
-    if device == "auto":
-        return "cuda" if has_cuda else "cpu"
-    if device.startswith("cuda") and not has_cuda:
-        raise ValueError(f"device {device!r} requested, but CUDA is not available ({backend} backend)")
-    return device
+        return resolve_device(device, gpus=_onnxruntime_gpus, runtime="onnxruntime")
+    return resolve_device(device)
 
 
 def _classical() -> object:
@@ -363,7 +350,7 @@ def load_embedder(
         raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
     path = Path(path_or_arch)
     backend = resolve_backend(backend, device, onnx_file=path.suffix.lower() == ".onnx")
-    resolved = resolve_device(device, backend)
+    resolved = backend_device(device, backend)
     if not path.exists():
         from reid.models import list_models
 

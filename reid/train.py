@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from configs.device import resolve_device
 from reid.console import end_summary, progress, setup_logging
 from reid.trainer.check import checkable, epoch_check, record_check, should_stop, start_checks
 from reid.trainer.config import TrainConfig, config_from_args, config_to_dict
@@ -64,7 +65,7 @@ from reid.trainer.pseudo_labels import (
     self_paced_labels,
     singleton_slots,
 )
-from reid.trainer.run import TrainerState, load_train_state, resolve_device, save_run, torch_settings
+from reid.trainer.run import TrainerState, load_train_state, save_run, torch_settings
 from reid.trainer.tracklet_labels import tracklet_pseudo_labels
 
 if TYPE_CHECKING:
@@ -346,7 +347,7 @@ def train(
     epoch's model when the check extracted them (None otherwise); columns it adds are kept in the history.
     """
     with torch_settings(cfg.seed, cfg.threads):
-        device = resolve_device(cfg.device)
+        device = torch.device(resolve_device(cfg.device))
         model, arch, model_kwargs, optimizer, scheduler, state = _model_and_state(cfg, device)
         if data is None:
             data = load_market(cfg) if cfg.dataset == "market1501" else load_manifest(cfg)

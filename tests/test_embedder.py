@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from reid import load_embedder
+from reid.checkpoint import IMAGENET_MEAN, IMAGENET_STD
 from reid.embedder import Embedder, TorchForward, prepare_batch
 from reid.models import build_model
-from reid.weights import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
+from reid.weights import save_checkpoint
 
 torch.set_num_threads(1)
 RNG = np.random.default_rng(0)

@@ -185,7 +185,7 @@ def test_openvino_parity_on_real_crops(shared, zoo_onnx) -> None:
 def test_auto_backend_is_chosen_at_run_time(monkeypatch, backend, device, onnx_file, cuda, expected) -> None:
     import reid.embedder as embedder_module
 
-    monkeypatch.setattr(embedder_module, "_torch_cuda", lambda: cuda)
+    monkeypatch.setattr(embedder_module, "cuda_device_count", lambda: int(cuda))
     monkeypatch.setattr(embedder_module, "openvino_available", lambda: True)
     assert resolve_backend(backend, device, onnx_file) == expected
 
@@ -193,7 +193,7 @@ def test_auto_backend_is_chosen_at_run_time(monkeypatch, backend, device, onnx_f
 def test_auto_backend_without_openvino_falls_back(monkeypatch) -> None:
     import reid.embedder as embedder_module
 
-    monkeypatch.setattr(embedder_module, "_torch_cuda", lambda: False)
+    monkeypatch.setattr(embedder_module, "cuda_device_count", lambda: 0)
     monkeypatch.setattr(embedder_module, "openvino_available", lambda: False)
     assert resolve_backend("auto", "auto") == "torch" and resolve_backend("auto", "auto", onnx_file=True) == "onnx"
     with pytest.raises(ValueError, match="runs on the CPU"):

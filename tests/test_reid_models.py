@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from reid.checkpoint import load_checkpoint, load_weights_into
 from reid.models import ReIDOutput, build_model, list_models
 from reid.models.vit import TransReID
-from reid.weights import load_checkpoint, load_weights_into
 
 torch.set_num_threads(1)
 

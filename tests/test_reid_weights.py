@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from reid.checkpoint import load_checkpoint, load_weights_into
 from reid.models import build_model
-from reid.weights import load_checkpoint, load_model, load_weights_into, save_checkpoint
+from reid.weights import load_model, save_checkpoint
 
 torch.set_num_threads(1)
 

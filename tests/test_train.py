@@ -12,10 +12,11 @@ import pytest
 import torch
 
 from configs.validate import ConfigError
+from reid.checkpoint import load_checkpoint
 from reid.train import load_market, main, train
-from reid.trainer.config import config_from_args, load_train_state, make_config
+from reid.trainer.config import config_from_args, make_config
 from reid.trainer.pseudo_labels import NoClustersError
-from reid.weights import load_checkpoint
+from reid.trainer.run import load_train_state
 
 COLOURS = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30), (200, 30, 200), (30, 200, 200)]
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from configs.device import resolve_device
 from pipeline.durable import atomic_open
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class Gallery:
         self.nlist, self.nprobe = nlist, nprobe
         self.max_identities, self.expiry_s, self.on_full = max_identities, expiry_s, on_full
         self.ivf_threshold, self.max_prototypes = ivf_threshold, max_prototypes
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device, gpus=_faiss_gpus, runtime="faiss", indexed=True)
         self._gpu_resources = None
         self._lock = threading.RLock()
         self._reset_state(next_id=FIRST_ID)
@@ -495,20 +496,10 @@ class Gallery:
         return gallery
 
 
-def _resolve_device(device: str) -> str:
+def _faiss_gpus() -> int:
     import faiss
 
-    n_gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-    if device == "auto":
-        return "cuda:0" if n_gpus > 0 else "cpu"
-    if device == "cpu":
-        return device
-    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
-        index = int(device[5:] or 0) if device != "cuda" else 0
-        if index >= n_gpus:
-            raise ValueError(f"device: expected 'cpu' or 'auto' (faiss sees {n_gpus} GPUs), got {device!r}")
-        return f"cuda:{index}"
-    raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
 
 
 def _check_options(dim: int, choices: dict[str, tuple[str, tuple[str, ...]]], counts: dict[str, Any]) -> None:

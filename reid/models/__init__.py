@@ -14,7 +14,7 @@ Contract shared by every model:
   stripe-visibility logits (else ``None``). OSNet has no BNNeck, so its ``features`` and ``embedding`` are
   the same tensor. The CNNs also have ``featuremaps(x)`` and ``feature_channels``.
 * identity heads are optional and always live under module names starting with ``classifier`` so weight
-  loading can drop them (``reid.weights``).
+  loading can drop them (``reid.checkpoint``).
 * ``vit_transreid*`` forward also takes ``camera_ids`` (B,) int64 for the side-information embedding.
 * ``head="relation"`` (with ``parts``, ``part_dim``, ``visibility``) replaces a CNN's pooling by the part /
   relation head (:mod:`reid.models.relation`); the backbone's weights then live under ``base.``. These keyword

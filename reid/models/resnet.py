@@ -55,7 +55,7 @@ class ResNet50BNNeck(nn.Module):
 
     def load_imagenet(self, path: str) -> None:
         """Load a torchvision ImageNet ResNet-50 state dict into the trunk (its ``fc.*`` is dropped)."""
-        from reid.weights import load_checkpoint, load_weights_into
+        from reid.checkpoint import load_checkpoint, load_weights_into
 
         state = load_checkpoint(path)["state_dict"]
         trunk_state = {f"backbone.{k}": v for k, v in state.items() if not k.startswith("fc.")}

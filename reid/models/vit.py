@@ -164,7 +164,7 @@ class TransReID(nn.Module):
 
     def load_imagenet(self, path: str) -> None:
         """Load ImageNet ViT weights (torchvision ``vit_b_16`` or timm naming) into the transformer."""
-        from reid.weights import load_checkpoint, load_weights_into
+        from reid.checkpoint import load_checkpoint, load_weights_into
 
         state = _map_imagenet_keys(load_checkpoint(path)["state_dict"], len(self.blocks))
         if "pos_embed" in state:

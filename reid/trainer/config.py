@@ -1,7 +1,7 @@
 """Configuration of an unsupervised ReID training run: a frozen dataclass, a YAML file and CLI flags.
 
-The records a run writes into its folder (checkpoint, ``train_state.pth``, metrics) live in
-:mod:`reid.trainer.run`; :func:`load_train_state` is re-exported here for existing callers.
+The records a run writes into its folder (checkpoint, ``train_state.pth``, metrics) and the ``--resume``
+reader :func:`reid.trainer.run.load_train_state` live in :mod:`reid.trainer.run`.
 
 Precedence: defaults < ``--config FILE.yaml`` < command-line flags. Every field is a flag of the same
 name with dashes (``min_samples`` -> ``--min-samples``; booleans also have ``--no-...``, e.g.
@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from configs.validate import ConfigError, build, field, in_range, read_yaml_mapping
-from reid.trainer.run import load_train_state  # noqa: F401  (re-export: the --resume reader)
 
 MemoryKind = Literal["cluster", "hybrid", "camera"]
 HeadKind = Literal["global", "relation"]

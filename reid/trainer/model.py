@@ -36,8 +36,8 @@ def build_model_from_init(
     Raises:
         ValueError: ``init`` holds weights of another architecture or head, or is unreadable.
     """
+    from reid.checkpoint import load_checkpoint, load_weights_into
     from reid.models import build_model
-    from reid.weights import load_checkpoint, load_weights_into
 
     if init is None:
         arch = arch or DEFAULT_ARCH

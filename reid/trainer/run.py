@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from reid.trainer.config import TrainConfig
+from reid.trainer.config import TrainConfig, config_to_dict
 
 STATE_FILE = "train_state.pth"
 CHECKPOINT_FILE = "checkpoint.pth"
@@ -52,15 +51,6 @@ class TrainerState:
     features: torch.Tensor | None = None  # the latest model's crop features (not saved: recomputed on resume)
     patch_net: torch.nn.Module | None = None  # --patch: PAUL's PatchNet (trained with the model)
     patch_memory: torch.nn.Module | None = None  # --patch: its patch memory, kept across epochs
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device: expected a visible CUDA GPU for {name!r}, got none (use --device cpu)")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -102,10 +92,8 @@ def save_run(
 ) -> None:  # fmt: skip
     """Write the trainer state (``trainer``: optimizer, scheduler, epoch, indep_threshold, history, checks),
     the metrics and, when ``checkpoint``, the epoch's checkpoint into ``out``."""
-    from reid.trainer.config import (
-        config_to_dict,
-    )  # imported here: train_config re-exports this module's reader
-    from reid.weights import IMAGENET_MEAN, IMAGENET_STD, save_checkpoint
+    from reid.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+    from reid.weights import save_checkpoint
 
     out.mkdir(parents=True, exist_ok=True)
     if checkpoint:
