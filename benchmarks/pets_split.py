@@ -74,10 +74,10 @@ def main() -> None:
         sys.exit(f"missing {GT}: this benchmark needs ../shared beside the checkout")
     from configs import load_config
     from detectors import detector_from_config
+    from pipeline.embed import build_embedder
     from pipeline.engine import run_pipeline
     from pipeline.evaluation.evaluate import evaluate_paths
     from pipeline.identity.relink import main as relink
-    from pipeline.run import build_embedder
 
     cfg = load_config(CONFIG)
     embed, linking = cfg.embed, dataclasses.replace(cfg.linking, offline=False)

@@ -112,8 +112,8 @@ def measure_pipeline(n_cams: int, frames: int | None, out_dir: Path, reid: str |
 
     from configs.schema import EmbedConfig
     from detectors import detector_from_config
+    from pipeline.embed import build_embedder
     from pipeline.engine import run_pipeline
-    from pipeline.run import build_embedder
 
     cfg = _config(n_cams, frames)
     if reid is not None:

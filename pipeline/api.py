@@ -77,8 +77,9 @@ class Pipeline:
     def stream(self) -> Iterator[FrameResult]:
         """Run the cameras, yielding every processed frame; ``self.summary`` is set when the run ends."""
         from detectors import detector_from_config
+        from pipeline.embed import build_embedder
         from pipeline.engine import prepare_sources, stream_pipeline
-        from pipeline.run import build_embedder, output_dir
+        from pipeline.run import output_dir
 
         config = self.config
         infos = prepare_sources(config)

@@ -17,6 +17,7 @@ from collections.abc import Callable, MutableMapping, Sequence
 import numpy as np
 import supervision as sv
 
+from configs.schema import PipelineConfig
 from detectors.boxes import clip_boxes, valid_boxes
 from pipeline.records import Frame, with_embeddings
 
@@ -318,3 +319,16 @@ def usable_rows(embeddings: np.ndarray) -> np.ndarray:
         raise ValueError(f"embeddings: expected (N, D), got {embeddings.shape}")
     finite = np.isfinite(embeddings).all(axis=1)
     return finite & (np.abs(np.where(np.isfinite(embeddings), embeddings, 0)).sum(axis=1) > 0)
+
+
+def build_embedder(config: PipelineConfig) -> Embedder | None:
+    """The ReID embedder of ``config.embed`` (None when embedding is off)."""
+    if config.embed is None:
+        return None
+    from reid import load_embedder
+
+    e = config.embed
+    return load_embedder(
+        e.weights, device=e.device, arch=e.arch, batch_size=e.batch_size, flip=e.flip, backend=e.backend,
+        threads=e.threads,
+    )  # fmt: skip

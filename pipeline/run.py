@@ -182,19 +182,6 @@ def _threshold(text: str) -> float | str:
     return value
 
 
-def build_embedder(config: PipelineConfig):
-    """The ReID embedder of ``config.embed`` (None when embedding is off)."""
-    if config.embed is None:
-        return None
-    from reid import load_embedder
-
-    e = config.embed
-    return load_embedder(
-        e.weights, device=e.device, arch=e.arch, batch_size=e.batch_size, flip=e.flip, backend=e.backend,
-        threads=e.threads,
-    )  # fmt: skip
-
-
 def output_dir(config: PipelineConfig, out: Path | None) -> Path:
     if out is not None:
         return out
@@ -208,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level)
     from detectors import detector_from_config
     from pipeline.durable import check_writable_dir
+    from pipeline.embed import build_embedder
     from pipeline.engine import prepare_sources, run_pipeline, summary_line
     from pipeline.identity.stage import build_gallery
     from pipeline.tracking import check_params

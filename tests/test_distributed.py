@@ -17,11 +17,11 @@ import pytest
 from configs import config_from_dict
 from pipeline.distributed.engine import camera_groups, run_ray
 from pipeline.distributed.service import CHECKPOINT_FILE, NEXT_ID_FILE, IdentityService
+from pipeline.embed import build_embedder
 from pipeline.engine import run_pipeline
 from pipeline.evaluation.evaluate import evaluate_folders
 from pipeline.identity.outputs import load_tracklets
 from pipeline.identity.updates import TrackletUpdate
-from pipeline.run import build_embedder
 from pipeline.run import main as run_main
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_videos"

@@ -27,6 +27,7 @@ import numpy as np
 import supervision as sv
 
 from configs.schema import EmbedConfig, PipelineConfig
+from pipeline.embed import build_embedder
 from pipeline.engine import StageClock, _process_batch, _record_ages
 from pipeline.identity.stage import EmbedStep
 from pipeline.latency import FrameAges
@@ -60,7 +61,6 @@ class CameraWorker:
         self, config: PipelineConfig, camera_ids: list[str], infos: dict[str, SourceInfo], index: int = 0,
         n_workers: int = 1, detector: Any = None, embedder: Any = None,
     ) -> None:  # fmt: skip
-        from pipeline.run import build_embedder  # the CLI's model loading; imported here, it is not light
 
         self.index, self.n_workers = index, n_workers
         self.config = config
