@@ -82,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--address", default=None, help="with --engine ray: HOST:PORT of a running Ray cluster "
                    "(default: start a local one)")  # fmt: skip
     p.add_argument("--workers", type=int, default=2, help="with --engine ray: camera-group workers (default: 2)")
+    p.add_argument("--shared-embedder", action="store_true",
+                   help="with --engine ray: one ReID model actor (on a GPU when the cluster has one) embeds for "
+                   "every worker, batching their crops")  # fmt: skip
     p.add_argument("--checkpoint-s", type=float, default=10.0,
                    help="with --engine ray: seconds between identity-service checkpoints (default: 10)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -251,7 +254,7 @@ def _run_ray(config: PipelineConfig, out_dir: Path, infos: dict, args: argparse.
     try:
         summary = run_ray(
             config, out_dir, workers=args.workers, progress=config.outputs.progress, infos=infos,
-            checkpoint_s=args.checkpoint_s,
+            checkpoint_s=args.checkpoint_s, shared_embedder=args.shared_embedder,
         )  # fmt: skip
     except OSError as exc:
         print(f"error: writing the run's outputs: {exc}; expected a writable folder with free space", file=sys.stderr)

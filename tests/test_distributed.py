@@ -119,6 +119,20 @@ def test_ray_engine_gives_the_local_engines_identities(tmp_path: Path, cluster) 
         assert (tmp_path / "ray" / name).is_file(), name
 
 
+def test_a_shared_embedder_serves_every_worker_with_the_same_identities(tmp_path: Path, cluster) -> None:
+    cfg = sample_config(crops=False)
+    summary = run_ray(cfg, tmp_path / "ray", workers=2, progress=False, shared_embedder=True)
+    served = summary["engine"]["shared_embedder"]
+    assert served["crops"] == summary["identities"]["crops_embedded"] > 0 and served["model_calls"] >= 1
+    assert evaluate_folders(SAMPLES / "gt", tmp_path / "ray" / "mot_global")["multicamera"]["idf1"] > 0.85
+    assert_outputs_agree_without_crops(tmp_path / "ray")
+
+
+def assert_outputs_agree_without_crops(out: Path) -> None:
+    final = {t.tracklet_id: t.global_id for t in load_tracklets(out)[0]}
+    assert all(final[int(r["tracklet_id"])] == int(r["global_id"]) for r in read_csv(out / "tracks.csv"))
+
+
 def _detector(cfg):
     from detectors import detector_from_config
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from configs import ConfigError
 from configs.schema import PipelineConfig
+from pipeline.distributed.embedder import EmbedService
 from pipeline.distributed.service import IdentityService
 from pipeline.distributed.worker import CameraWorker, StepResult
 from pipeline.durable import atomic_open, ctrl_c_deferred, write_text
@@ -109,6 +110,7 @@ def run_ray(
     frames_per_step: int = 32,
     hook: Hook | None = None,
     restart_timeout_s: float = 60.0,
+    shared_embedder: bool = False,
 ) -> dict[str, Any]:
     """Run ``config`` on Ray (see the module docstring); returns the summary (also in ``summary.json``)."""
     import ray
@@ -121,7 +123,13 @@ def run_ray(
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
     options = {"max_restarts": max_restarts, "max_task_retries": 0, "num_cpus": min(1.0, cpus / (len(groups) + 1))}
     worker_cls = ray.remote(CameraWorker).options(**options)
-    handles = [worker_cls.remote(config, g, infos, i, len(groups)) for i, g in enumerate(groups)]
+    embed_service, embed_dim = None, None
+    if shared_embedder and config.embed is not None:
+        gpu = {"num_gpus": 1} if ray.cluster_resources().get("GPU", 0) >= 1 else {"num_cpus": 0}
+        embed_service = ray.remote(EmbedService).options(max_restarts=-1, max_task_retries=-1, **gpu).remote(config)
+        embed_dim = ray.get(embed_service.embedding_dim.remote())
+    handles = [worker_cls.remote(config, g, infos, i, len(groups), embed_service=embed_service, embed_dim=embed_dim)
+               for i, g in enumerate(groups)]  # fmt: skip
     dims = ray.get([h.embedding_dim.remote() for h in handles])
     service = None
     if dims[0] is not None:
@@ -244,6 +252,8 @@ def run_ray(
         for t in thresholds:
             for cid, values in t.items():
                 summary["cameras"][cid]["tracker_thresholds"] = values
+        if embed_service is not None:
+            summary["engine"]["shared_embedder"] = ray.get(embed_service.counters.remote())
         if service is not None:
             summary["identities"] = _finish(config, out_dir, run, service, replica, outputs.events.path)
             summary["engine"]["identity_service"] = ray.get(service.stats.remote())
@@ -253,8 +263,9 @@ def run_ray(
         write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
     for h in handles:
         ray.kill(h)
-    if service is not None:
-        ray.kill(service)
+    for actor in (service, embed_service):
+        if actor is not None:
+            ray.kill(actor)
     return summary
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import supervision as sv
 
 from configs.schema import EmbedConfig, PipelineConfig
+from pipeline.distributed.embedder import RemoteEmbedder
 from pipeline.embed import build_embedder
 from pipeline.engine import StageClock, _process_batch, _record_ages
 from pipeline.identity.stage import EmbedStep
@@ -55,11 +56,14 @@ class StepResult:
 
 
 class CameraWorker:
-    """See the module docstring. ``detector`` / ``embedder`` are built from ``config`` when None."""
+    """See the module docstring. ``detector`` / ``embedder`` are built from ``config`` when None, unless
+    ``embed_service`` (a shared :class:`~pipeline.distributed.embedder.EmbedService` handle, with its
+    ``embed_dim``) embeds for every worker."""
 
     def __init__(
         self, config: PipelineConfig, camera_ids: list[str], infos: dict[str, SourceInfo], index: int = 0,
-        n_workers: int = 1, detector: Any = None, embedder: Any = None,
+        n_workers: int = 1, detector: Any = None, embedder: Any = None, embed_service: Any = None,
+        embed_dim: int | None = None,
     ) -> None:  # fmt: skip
 
         self.index, self.n_workers = index, n_workers
@@ -75,6 +79,8 @@ class CameraWorker:
 
             detector = detector_from_config(config.detector)
         self.detector = detector
+        if embed_service is not None:  # the shared embedder actor (pipeline.distributed.embedder)
+            embedder = RemoteEmbedder(embed_service, embed_dim)
         self.embedder = build_embedder(config) if embedder is None else embedder
         self.embed_cfg = config.embed if config.embed is not None else EmbedConfig()
         self.embed = None if self.embedder is None else EmbedStep(self.embedder, list(self.cams), self.embed_cfg)

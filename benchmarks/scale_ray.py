@@ -1,0 +1,247 @@
+"""The Ray engine against the single-process engine on this machine, the cost of the actor boundary, and
+a cost model of how many machines N cameras need.
+
+    python benchmarks/scale_ray.py [--repeats 3] [--cameras 3,6,12,24] [--workers 1,2] [--frames 150]
+
+1. **Throughput.** The samples (3 cameras, 250 frames each, weight-free: background subtraction + the
+   classical embedder, offline re-clustering) and then 6-24 cameras made of the same three clips (the first
+   ``--frames`` frames each), run by the local engine and by the Ray engine with 1 and 2 camera workers, in
+   the same benchmark run, on one local Ray cluster started once. fps = camera frames / seconds of the
+   streaming loop (``summary.json``; the one-off start of the Ray cluster is reported apart). Median of
+   ``--repeats``; the multi-camera IDF1 of each samples run against their ground truth.
+2. **Boundary.** The TrackletUpdates of one samples run, replayed batch by batch into a LinkStep in this
+   process and into the identity service actor: the difference is the boundary's cost per camera frame.
+   Bytes per frame of the updates (pickled, what crosses to the identity service), of the per-frame results a
+   worker returns to the driver (boxes and ids), and bytes per identity event.
+3. **Cost model.** From the measured per-frame seconds: camera frames per second one core sustains, the
+   identity service's capacity in camera frames per second, and the machines N cameras at 10 fps need.
+   A GPU node's line takes its detector time from ``--gpu-detect-ms`` (an assumption, printed as such: no
+   GPU was measured here unless the flag says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import pickle
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+SAMPLES = REPO / "sample_videos"
+
+
+def config(n_cameras: int, frames: int | None):
+    from configs import config_from_dict
+
+    cams = [{"id": f"c{i:02d}", "source": str(SAMPLES / f"cam{i % 3}.mp4"), "max_frames": frames}
+            for i in range(n_cameras)]  # fmt: skip
+    if n_cameras == 3:  # the samples themselves, named as their ground truth
+        for i, cam in enumerate(cams):
+            cam["id"] = f"cam{i}"
+    return config_from_dict({
+        "cameras": cams, "detector": {"backend": "bgsub"}, "embed": {"weights": "classical"},
+        "linking": {"offline": True}, "outputs": {"progress": False},
+    })  # fmt: skip
+
+
+def run_once(engine: str, cfg, out: Path, workers: int) -> dict:
+    from detectors import detector_from_config
+    from pipeline.distributed.engine import run_ray
+    from pipeline.embed import build_embedder
+    from pipeline.engine import run_pipeline
+
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    if engine == "local":
+        summary = run_pipeline(cfg, out, detector_from_config(cfg.detector), progress=False,
+                               embedder=build_embedder(cfg))  # fmt: skip
+    else:
+        summary = run_ray(cfg, out, workers=workers, progress=False)
+    summary["command_s"] = time.perf_counter() - started
+    return summary
+
+
+def idf1(out: Path) -> float:
+    from pipeline.evaluation.evaluate import evaluate_folders
+
+    return evaluate_folders(SAMPLES / "gt", out / "mot_global")["multicamera"]["idf1"]
+
+
+def throughput(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    rows, local_costs = [], {}
+    variants = [("local", 1)] + [("ray", w) for w in args.workers]
+    for n in args.cameras:
+        frames = None if n == 3 else args.frames
+        cfg = config(n, frames)
+        for engine, workers in variants:
+            runs = [run_once(engine, cfg, args.out / f"{engine}{workers}_{n}", workers) for _ in range(args.repeats)]
+            fps = statistics.median(r["fps"]["end_to_end"] for r in runs)
+            command_s = statistics.median(r["command_s"] for r in runs)
+            row = {"cameras": n, "engine": engine if engine == "local" else f"ray, {workers} worker(s)",
+                   "frames": runs[0]["frames"], "fps": fps, "command_s": command_s,
+                   "idf1": idf1(args.out / f"{engine}{workers}_{n}") if n == 3 else None}  # fmt: skip
+            if engine == "ray":
+                row["update_bytes_per_frame"] = runs[0]["engine"]["update_bytes_per_frame"]
+            if engine == "local" and n == 3:
+                local_costs = {k: v / runs[0]["frames"] for k, v in runs[0]["stage_seconds"].items()}
+                local_costs["wall"] = statistics.median(r["wall_s"] for r in runs) / runs[0]["frames"]
+            rows.append(row)
+            print(f"  {n:3d} cameras  {row['engine']:18s} {fps:7.1f} fps", flush=True)
+    return rows, local_costs
+
+
+def boundary(args: argparse.Namespace) -> dict:
+    """Replay one samples run's updates into a local LinkStep and into the identity service actor."""
+    import ray
+
+    from detectors import detector_from_config
+    from pipeline.distributed.service import IdentityService
+    from pipeline.distributed.worker import CameraWorker
+    from pipeline.embed import build_embedder
+    from pipeline.identity.stage import LinkStep
+
+    cfg = config(3, None)
+    from pipeline.engine import prepare_sources
+
+    infos = prepare_sources(cfg)
+    worker = CameraWorker(cfg, [c.id for c in cfg.cameras], infos, detector=detector_from_config(cfg.detector),
+                          embedder=build_embedder(cfg))  # fmt: skip
+    recorded: list = []
+    link = LinkStep(worker.embedding_dim(), [c.id for c in cfg.cameras], cfg.linking)
+
+    class Recorder:  # the worker's identity service, recording what it is sent
+        def update(self, updates):
+            recorded.append(updates)
+            ids = link(updates)
+            return [(t, link.record.global_ids(t)) for t in ids]
+
+    worker.start(Recorder())
+    results = []
+    while True:
+        result = worker.step(64)
+        results.append(result)
+        if result.done:
+            break
+    frames = sum(len(b) for b in recorded)
+    result_bytes = sum(len(pickle.dumps([(f, d) for f, d in r.frames])) for r in results)
+    update_bytes = sum(len(pickle.dumps(b)) for b in recorded)
+    events = link.record.events
+    event_bytes = len(pickle.dumps(events)) / max(len(events), 1)
+
+    local_s, remote_s = [], []
+    actor_cls = ray.remote(IdentityService).options(num_cpus=0)
+    for _ in range(args.repeats):
+        fresh = LinkStep(worker.embedding_dim(), [c.id for c in cfg.cameras], cfg.linking)
+        t = time.perf_counter()
+        for batch in recorded:
+            ids = fresh(batch)
+            [fresh.record.global_ids(x) for x in ids]
+        local_s.append(time.perf_counter() - t)
+        actor = actor_cls.remote(worker.embedding_dim(), [c.id for c in cfg.cameras], cfg.linking)
+        ray.get(actor.pid.remote())
+        t = time.perf_counter()
+        for batch in recorded:
+            ray.get(actor.update.remote(batch))
+        remote_s.append(time.perf_counter() - t)
+        ray.kill(actor)
+    local, remote = statistics.median(local_s), statistics.median(remote_s)
+    return {
+        "frames": frames, "batches": len(recorded), "link_ms_per_frame": 1000 * local / frames,
+        "actor_ms_per_frame": 1000 * remote / frames, "boundary_ms_per_frame": 1000 * (remote - local) / frames,
+        "boundary_ms_per_call": 1000 * (remote - local) / len(recorded),
+        "update_bytes_per_frame": update_bytes / frames, "result_bytes_per_frame": result_bytes / frames,
+        "event_bytes": event_bytes, "events": len(events),
+    }  # fmt: skip
+
+
+def cost_model(rows: list[dict], costs: dict, edge: dict, args: argparse.Namespace) -> list[str]:
+    cores = os.cpu_count() or 1
+    best = max((r for r in rows if r["cameras"] == max(args.cameras)), key=lambda r: r["fps"])
+    per_core = best["fps"] / cores  # camera frames per second one core sustains (read to identity)
+    service = 1000.0 / max(edge["actor_ms_per_frame"], 1e-9)  # camera frames/s one identity service links
+    lines = [
+        f"measured: {best['fps']:.1f} camera frames/s on {cores} cores ({best['engine']}, {best['cameras']} cameras) "
+        f"= {per_core:.1f} per core; one identity service links {service:.0f} camera frames/s",
+        f"per camera frame (local engine, samples): detect {1000 * costs.get('detect', 0):.2f} ms, track "
+        f"{1000 * costs.get('track', 0):.2f} ms, embed+link {1000 * costs.get('embed_link', 0):.2f} ms, sinks "
+        f"{1000 * costs.get('sinks', 0):.2f} ms",
+        "",
+        "| cameras at 10 fps | camera-frames/s | 16-core CPU nodes | identity services | GPU nodes (assumed) |",
+        "|---|---|---|---|---|",
+    ]
+    detect_share = costs.get("detect", 0.0) / max(costs.get("wall", 1e-9), 1e-9)
+    gpu_frame_s = args.gpu_detect_ms / 1000.0
+    for n in (10, 50, 100, 500):
+        load = 10.0 * n
+        cpu_nodes = math.ceil(load / (16 * per_core))
+        services = math.ceil(load / service)
+        # a GPU node: detection on the GPU (assumed ms/frame), the rest of each frame on its 16 cores
+        rest_per_core = per_core / max(1.0 - detect_share, 1e-6)
+        gpu_nodes = math.ceil(max(load * gpu_frame_s, load / (16 * rest_per_core)))
+        lines.append(f"| {n} | {load:.0f} | {cpu_nodes} | {services} | {gpu_nodes} |")
+    lines.append(
+        f"GPU nodes: detection at an assumed {args.gpu_detect_ms} ms per frame on one GPU (not measured here), the "
+        f"rest of each frame ({100 * (1 - detect_share):.0f} % of its CPU time here) on the node's 16 cores."
+    )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--cameras", default="3,6,12,24", help="camera counts (3 = the samples, full length)")
+    p.add_argument("--workers", default="1,2", help="Ray camera-worker counts")
+    p.add_argument("--frames", type=int, default=150, help="frames per camera beyond the samples row")
+    p.add_argument("--gpu-detect-ms", type=float, default=2.0, help="assumed detector ms per frame on a GPU")
+    p.add_argument("--out", type=Path, default=Path("/tmp/scale_ray"))
+    args = p.parse_args(argv)
+    args.cameras = [int(x) for x in args.cameras.split(",")]
+    args.workers = [int(x) for x in args.workers.split(",")]
+    import logging
+
+    import ray
+
+    from reid.console import setup_logging
+
+    setup_logging("WARNING")
+    logging.getLogger("pipeline").setLevel(logging.WARNING)
+    t = time.perf_counter()
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING")
+    start_s = time.perf_counter() - t
+    print(f"machine: {os.cpu_count()} cores, Ray {ray.__version__}, local cluster started in {start_s:.1f} s")
+    rows, costs = throughput(args)
+    edge = boundary(args)
+    print(
+        "\n| cameras | engine | camera frames | fps (loop) | vs local | command s | multi-camera IDF1 | update B/frame"
+        " |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    local = {r["cameras"]: r["fps"] for r in rows if r["engine"] == "local"}
+    for r in rows:
+        score = f"{r['idf1']:.3f}" if r["idf1"] is not None else "-"
+        ratio = r["fps"] / local[r["cameras"]]
+        print(f"| {r['cameras']} | {r['engine']} | {r['frames']} | {r['fps']:.1f} | {ratio:.2f} | "
+              f"{r['command_s']:.1f} | {score} | {r.get('update_bytes_per_frame', '-')} |")  # fmt: skip
+    print(f"\nboundary ({edge['frames']} camera frames in {edge['batches']} calls, median of {args.repeats}): "
+          f"link in-process {edge['link_ms_per_frame']:.3f} ms/frame, through the actor "
+          f"{edge['actor_ms_per_frame']:.3f} ms/frame -> boundary {edge['boundary_ms_per_frame']:.3f} ms/frame "
+          f"({edge['boundary_ms_per_call']:.3f} ms per call)")  # fmt: skip
+    print(f"bytes per camera frame: updates to the identity service {edge['update_bytes_per_frame']:.0f} "
+          f"(pickled), results to the driver {edge['result_bytes_per_frame']:.0f}; per identity event "
+          f"{edge['event_bytes']:.0f} ({edge['events']} events); frames (images) never cross")  # fmt: skip
+    print()
+    print("\n".join(cost_model(rows, costs, edge, args)))
+    ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
