@@ -22,6 +22,7 @@ a cost model of how many machines N cameras need.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import pickle
@@ -118,19 +119,18 @@ def boundary(args: argparse.Namespace) -> dict:
     link = LinkStep(worker.embedding_dim(), [c.id for c in cfg.cameras], cfg.linking)
 
     class Recorder:  # the worker's identity service, recording what it is sent
-        def update(self, updates):
-            recorded.append(updates)
-            ids = link(updates)
-            return [(t, link.record.global_ids(t)) for t in ids]
+        def update_batches(self, batches):
+            recorded.append(batches)
+            return [[(t, link.record.global_ids(t)) for t in link(updates)] for updates in batches]
 
     worker.start(Recorder())
     results = []
     while True:
-        result = worker.step(64)
+        result = worker.step(32)
         results.append(result)
         if result.done:
             break
-    frames = sum(len(b) for b in recorded)
+    frames = sum(len(b) for group in recorded for b in group)
     result_bytes = sum(len(pickle.dumps([(f, d) for f, d in r.frames])) for r in results)
     update_bytes = sum(len(pickle.dumps(b)) for b in recorded)
     events = link.record.events
@@ -141,15 +141,15 @@ def boundary(args: argparse.Namespace) -> dict:
     for _ in range(args.repeats):
         fresh = LinkStep(worker.embedding_dim(), [c.id for c in cfg.cameras], cfg.linking)
         t = time.perf_counter()
-        for batch in recorded:
-            ids = fresh(batch)
-            [fresh.record.global_ids(x) for x in ids]
+        for group in recorded:
+            for batch in group:
+                [fresh.record.global_ids(x) for x in fresh(batch)]
         local_s.append(time.perf_counter() - t)
         actor = actor_cls.remote(worker.embedding_dim(), [c.id for c in cfg.cameras], cfg.linking)
         ray.get(actor.pid.remote())
         t = time.perf_counter()
-        for batch in recorded:
-            ray.get(actor.update.remote(batch))
+        for group in recorded:
+            ray.get(actor.update_batches.remote(group))
         remote_s.append(time.perf_counter() - t)
         ray.kill(actor)
     local, remote = statistics.median(local_s), statistics.median(remote_s)
@@ -162,34 +162,63 @@ def boundary(args: argparse.Namespace) -> dict:
     }  # fmt: skip
 
 
-def cost_model(rows: list[dict], costs: dict, edge: dict, args: argparse.Namespace) -> list[str]:
+def detector_costs(args: argparse.Namespace) -> dict | None:
+    """Per camera frame with a real detector (YOLOv8n INT8 OpenVINO from ../shared): core-seconds (cores x
+    wall / frames: the machine is saturated) and the detector's share of the stage time (local engine)."""
+    weights = REPO.parent / "shared" / "weights" / "yolov8n_int8_openvino_model"
+    if not weights.exists():
+        print(f"(no {weights}: the cost model uses the weight-free detector's figures)")
+        return None
+    from detectors import detector_from_config
+    from pipeline.embed import build_embedder
+    from pipeline.engine import run_pipeline
+
+    cfg = config(3, args.model_frames)
+    cfg = dataclasses.replace(cfg, detector=dataclasses.replace(cfg.detector, backend="ultralytics",
+                                                                weights=str(weights)))  # fmt: skip
+    walls, shares = [], []
+    for _ in range(args.repeats):
+        out = args.out / "yolo"
+        shutil.rmtree(out, ignore_errors=True)
+        summary = run_pipeline(
+            cfg, out, detector_from_config(cfg.detector), progress=False, embedder=build_embedder(cfg)
+        )
+        walls.append(summary["wall_s"] / summary["frames"])
+        stages = summary["stage_seconds"]
+        shares.append(stages.get("detect", 0.0) / max(sum(stages.values()), 1e-9))
     cores = os.cpu_count() or 1
-    best = max((r for r in rows if r["cameras"] == max(args.cameras)), key=lambda r: r["fps"])
-    per_core = best["fps"] / cores  # camera frames per second one core sustains (read to identity)
+    return {"core_s": cores * statistics.median(walls), "detect_share": statistics.median(shares),
+            "fps": 1.0 / statistics.median(walls), "name": "YOLOv8n INT8 OpenVINO + classical ReID"}  # fmt: skip
+
+
+def cost_model(rows: list[dict], edge: dict, model: dict | None, args: argparse.Namespace) -> list[str]:
+    cores = os.cpu_count() or 1
+    if model is None:
+        best = max((r for r in rows if r["cameras"] == max(args.cameras)), key=lambda r: r["fps"])
+        model = {"core_s": cores / best["fps"], "detect_share": 0.0, "fps": best["fps"],
+                 "name": "background subtraction + classical ReID"}  # fmt: skip
     service = 1000.0 / max(edge["actor_ms_per_frame"], 1e-9)  # camera frames/s one identity service links
     lines = [
-        f"measured: {best['fps']:.1f} camera frames/s on {cores} cores ({best['engine']}, {best['cameras']} cameras) "
-        f"= {per_core:.1f} per core; one identity service links {service:.0f} camera frames/s",
-        f"per camera frame (local engine, samples): detect {1000 * costs.get('detect', 0):.2f} ms, track "
-        f"{1000 * costs.get('track', 0):.2f} ms, embed+link {1000 * costs.get('embed_link', 0):.2f} ms, sinks "
-        f"{1000 * costs.get('sinks', 0):.2f} ms",
+        f"cost model ({model['name']}, local engine on the samples, {cores} cores: {model['fps']:.1f} camera "
+        f"frames/s = {1000 * model['core_s']:.1f} core-ms per camera frame, detection "
+        f"{100 * model['detect_share']:.0f} % of it); one identity service links {service:.0f} camera frames/s "
+        f"on one core (= {service / 10:.0f} cameras at 10 fps)",
         "",
-        "| cameras at 10 fps | camera-frames/s | 16-core CPU nodes | identity services | GPU nodes (assumed) |",
+        "| cameras at 10 fps | camera-frames/s | 16-core CPU nodes | GPU nodes, 16 cores + 1 GPU (assumed) "
+        "| identity service load |",
         "|---|---|---|---|---|",
     ]
-    detect_share = costs.get("detect", 0.0) / max(costs.get("wall", 1e-9), 1e-9)
     gpu_frame_s = args.gpu_detect_ms / 1000.0
+    cpu_rest = model["core_s"] * (1.0 - model["detect_share"])
     for n in (10, 50, 100, 500):
         load = 10.0 * n
-        cpu_nodes = math.ceil(load / (16 * per_core))
-        services = math.ceil(load / service)
-        # a GPU node: detection on the GPU (assumed ms/frame), the rest of each frame on its 16 cores
-        rest_per_core = per_core / max(1.0 - detect_share, 1e-6)
-        gpu_nodes = math.ceil(max(load * gpu_frame_s, load / (16 * rest_per_core)))
-        lines.append(f"| {n} | {load:.0f} | {cpu_nodes} | {services} | {gpu_nodes} |")
+        cpu_nodes = math.ceil(load * model["core_s"] / 16)
+        gpu_nodes = math.ceil(max(load * gpu_frame_s, load * cpu_rest / 16))  # GPU-bound or CPU-bound
+        lines.append(f"| {n} | {load:.0f} | {cpu_nodes} | {gpu_nodes} | {100 * load / service:.0f} % |")
     lines.append(
-        f"GPU nodes: detection at an assumed {args.gpu_detect_ms} ms per frame on one GPU (not measured here), the "
-        f"rest of each frame ({100 * (1 - detect_share):.0f} % of its CPU time here) on the node's 16 cores."
+        f"GPU nodes: detection at an assumed {args.gpu_detect_ms} ms per frame on one GPU (not measured: no GPU "
+        f"here), the rest of each frame ({1000 * cpu_rest:.1f} core-ms) on the node's 16 cores. Above 100 % "
+        f"load the one identity service is the bottleneck (it is one actor by design)."
     )
     return lines
 
@@ -200,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cameras", default="3,6,12,24", help="camera counts (3 = the samples, full length)")
     p.add_argument("--workers", default="1,2", help="Ray camera-worker counts")
     p.add_argument("--frames", type=int, default=150, help="frames per camera beyond the samples row")
+    p.add_argument("--model-frames", type=int, default=100, help="frames per sample camera for the cost model")
     p.add_argument("--gpu-detect-ms", type=float, default=2.0, help="assumed detector ms per frame on a GPU")
     p.add_argument("--out", type=Path, default=Path("/tmp/scale_ray"))
     args = p.parse_args(argv)
@@ -217,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING")
     start_s = time.perf_counter() - t
     print(f"machine: {os.cpu_count()} cores, Ray {ray.__version__}, local cluster started in {start_s:.1f} s")
-    rows, costs = throughput(args)
+    rows, _ = throughput(args)
     edge = boundary(args)
     print(
         "\n| cameras | engine | camera frames | fps (loop) | vs local | command s | multi-camera IDF1 | update B/frame"
@@ -238,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(pickled), results to the driver {edge['result_bytes_per_frame']:.0f}; per identity event "
           f"{edge['event_bytes']:.0f} ({edge['events']} events); frames (images) never cross")  # fmt: skip
     print()
-    print("\n".join(cost_model(rows, costs, edge, args)))
+    print("\n".join(cost_model(rows, edge, detector_costs(args), args)))
     ray.shutdown()
     return 0
 

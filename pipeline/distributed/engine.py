@@ -111,8 +111,14 @@ def run_ray(
     hook: Hook | None = None,
     restart_timeout_s: float = 60.0,
     shared_embedder: bool = False,
+    group_frames: int = 16,
 ) -> dict[str, Any]:
-    """Run ``config`` on Ray (see the module docstring); returns the summary (also in ``summary.json``)."""
+    """Run ``config`` on Ray (see the module docstring); returns the summary (also in ``summary.json``).
+
+    ``frames_per_step``: camera frames a worker returns per call; ``group_frames``: camera frames whose
+    updates a worker sends the identity service in one call; ``hook(run, worker, result)`` is called after
+    each step's results reached the sinks (tests use it to kill processes mid-run).
+    """
     import ray
     from ray.exceptions import RayActorError
 
@@ -128,8 +134,8 @@ def run_ray(
         gpu = {"num_gpus": 1} if ray.cluster_resources().get("GPU", 0) >= 1 else {"num_cpus": 0}
         embed_service = ray.remote(EmbedService).options(max_restarts=-1, max_task_retries=-1, **gpu).remote(config)
         embed_dim = ray.get(embed_service.embedding_dim.remote())
-    handles = [worker_cls.remote(config, g, infos, i, len(groups), embed_service=embed_service, embed_dim=embed_dim)
-               for i, g in enumerate(groups)]  # fmt: skip
+    handles = [worker_cls.remote(config, g, infos, i, len(groups), embed_service=embed_service, embed_dim=embed_dim,
+                                 group_frames=group_frames) for i, g in enumerate(groups)]  # fmt: skip
     dims = ray.get([h.embedding_dim.remote() for h in handles])
     service = None
     if dims[0] is not None:

@@ -70,6 +70,11 @@ class IdentityService:
                 self.checkpoint()
         return out
 
+    def update_batches(self, batches: Sequence[Sequence[TrackletUpdate]]) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+        """:meth:`update` for several batches in one call (a worker sends a group: fewer round trips); each
+        batch is linked on its own, as the local engine does."""
+        return [self.update(batch) for batch in batches]
+
     def events_since(self, cursor: int) -> tuple[list[IdEvent], int]:
         """The record's events after the first ``cursor``, and the new cursor. After a restart the record is
         the checkpoint's: a cursor beyond its events starts at its end (the driver's replica then corrects

@@ -5,8 +5,10 @@ handle it is given (an actor handle: ``service.update.remote``), and a plain
 :class:`~pipeline.distributed.service.IdentityService` works as well (tests, a one-process debug run).
 
 Per :meth:`CameraWorker.step` it processes batches of frames (one per camera at most, as the local engine
-does), sends each batch's :class:`~pipeline.identity.updates.TrackletUpdate`\\s to the identity service on a
-worker thread one batch behind detection (:class:`~pipeline.overlap.OverlappedStage`), and returns the
+does), embeds them and sends the :class:`~pipeline.identity.updates.TrackletUpdate`\\s of a group of
+batches (``group_frames`` camera frames) to the identity service in one call, on a worker thread one group
+behind detection (:class:`~pipeline.overlap.OverlappedStage`); the service links each batch on its own, as
+the local engine does, so grouping saves round trips without changing a decision. It returns the
 tracked boxes with their tracklet and live global ids plus the chosen crops as JPEG bytes: the driver's
 sinks write every file. A restarted worker is started again with where to resume: file cameras skip the
 frames the driver already has, and track ids continue above the largest one used, so no (camera, track)
@@ -63,10 +65,13 @@ class CameraWorker:
     def __init__(
         self, config: PipelineConfig, camera_ids: list[str], infos: dict[str, SourceInfo], index: int = 0,
         n_workers: int = 1, detector: Any = None, embedder: Any = None, embed_service: Any = None,
-        embed_dim: int | None = None,
+        embed_dim: int | None = None, group_frames: int = 16,
     ) -> None:  # fmt: skip
 
         self.index, self.n_workers = index, n_workers
+        if group_frames < 1:
+            raise ValueError(f"group_frames: expected an int >= 1, got {group_frames}")
+        self.group_frames = group_frames
         self.config = config
         self.cams = {c.id: c for c in config.cameras if c.id in camera_ids}
         missing = sorted(set(camera_ids) - set(self.cams))
@@ -124,7 +129,7 @@ class CameraWorker:
             reader.start()
         self._batches = iter(FrameBatcher(self._readers))
         depth = 1 if self.service is not None and self.embed_cfg.overlap else 0
-        self.stage = OverlappedStage(self._identify, depth=depth)
+        self.stage = OverlappedStage(self._identify_group, depth=depth)
         self._update_bytes = 0
 
     def stop(self) -> None:
@@ -147,6 +152,7 @@ class CameraWorker:
         if self._batches is None:
             raise RuntimeError("CameraWorker.step: call start() first")
         clock, out, crops, done = StageClock(), [], [], False
+        group: tuple[list, list] = ([], [])
         while len(out) < max_frames:
             batch = next(self._batches, None)
             if batch is None:
@@ -156,9 +162,14 @@ class CameraWorker:
             if not batch:
                 continue
             _record_ages(batch, self._by_id, self.ages)
-            tracked = [self._offset(f, d) for f, d in zip(batch, _process_batch(batch, self.detector, self.trackers,
-                                                                                  self.cams, clock))]  # fmt: skip
-            self._collect(self.stage.submit(batch, tracked), out, crops, clock)
+            tracked = _process_batch(batch, self.detector, self.trackers, self.cams, clock)
+            group[0].append(batch)
+            group[1].append([self._offset(f, d) for f, d in zip(batch, tracked)])
+            if sum(len(b) for b in group[0]) >= self.group_frames:
+                self._collect(self.stage.submit(*group), out, crops, clock)
+                group = ([], [])
+        if group[0]:
+            self._collect(self.stage.submit(*group), out, crops, clock)
         if done:
             self._collect(self.stage.drain(), out, crops, clock)
             self.stage.close()
@@ -180,20 +191,24 @@ class CameraWorker:
             dets.tracker_id = dets.tracker_id + offset
         return dets
 
-    def _identify(self, batch: list[Frame], tracked: list[sv.Detections]) -> list[sv.Detections]:
-        """Embed, send the updates to the identity service, attach the ids it answers with."""
+    def _identify_group(
+        self, batches: list[list[Frame]], tracked: list[list[sv.Detections]]
+    ) -> list[list[sv.Detections]]:
+        """Embed each batch, send the group's updates to the identity service in one call, attach its ids."""
         if self.service is None:
-            return [with_tracklet_ids(d, self._number(f.camera_id, d.tracker_id)) for f, d in zip(batch, tracked)]
-        embedded, updates = self.embed(batch, tracked)
-        self._update_bytes += sum(u.nbytes for u in updates)
-        call = getattr(self.service.update, "remote", None)
+            return [[with_tracklet_ids(d, self._number(f.camera_id, d.tracker_id)) for f, d in zip(b, t)]
+                    for b, t in zip(batches, tracked)]  # fmt: skip
+        embedded, updates = zip(*(self.embed(b, t) for b, t in zip(batches, tracked)))
+        self._update_bytes += sum(u.nbytes for batch in updates for u in batch)
+        call = getattr(self.service.update_batches, "remote", None)
         if call is None:
-            answers = self.service.update(updates)
+            answers = self.service.update_batches(list(updates))
         else:
             import ray
 
-            answers = ray.get(call(updates))
-        return [with_ids(d, tracklet_ids=t, global_ids=g) for d, (t, g) in zip(embedded, answers)]
+            answers = ray.get(call(list(updates)))
+        return [[with_ids(d, tracklet_ids=t, global_ids=g) for d, (t, g) in zip(dets, batch_answers)]
+                for dets, batch_answers in zip(embedded, answers)]  # fmt: skip
 
     def _number(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
         out = np.empty(len(track_ids), np.int64)
@@ -206,10 +221,12 @@ class CameraWorker:
         return out
 
     def _collect(
-        self, done: list[tuple[list[Frame], list[sv.Detections]]], out: list, crops: list[Crop], clock: StageClock
+        self, done: list[tuple[list[list[Frame]], list[list[sv.Detections]]]], out: list, crops: list[Crop],
+        clock: StageClock,
     ) -> None:
         t = time.perf_counter()
-        for batch, tracked in done:
+        pairs = [(b, d) for batches, results in done for b, d in zip(batches, results)]
+        for batch, tracked in pairs:
             for frame, dets in zip(batch, tracked):
                 if self.crops is not None:
                     crops.extend(self.crops(frame, dets))
