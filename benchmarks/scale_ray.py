@@ -44,7 +44,7 @@ Cost model (YOLOv8n INT8 OpenVINO + classical ReID, local engine, samples): 38.0
 52.7 core-ms per camera frame, 92 % of it detection; one identity service links 2865 camera frames/s on one
 core (286 cameras at 10 fps).
 
-| cameras at 10 fps | camera-frames/s | 16-core CPU nodes | GPU nodes, 16 cores + 1 GPU (assumed) | identity service load |
+| cameras at 10 fps | camera-frames/s | 16-core CPU nodes | GPU nodes (16 cores + 1 GPU, assumed) | service load |
 |---|---|---|---|---|
 | 10 | 100 | 1 | 1 | 3 % |
 | 50 | 500 | 2 | 1 | 17 % |
