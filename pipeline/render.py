@@ -30,11 +30,13 @@ import numpy as np
 from configs import CameraConfig, ConfigError, PipelineConfig, SourceOptions, config_from_dict
 from pipeline.identity.outputs import read_tracks
 from pipeline.records import Frame
-from pipeline.sources import CameraReader, EndOfStream, is_live, probe
+from pipeline.sources import CameraReader, is_live, probe
 from pipeline.video import FrameAnnotator, VideoEncoder, recording_paths
 from reid.console import end_summary, progress, setup_logging
 
 log = logging.getLogger(__name__)
+
+MAX_RENDER_THREADS = 8
 
 
 def run_config(run_dir: Path) -> tuple[PipelineConfig, dict]:
@@ -66,16 +68,7 @@ def source_frames(camera: CameraConfig, videos_dir: Path, limit: int | None) -> 
         camera = dataclasses.replace(camera, max_frames=min(limit, camera.max_frames or limit))
     if limit == 0:
         return
-    reader = CameraReader(camera, SourceOptions(), probe(camera))
-    reader.start()
-    try:
-        while True:
-            item = reader.queue.get()
-            if isinstance(item, EndOfStream):
-                return
-            yield item
-    finally:
-        reader.stop()
+    yield from CameraReader(camera, SourceOptions(), probe(camera)).frames()
 
 
 def _recorded_frames(camera_id: str, video: Path, index: Path, limit: int | None) -> Iterator[Frame]:
@@ -135,7 +128,7 @@ def render_run(
     out_dir: Path | None = None,
     cameras: list[str] | None = None,
     show: bool = True,
-    workers: int = 2,
+    workers: int | None = None,
 ) -> dict[str, Path]:
     """Annotated videos of every camera (or ``cameras``) of a finished run into ``out_dir`` (default RUN/videos)."""
     config, summary = run_config(run_dir)
@@ -145,9 +138,10 @@ def render_run(
 
 def render_videos(
     config: PipelineConfig, processed: dict[str, int | None], run_dir: Path, out_dir: Path | None = None,
-    cameras: list[str] | None = None, show: bool = True, workers: int = 2,
+    cameras: list[str] | None = None, show: bool = True, workers: int | None = None,
 ) -> dict[str, Path]:  # fmt: skip
-    """Draw ``run_dir/tracks.csv`` on the frames each camera processed (``processed``: frame counts)."""
+    """Draw ``run_dir/tracks.csv`` on the frames each camera processed (``processed``: frame counts), one
+    thread per camera (at most ``workers``, default 8)."""
     run_dir = Path(run_dir)
     known = {c.id: c for c in config.cameras}
     chosen = list(known) if not cameras else cameras
@@ -170,8 +164,9 @@ def render_videos(
             log.warning("camera %s: no frames to draw, no video written", cid)
         return path
 
-    # Decoding, drawing and encoding release the GIL for most of their time: cameras render side by side.
-    with ThreadPoolExecutor(max(1, min(workers, len(chosen)))) as pool:
+    # Decoding, drawing and encoding release the GIL for most of their time: cameras render side by side, each
+    # on its own thread (with fewer threads than cameras the last ones would run alone and leave cores idle).
+    with ThreadPoolExecutor(max(1, min(workers or MAX_RENDER_THREADS, len(chosen)))) as pool:
         paths = list(pool.map(one, chosen))
     return {cid: path for cid, path in zip(chosen, paths) if path is not None}
 

@@ -196,13 +196,26 @@ class CameraReader(threading.Thread):
         self.stats.failed = reason == "error"
         self._put_end(EndOfStream(self.camera.id, reason))
 
+    def frames(self) -> Iterator[Frame]:
+        """The frames of a file or image-folder camera, read in the calling thread (no thread, no queue):
+        replaying a recorded source (``pipeline.render``). The same frames the thread would deliver."""
+        if self.live:
+            raise ValueError(f"camera {self.camera.id}: expected a file or folder source to replay, got a live one")
+        source = self._folder_frames() if self.camera.kind == "folder" else self._capture_frames()
+        for frame in source:
+            self.stats.frames += 1
+            yield self._window(frame)
+
     # -- emitting -------------------------------------------------------------------------------
+    def _window(self, frame: Frame) -> Frame:
+        if self.camera.crop is None:
+            return frame
+        x1, y1, x2, y2 = self.camera.crop  # a virtual camera: a fixed window of the source
+        return Frame(frame.camera_id, frame.index, frame.timestamp, np.ascontiguousarray(frame.image[y1:y2, x1:x2]))
+
     def _emit(self, frame: Frame) -> None:
         self.stats.frames += 1
-        if self.camera.crop is not None:  # a virtual camera: a fixed window of the source
-            x1, y1, x2, y2 = self.camera.crop
-            window = np.ascontiguousarray(frame.image[y1:y2, x1:x2])
-            frame = Frame(frame.camera_id, frame.index, frame.timestamp, window)
+        frame = self._window(frame)
         if not self.live:
             while not self.stopped:
                 try:

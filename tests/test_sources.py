@@ -160,6 +160,19 @@ def test_crop_makes_a_virtual_camera(tmp_path: Path) -> None:
         check_roi(CameraConfig("left", "x", crop=(0, 0, 65, 48)), info)
 
 
+@pytest.mark.parametrize("camera", [
+    {"stride": 2, "max_frames": 3}, {"crop": (0, 8, 32, 48)}, {"stride": 3},
+])  # fmt: skip
+def test_replaying_a_source_in_the_calling_thread_gives_the_threads_frames(tmp_path: Path, camera: dict) -> None:
+    cam = CameraConfig("a", str(write_video(tmp_path / "a.avi", 8)), **camera)
+    threaded, _ = read_all(cam)
+    replayed = list(CameraReader(cam, FAST).frames())
+    assert [(f.index, f.timestamp) for f in replayed] == [(f.index, f.timestamp) for f in threaded] != []
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(replayed, threaded))
+    with pytest.raises(ValueError, match="live"):
+        next(CameraReader(CameraConfig("s", "rtsp://127.0.0.1:9/x"), FAST, SourceInfo(0, 0, 0.0, 0, True)).frames())
+
+
 def file_camera_seconds(src: Path, n: int, live: CameraConfig | None = None) -> float:
     """Seconds until all ``n`` frames of the file camera came out of the batcher (beside ``live``, if given)."""
     readers = [CameraReader(CameraConfig("file", str(src)), FAST)]
