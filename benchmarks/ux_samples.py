@@ -12,19 +12,22 @@ carriage returns, ``faiss.loader`` lines).
 Variants: ``yaml`` = ``python -m pipeline.run --cameras sample_videos/cams.yaml``; ``yaml --video``;
 ``mcpa`` = ``mcpa run cam0.mp4 cam1.mp4 cam2.mp4 --weights bgsub --offline`` (the YAML's settings as flags).
 
-Results (2-core CPU dev machine, no GPU, 2026-12-01, ``--repeats 5``, machine otherwise idle):
+Results (2-core CPU dev machine, no GPU, 2026-12-01, ``--repeats 7``, machine otherwise idle):
 
 | variant | loop fps | videos s | fps incl. videos | wall s | multi-camera IDF1 | stderr bytes | CR | faiss lines |
 |---|---|---|---|---|---|---|---|---|
-| yaml | 199.0 | 0 | 199.0 | 5.14 | 0.948 | 574 | 0 | 0 |
-| yaml --video | 196.9 | 0.87 | 160.4 | 6.04 | 0.948 | 649 | 0 | 0 |
-| mcpa | 188.7 | 0 | 188.7 | 5.43 | 0.948 | 574 | 0 | 0 |
-| mcpa --video | 197.1 | 0.84 | 160.4 | 6.05 | 0.948 | 649 | 0 | 0 |
+| yaml | 225.7 | 0 | 225.7 | 4.52 | 0.948 | 607 | 0 | 0 |
+| yaml --video | 223.9 | 0.63 | 188.3 | 5.17 | 0.948 | 682 | 0 | 0 |
+| mcpa | 222.7 | 0 | 222.7 | 4.54 | 0.948 | 607 | 0 | 0 |
+| mcpa --video | 224.8 | 0.64 | 188.7 | 5.14 | 0.948 | 682 | 0 | 0 |
 
-``--video``: the loop's fps is unchanged (the loop no longer encodes); counting the 0.85 s spent drawing the
-three videos with the final ids afterwards, fps is 19.4 % lower (target: at most 15 %), and the command's
-wall time 17.6 % longer. On EPFL campus4 (YOLOv8n + OSNet, 3 x 1999 frames) drawing took 7.4 s of a
-271.6 s run (2.7 %). Before the videos were drawn at the end, the in-loop mp4v writer cost 39 % here.
+``--video``: the loop's fps is unchanged (the loop does not encode); counting the 0.63 s spent drawing the
+three videos with the final ids afterwards, fps is 15.3-16.6 % lower (target: at most 15 %), and the
+command's wall time 13.4-14.3 % longer. Drawing is CPU-bound on the 2 cores (1.1 CPU-s for 750 frames:
+x264 ultrafast 0.6 ms, decoding 0.2 ms, drawing 0.25 ms per frame), one thread per camera, sources replayed
+without a reader thread and decoded with one FFmpeg thread each (before: 0.85 s, 19.4 %). On EPFL campus4
+(YOLOv8n + OSNet, 3 x 1999 frames) drawing took 7.4 s of a 271.6 s run (2.7 %). Before the videos were drawn
+at the end, the in-loop mp4v writer cost 39 % here.
 """
 
 from __future__ import annotations
@@ -93,10 +96,14 @@ def main() -> None:
     for name, runs in rows.items():
         cells = [f"{statistics.median(r[k] for r in runs):.3f}" for k in keys]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    base = statistics.median(r["loop_fps"] for r in rows["yaml"])
-    video = statistics.median(r["fps_with_videos"] for r in rows["yaml --video"])
-    print(f"\n--video: end-to-end fps incl. drawing the videos {video:.1f} vs {base:.1f} without: "
-          f"{100 * (1 - video / base):.1f} % lower")  # fmt: skip
+    print()
+    for plain in ("yaml", "mcpa"):  # both pairs: neither is picked
+        base = statistics.median(r["loop_fps"] for r in rows[plain])
+        video = statistics.median(r["fps_with_videos"] for r in rows[f"{plain} --video"])
+        walls = [statistics.median(r["wall_s"] for r in rows[v]) for v in (plain, f"{plain} --video")]
+        print(f"{plain} --video: end-to-end fps incl. drawing the videos {video:.1f} vs {base:.1f} without: "
+              f"{100 * (1 - video / base):.1f} % lower; command wall time {100 * (walls[1] / walls[0] - 1):.1f} % "
+              "longer")  # fmt: skip
 
 
 if __name__ == "__main__":

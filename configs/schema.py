@@ -91,7 +91,9 @@ class SourceOptions:
 
     ``open_timeout`` (s) bounds every attempt to open a live stream; ``frame_timeout`` (s) is how long a live
     stream may go without a frame before it counts as lost and is reconnected. ``queue_size`` buffers file
-    cameras only: a live camera keeps just its newest frame.
+    cameras only: a live camera keeps just its newest frame. ``decode_threads``: FFmpeg decoding threads of
+    each video-file camera (0: FFmpeg's own choice; every camera already decodes on its own thread, so 1
+    avoids oversubscribing a small machine when several cameras run).
     """
 
     queue_size: int = field(16, check=in_range(1, 10000))
@@ -101,6 +103,7 @@ class SourceOptions:
     max_consecutive_failures: int = field(25, check=in_range(1, 1000000))
     open_timeout: float = field(10.0, check=in_range(0.1, 3600.0))
     frame_timeout: float = field(5.0, check=in_range(0.1, 3600.0))
+    decode_threads: int = field(0, check=in_range(0, 64))
 
 
 @dataclass(frozen=True)

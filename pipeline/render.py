@@ -68,7 +68,7 @@ def source_frames(camera: CameraConfig, videos_dir: Path, limit: int | None) -> 
         camera = dataclasses.replace(camera, max_frames=min(limit, camera.max_frames or limit))
     if limit == 0:
         return
-    yield from CameraReader(camera, SourceOptions(), probe(camera)).frames()
+    yield from CameraReader(camera, SourceOptions(decode_threads=1), probe(camera)).frames()  # a thread per camera
 
 
 def _recorded_frames(camera_id: str, video: Path, index: Path, limit: int | None) -> Iterator[Frame]:

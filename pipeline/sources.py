@@ -149,6 +149,16 @@ def check_roi(camera: CameraConfig, info: SourceInfo) -> None:
             width, height = x2 - x1, y2 - y1
 
 
+def open_file(path: str, decode_threads: int = 0) -> cv2.VideoCapture:
+    """A video file opened for reading, with ``decode_threads`` FFmpeg threads (0: FFmpeg's choice)."""
+    if decode_threads > 0:
+        cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, decode_threads])
+        if cap.isOpened():
+            return cap
+        cap.release()  # not an FFmpeg file: any backend that can
+    return cv2.VideoCapture(path)
+
+
 class CameraReader(threading.Thread):
     """Decode one camera into ``self.queue`` until the source ends, fails for good, or ``stop()``."""
 
@@ -270,7 +280,7 @@ class CameraReader(threading.Thread):
         if self.live:
             yield from self._live_frames()
             return
-        cap = cv2.VideoCapture(str(self.camera.source))
+        cap = open_file(str(self.camera.source), self.options.decode_threads)
         try:
             if not cap.isOpened():
                 self.stats.error = f"cannot open {self.camera.source} as a video"

@@ -90,7 +90,7 @@ class VideoEncoder:
 
             # OpenCV's BGR->I420 (BT.601, video range: what players assume) is ~4x cheaper than swscale's
             yuv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2YUV_I420)
-            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+            frame = av.VideoFrame.from_numpy_buffer(yuv, format="yuv420p")  # wraps the array: no copy
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         else:
