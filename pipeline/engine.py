@@ -348,9 +348,6 @@ def _summary(
     config: PipelineConfig, out_dir: Path, readers: list[CameraReader], frames_done: dict[str, int],
     track_ids: dict[str, set[int]], clock: StageClock, wall: float, interrupted: bool, outputs: RunOutputs,
 ) -> dict[str, Any]:  # fmt: skip
-    total_frames = sum(frames_done.values())
-    fps = {stage: (total_frames / s if s > 0 else None) for stage, s in clock.seconds.items()}
-    fps["end_to_end"] = total_frames / wall if wall > 0 else None
     cameras = {
         r.camera.id: {
             "frames": frames_done[r.camera.id], "tracks": len(track_ids[r.camera.id]),
@@ -359,6 +356,17 @@ def _summary(
         }
         for r in readers
     }  # fmt: skip
+    return run_summary(config, out_dir, cameras, track_ids, clock.seconds, wall, interrupted, outputs)
+
+
+def run_summary(
+    config: PipelineConfig, out_dir: Path, cameras: dict[str, dict[str, Any]], track_ids: dict[str, set[int]],
+    seconds: dict[str, float], wall: float, interrupted: bool, outputs: RunOutputs,
+) -> dict[str, Any]:  # fmt: skip
+    """The summary.json fields every engine writes (``cameras``: per camera, ``frames`` and reader counters)."""
+    total_frames = sum(c["frames"] for c in cameras.values())
+    fps = {stage: (total_frames / s if s > 0 else None) for stage, s in seconds.items()}
+    fps["end_to_end"] = total_frames / wall if wall > 0 else None
     return {
         "out_dir": str(out_dir),
         "interrupted": interrupted,
@@ -367,7 +375,7 @@ def _summary(
         "boxes": outputs.boxes,
         "crops": outputs.crops.count if outputs.crops is not None else 0,
         "wall_s": round(wall, 3),
-        "stage_seconds": {k: round(v, 3) for k, v in clock.seconds.items()},
+        "stage_seconds": {k: round(v, 3) for k, v in seconds.items()},
         "fps": {k: (round(v, 2) if v is not None else None) for k, v in fps.items()},
         "cameras": cameras,
         "config": dataclasses.asdict(config),

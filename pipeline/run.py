@@ -26,6 +26,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from configs import ConfigError, DetectorConfig, EmbedConfig, PipelineConfig, config_from_dict, load_config
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     from detectors import detector_from_config
     from pipeline.durable import check_writable_dir
     from pipeline.embed import build_embedder
-    from pipeline.engine import prepare_sources, run_pipeline, summary_line
+    from pipeline.engine import prepare_sources, run_pipeline
     from pipeline.identity.stage import build_gallery
     from pipeline.tracking import check_params
 
@@ -228,11 +229,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: output folder {out_dir}: {exc}; expected a folder this user can write", file=sys.stderr)
         return 2
     log.info("writing to %s", out_dir)
+    return _report(lambda: run_pipeline(
+        config, out_dir, detector, progress=config.outputs.progress, embedder=embedder, infos=infos, gallery=gallery,
+    ))  # fmt: skip
+
+
+def _report(run: Callable[[], dict]) -> int:
+    """Run, print the end-of-run lines; the exit code (2: outputs not writable, 4: a camera failed)."""
+    from pipeline.engine import summary_line
+
     try:
-        summary = run_pipeline(
-            config, out_dir, detector, progress=config.outputs.progress, embedder=embedder, infos=infos,
-            gallery=gallery,
-        )  # fmt: skip
+        summary = run()
     except OSError as exc:
         print(f"error: writing the run's outputs: {exc}; expected a writable folder with free space", file=sys.stderr)
         return 2
@@ -243,7 +250,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run_ray(config: PipelineConfig, out_dir: Path, infos: dict, args: argparse.Namespace) -> int:
     """``--engine ray``: the same run on camera-group workers and one identity service."""
     from pipeline.distributed.engine import init_ray, run_ray
-    from pipeline.engine import summary_line
 
     if args.workers < 1 or args.checkpoint_s <= 0:
         raise ConfigError(
@@ -251,16 +257,10 @@ def _run_ray(config: PipelineConfig, out_dir: Path, infos: dict, args: argparse.
         )
     init_ray(args.address)  # ConfigError (exit 2) when --address is unreachable
     log.info("writing to %s (ray engine, %d workers)", out_dir, args.workers)
-    try:
-        summary = run_ray(
-            config, out_dir, workers=args.workers, progress=config.outputs.progress, infos=infos,
-            checkpoint_s=args.checkpoint_s, shared_embedder=args.shared_embedder,
-        )  # fmt: skip
-    except OSError as exc:
-        print(f"error: writing the run's outputs: {exc}; expected a writable folder with free space", file=sys.stderr)
-        return 2
-    print(summary_line(summary))
-    return _camera_failures(summary)
+    return _report(lambda: run_ray(
+        config, out_dir, workers=args.workers, progress=config.outputs.progress, infos=infos,
+        checkpoint_s=args.checkpoint_s, shared_embedder=args.shared_embedder,
+    ))  # fmt: skip
 
 
 def _camera_failures(summary: dict) -> int:

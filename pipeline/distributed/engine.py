@@ -28,7 +28,7 @@ from pipeline.distributed.embedder import EmbedService
 from pipeline.distributed.service import IdentityService
 from pipeline.distributed.worker import CameraWorker, StepResult
 from pipeline.durable import atomic_open, ctrl_c_deferred, write_text
-from pipeline.engine import _progress_bars, _videos, prepare_sources, write_identities
+from pipeline.engine import _progress_bars, _videos, prepare_sources, run_summary, write_identities
 from pipeline.identity.record import IdentityRecord
 from pipeline.identity.tracklets import Tracklet
 from pipeline.records import tracklet_ids_of
@@ -372,9 +372,6 @@ def _summary(
     wall: float, interrupted: bool, outputs: RunOutputs, failed: dict[str, str],
 ) -> dict[str, Any]:  # fmt: skip
     """The same summary keys as the local engine's."""
-    import dataclasses
-
-    total = sum(run.frames_done.values())
     cameras = {}
     for cid, n in run.frames_done.items():
         h = health.get(cid, {})
@@ -387,20 +384,7 @@ def _summary(
             "corrupt": h.get("corrupt", 0), "reconnects": h.get("reconnects", 0), "error": failed.get(cid, error),
             "disconnects": h.get("disconnects", 0), "frame_age_s": h.get("frame_age_s"), "failed": gave_up,
         }  # fmt: skip
-    fps = {stage: (total / s if s > 0 else None) for stage, s in seconds.items()}
-    fps["end_to_end"] = total / wall if wall > 0 else None
-    return {
-        "out_dir": str(out_dir),
-        "interrupted": interrupted,
-        "frames": total,
-        "tracks": sum(len(v) for v in track_ids.values()),
-        "boxes": outputs.boxes,
-        "crops": outputs.crops.count if outputs.crops is not None else 0,
-        "wall_s": round(wall, 3),
-        "stage_seconds": {k: round(v, 3) for k, v in seconds.items()},
-        "fps": {k: (round(v, 2) if v is not None else None) for k, v in fps.items()},
-        "cameras": cameras,
-        "failed_cameras": dict(failed),
-        "config": dataclasses.asdict(config),
-    }
+    summary = run_summary(config, out_dir, cameras, track_ids, seconds, wall, interrupted, outputs)
+    summary["failed_cameras"] = dict(failed)
+    return summary
 
