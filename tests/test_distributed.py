@@ -170,7 +170,7 @@ def test_a_restarted_identity_service_resumes_from_its_checkpoint(tmp_path: Path
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
-    summary = run_ray(cfg, out, workers=2, progress=False, frames_per_step=8, checkpoint_s=0.2, hook=kill_service)
+    summary = run_ray(cfg, out, workers=2, progress=False, frames_per_step=8, checkpoint_s=0.05, hook=kill_service)
     stats = summary["engine"]["identity_service"]
     assert killed and stats["restarts"] == 1 and stats["restored"]["tracklets"] >= 1
     assert summary["frames"] == 450 and summary["identities"]["global_ids"] >= 2
