@@ -1,6 +1,8 @@
 """Identity: who is who across cameras, from the tracker's boxes to global ids.
 
 - :mod:`~pipeline.identity.stage`: the identity stage of a run (embed chosen boxes, grow tracklets, link online);
+- :mod:`~pipeline.identity.record`: the one owner of tracklet id → global id, and its id events;
+- :mod:`~pipeline.identity.updates`: what crosses from the embedding half to the linking half (never images);
 - :mod:`~pipeline.identity.tracklets`: tracklets, one per (camera, tracker id), with their mean embeddings;
 - :mod:`~pipeline.identity.gallery`: the shared gallery of global identities, searched with faiss;
 - :mod:`~pipeline.identity.linker`: cross-camera linking, online against the gallery and offline by clustering;

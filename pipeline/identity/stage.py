@@ -3,8 +3,13 @@
 Per batch of frames (one per camera): :class:`~pipeline.embed.EmbedSelector` picks boxes worth a crop,
 :class:`~pipeline.embed.EmbedBatcher` embeds them across cameras, :class:`~pipeline.identity.tracklets.TrackletStore`
 accumulates them, and :class:`~pipeline.identity.linker.OnlineLinker` gives mature tracklets a global id from the
-shared :class:`~pipeline.identity.gallery.Gallery`. At the end, :meth:`IdentityStage.finish` returns the final
+shared :class:`~pipeline.identity.gallery.Gallery`, writing its decisions into the
+:class:`~pipeline.identity.record.IdentityRecord`. At the end, :meth:`IdentityStage.finish` returns the final
 tracklet → global id mapping (online, or re-clustered offline).
+
+The stage is two halves joined by :class:`~pipeline.identity.updates.TrackletUpdate`: :class:`EmbedStep` needs
+the images, :class:`LinkStep` never does. The local engine runs both in one process; the Ray engine runs the
+first in its camera workers and the second in its identity service.
 """
 
 from __future__ import annotations
