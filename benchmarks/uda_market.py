@@ -24,7 +24,26 @@ per epoch ~45 s feature extraction of the 12,936 crops, ~5 s Jaccard + DBSCAN, ~
 | camera | 48.9 / 71.8 | 56.1 / 76.8 | 58.3 / 78.0 | 59.8 / 79.5 | 63.1 / 81.4 | 63.3 / 81.7 | 67.2 |
 | hybrid (3 epochs) | 37.6 / 62.6 | - | - | - | - | - | 11.7 |
 
-Issue 15 ablation (``--variants ablation``, NOT yet run): camera proxies; + PAUL's patch branch
+Issue 15 ablation at a reduced budget, run 2026-12-01 on the 2-core CPU (machine otherwise idle): the four
+variants at 3 epochs x 100 iterations of 64 each, the same schedule and clustering, evaluation after epoch 3
+included in the minutes:
+
+    python benchmarks/uda_market.py --variants camera,camera+relation,camera+patch,camera+patch+relation \
+        --epochs 3 --iters 100 --eval-every 3
+
+| variant | minutes | clusters | outliers | mAP % | Rank-1 % |
+| --- | --- | --- | --- | --- | --- |
+| camera | 14.9 | 686 | 1586 | 44.0 | 67.6 |
+| camera + relation head | 14.9 | 722 | 2576 | 45.1 | 72.4 |
+| camera + patch branch | 23.2 | 698 | 4471 | 28.3 | 51.6 |
+| camera + patch + relation | 22.9 | 710 | 2802 | 37.5 | 65.1 |
+
+At this budget the part/relation head helps (+1.1 mAP, +4.8 Rank-1, no extra minutes), while PAUL's patch
+branch hurts (-15.7 mAP) and costs 56 % more time: its PEDAL loss (3.25, larger than the contrastive loss,
+2.85, at epoch 3) pulls the shared backbone towards patch neighbourhoods while the pseudo-labels are
+still forming. The full-budget ablation (18 x 200, about 7 h for the four) has not been run.
+
+Full-budget plan (``--variants ablation``): camera proxies; + PAUL's patch branch
 (``--patch``); + the part / relation head (``--head relation``); both. Every variant has the same budget
 (18 epochs x 200 iterations of 64 crops, the same schedule and clustering); the patch branch also forwards
 each crop's augmented copy, so it costs more minutes, which the table's minutes column shows.
