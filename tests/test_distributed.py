@@ -7,6 +7,7 @@ detector and the classical embedder, so they need no downloaded file.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -17,11 +18,13 @@ import pytest
 from configs import config_from_dict
 from pipeline.distributed.engine import camera_groups, run_ray
 from pipeline.distributed.service import CHECKPOINT_FILE, NEXT_ID_FILE, IdentityService
+from pipeline.distributed.worker import CameraWorker
 from pipeline.embed import build_embedder
 from pipeline.engine import run_pipeline
 from pipeline.evaluation.evaluate import evaluate_folders
 from pipeline.identity.outputs import load_tracklets
 from pipeline.identity.updates import TrackletUpdate
+from pipeline.records import tracklet_ids_of
 from pipeline.run import main as run_main
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_videos"
@@ -103,6 +106,24 @@ def test_service_resumes_from_its_checkpoint_and_never_reuses_a_tracklet_id(tmp_
     np.testing.assert_allclose(restored.link.gallery.search(query, 2)[0], scores_before[0], atol=1e-6)
     (again, _), = restored.update(updates("cam1", 20, [7], people[2:]))
     assert again[0] > ids[0]  # the id handed out after the checkpoint is never minted again
+
+
+def test_a_worker_without_reid_numbers_tracklets_in_its_own_block() -> None:
+    cfg = dataclasses.replace(sample_config(max_frames=40, crops=False), embed=None)
+    from pipeline.engine import prepare_sources
+
+    worker = CameraWorker(cfg, ["cam0", "cam1"], prepare_sources(cfg), index=1, n_workers=2)
+    worker.start(first_tracklet=3)
+    frames = []
+    while True:
+        result = worker.step(16)
+        frames += result.frames
+        if result.done:
+            break
+    assert len(frames) == 80
+    ids = np.concatenate([tracklet_ids_of(d) for _, d in frames if len(d)])
+    assert len(ids) and (ids % 2 == 1).all() and ids.min() >= 7  # k * 2 + 1 with k >= 3
+    assert all(f.image.size == 0 for f, _ in frames)  # no pixels leave a worker
 
 
 def test_ray_engine_gives_the_local_engines_identities(tmp_path: Path, cluster) -> None:

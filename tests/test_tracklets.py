@@ -7,7 +7,7 @@ import pytest
 import supervision as sv
 
 from pipeline.identity.record import IdentityRecord
-from pipeline.identity.tracklets import Tracklet, TrackletStore, cannot_link
+from pipeline.identity.tracklets import Tracklet, TrackletNumbers, TrackletStore, cannot_link
 from pipeline.records import with_embeddings
 
 E = np.eye(4, dtype=np.float32)
@@ -133,3 +133,12 @@ def test_open_ids_are_looked_up_in_the_identity_record() -> None:
     tracklets = store.open_ids("a", np.array([5, 4, 9]))
     assert tracklets.tolist() == [100, 101, -1] and record.global_ids(tracklets).tolist() == [7, -1, -1]
     assert [t.global_id for t in record.label(store.all())] == [7, -1]
+
+
+def test_tracklet_numbers_count_in_a_block() -> None:
+    numbers = TrackletNumbers(start=1, step=2)  # worker 1 of 2
+    assert numbers("a", np.array([5, 4])).tolist() == [1, 3]
+    assert numbers("b", np.array([5, 4, 9])).tolist() == [5, 7, 9]
+    assert numbers("a", np.array([4])).tolist() == [3]
+    with pytest.raises(ValueError, match="step >= 1"):
+        TrackletNumbers(step=0)

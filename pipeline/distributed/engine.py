@@ -29,6 +29,7 @@ from pipeline.distributed.service import IdentityService
 from pipeline.distributed.worker import CameraWorker, StepResult
 from pipeline.durable import atomic_open, ctrl_c_deferred, write_text
 from pipeline.engine import _progress_bars, _videos, prepare_sources, run_summary, write_identities
+from pipeline.identity.outputs import read_tracks
 from pipeline.identity.record import IdentityRecord
 from pipeline.identity.tracklets import Tracklet
 from pipeline.records import tracklet_ids_of
@@ -53,7 +54,6 @@ class RayRun:
     next_index: dict[str, int] = field(default_factory=dict)
     max_track: dict[str, int] = field(default_factory=dict)
     max_tracklet: list[int] = field(default_factory=list)
-    spans: dict[int, list] = field(default_factory=dict)  # tracklet id -> [camera, track, first/last frame, ts, boxes]
 
 
 Hook = Callable[[RayRun, int, StepResult], None]
@@ -184,7 +184,6 @@ def run_ray(
                 tracklets = tracklet_ids_of(dets)
                 if tracklets is not None:
                     run.max_tracklet[i] = max(run.max_tracklet[i], int(tracklets.max()))
-                    _add_spans(run.spans, frame, tracklets, dets.tracker_id)
             bars[cid].update(1)
         if outputs.crops is not None:
             outputs.crops.write(result.crops)
@@ -311,7 +310,9 @@ def _finish(
     """Final ids from the identity service into every output; the events file made to replay to them."""
     import ray
 
-    conclusion = _with_orphans(ray.get(service.conclude.remote(config.linking.offline)), run.spans)
+    conclusion = ray.get(service.conclude.remote(config.linking.offline))
+    if ray.get(service.stats.remote())["restarts"]:  # tracklets of the interval its restart lost
+        conclusion = _with_orphans(conclusion, out_dir / "tracks.csv")
     events, _ = ray.get(service.events_since.remote(len(replica.events)))
     replica.apply(events)
     replica.assign_all(conclusion["mapping"])  # what a restart of the service lost: corrected here
@@ -336,33 +337,31 @@ def _finish(
     return out
 
 
-def _add_spans(spans: dict[int, list], frame: Any, tracklets: np.ndarray, tracks: np.ndarray) -> None:
-    for tid, track in zip(tracklets.tolist(), tracks.tolist()):
-        span = spans.get(tid)
-        if span is None:
-            spans[tid] = [frame.camera_id, track, frame.index, frame.index, frame.timestamp, frame.timestamp, 1]
-        else:
-            span[3], span[5], span[6] = frame.index, frame.timestamp, span[6] + 1
-
-
-def _with_orphans(conclusion: dict[str, Any], spans: dict[int, list]) -> dict[str, Any]:
+def _with_orphans(conclusion: dict[str, Any], tracks_csv: Path) -> dict[str, Any]:
     """Tracklets the outputs hold but a restarted identity service lost (created in the interval after its
     last checkpoint) rejoin as box-only tracklets with the global id of their track's continuation: the
-    service's next tracklet of the same camera and track (or -1 when the track ended in that interval)."""
+    service's next tracklet of the same camera and track (or -1 when the track ended in that interval).
+    Their spans come from ``tracks.csv``, read once."""
     tracklets, mapping = list(conclusion["tracklets"]), dict(conclusion["mapping"])
-    orphans = sorted(set(spans) - set(mapping))
-    if not orphans:
+    cams, values = read_tracks(tracks_csv)  # columns: frame, timestamp, track, global, x1..y2, conf, tracklet
+    tids = values[:, 9].astype(np.int64)
+    orphan_rows = np.flatnonzero((tids >= 0) & ~np.isin(tids, np.fromiter(mapping, np.int64, len(mapping))))
+    if len(orphan_rows) == 0:
         return conclusion
+    ids, counts = np.unique(tids[orphan_rows], return_counts=True)
+    groups = np.split(orphan_rows[np.argsort(tids[orphan_rows], kind="stable")], np.cumsum(counts)[:-1])
     by_track: dict[tuple[str, int], list[Tracklet]] = {}
     for t in sorted(tracklets, key=lambda t: t.first_frame):
         by_track.setdefault((t.camera_id, t.track_id), []).append(t)
-    for tid in orphans:
-        cam, track, first, last, first_ts, last_ts, n = spans[tid]
+    for tid, rows, n in zip(ids.tolist(), groups, counts.tolist()):
+        cam, track = str(cams[rows[0]]), int(values[rows[0], 2])
+        first, last = int(values[rows, 0].min()), int(values[rows, 0].max())
         later = [t for t in by_track.get((cam, track), []) if t.first_frame >= first]
         gid = later[0].global_id if later else -1
-        tracklets.append(Tracklet(tid, cam, track, first, last, first_ts, last_ts, n_boxes=n, global_id=gid))
+        tracklets.append(Tracklet(tid, cam, track, first, last, float(values[rows, 1].min()),
+                                  float(values[rows, 1].max()), n_boxes=n, global_id=gid))  # fmt: skip
         mapping[tid] = gid
-    log.warning("%d tracklets from the identity service's lost interval rejoin their tracks' ids", len(orphans))
+    log.warning("%d tracklets from the identity service's lost interval rejoin their tracks' ids", len(ids))
     tracklets.sort(key=lambda t: t.tracklet_id)
     return {**conclusion, "tracklets": tracklets, "mapping": mapping}
 

@@ -33,6 +33,7 @@ from pipeline.distributed.embedder import RemoteEmbedder
 from pipeline.embed import build_embedder
 from pipeline.engine import StageClock, _process_batch, _record_ages
 from pipeline.identity.stage import EmbedStep
+from pipeline.identity.tracklets import TrackletNumbers
 from pipeline.latency import FrameAges
 from pipeline.overlap import OverlappedStage
 from pipeline.records import EMBEDDING_KEY, Frame, with_ids, with_tracklet_ids
@@ -111,14 +112,13 @@ class CameraWorker:
             service: the identity service (actor handle or object); None runs without ReID.
             resume: per camera, the first frame index still to process (file cameras skip the ones before).
             track_offsets: per camera, added to every tracker id (above the ids a previous life used).
-            first_tracklet: without a service, the first tracklet id this worker numbers from (ids are
-                ``first_tracklet + k * n_workers + index``: unique across workers).
+            first_tracklet: without a service, the first k of this worker's tracklet ids
+                ``k * n_workers + index`` (unique across workers; a restarted worker continues its block).
         """
         self.service = service if self.embed is not None else None
         self.resume = dict(resume or {})
         self.offsets = {cid: int((track_offsets or {}).get(cid, 0)) for cid in self.cams}
-        self._next_tracklet = first_tracklet
-        self._tracklet_ids: dict[tuple[str, int], int] = {}
+        self._numbers = TrackletNumbers(first_tracklet * self.n_workers + self.index, self.n_workers)
         rates = {cid: (self.infos[cid].fps or 25.0) / self.cams[cid].stride for cid in self.cams}
         t = self.config.tracker
         self.trackers = build_trackers(list(self.cams), t.kind, rates, dict(t.params), t.thresholds)
@@ -196,7 +196,7 @@ class CameraWorker:
     ) -> list[list[sv.Detections]]:
         """Embed each batch, send the group's updates to the identity service in one call, attach its ids."""
         if self.service is None:
-            return [[with_tracklet_ids(d, self._number(f.camera_id, d.tracker_id)) for f, d in zip(b, t)]
+            return [[with_tracklet_ids(d, self._numbers(f.camera_id, d.tracker_id)) for f, d in zip(b, t)]
                     for b, t in zip(batches, tracked)]  # fmt: skip
         embedded, updates = zip(*(self.embed(b, t) for b, t in zip(batches, tracked)))
         self._update_bytes += sum(u.nbytes for batch in updates for u in batch)
@@ -209,16 +209,6 @@ class CameraWorker:
             answers = ray.get(call(list(updates)))
         return [[with_ids(d, tracklet_ids=t, global_ids=g) for d, (t, g) in zip(dets, batch_answers)]
                 for dets, batch_answers in zip(embedded, answers)]  # fmt: skip
-
-    def _number(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
-        out = np.empty(len(track_ids), np.int64)
-        for i, track in enumerate(np.asarray(track_ids).reshape(-1).tolist()):
-            key = (camera_id, int(track))
-            if key not in self._tracklet_ids:
-                self._tracklet_ids[key] = self._next_tracklet * self.n_workers + self.index
-                self._next_tracklet += 1
-            out[i] = self._tracklet_ids[key]
-        return out
 
     def _collect(
         self, done: list[tuple[list[list[Frame]], list[list[sv.Detections]]]], out: list, crops: list[Crop],

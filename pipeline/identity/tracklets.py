@@ -502,15 +502,19 @@ class TrackletStore:
 
 
 class TrackletNumbers:
-    """Tracklet ids for a run without an identity stage: one per (camera, track), in order of appearance."""
+    """Tracklet ids for a run without an identity stage: one per (camera, track), in order of appearance,
+    ``start``, ``start + step``, ... (a Ray camera worker numbers its own block: its index, step the workers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: int = 0, step: int = 1) -> None:
+        if start < 0 or step < 1:
+            raise ValueError(f"expected start >= 0 and step >= 1, got {start}, {step}")
+        self.start, self.step = start, step
         self._ids: dict[tuple[str, int], int] = {}
 
     def __call__(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
         out = np.empty(len(track_ids), np.int64)
         for i, track in enumerate(np.asarray(track_ids).reshape(-1).tolist()):
-            out[i] = self._ids.setdefault((camera_id, int(track)), len(self._ids))
+            out[i] = self._ids.setdefault((camera_id, int(track)), self.start + self.step * len(self._ids))
         return out
 
 
