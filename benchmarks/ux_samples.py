@@ -16,18 +16,28 @@ Results (2-core CPU dev machine, no GPU, 2026-12-01, ``--repeats 7``, machine ot
 
 | variant | loop fps | videos s | fps incl. videos | wall s | multi-camera IDF1 | stderr bytes | CR | faiss lines |
 |---|---|---|---|---|---|---|---|---|
-| yaml | 225.7 | 0 | 225.7 | 4.52 | 0.948 | 607 | 0 | 0 |
-| yaml --video | 223.9 | 0.63 | 188.3 | 5.17 | 0.948 | 682 | 0 | 0 |
-| mcpa | 222.7 | 0 | 222.7 | 4.54 | 0.948 | 607 | 0 | 0 |
-| mcpa --video | 224.8 | 0.64 | 188.7 | 5.14 | 0.948 | 682 | 0 | 0 |
+| yaml | 265.1 | 0 | 265.1 | 3.88 | 0.948 | 607 | 0 | 0 |
+| yaml --video | 266.4 | 0.46 | 228.7 | 4.28 | 0.948 | 682 | 0 | 0 |
+| mcpa | 269.2 | 0 | 269.2 | 3.78 | 0.948 | 607 | 0 | 0 |
+| mcpa --video | 266.0 | 0.46 | 229.2 | 4.28 | 0.948 | 682 | 0 | 0 |
 
-``--video``: the loop's fps is unchanged (the loop does not encode); counting the 0.63 s spent drawing the
-three videos with the final ids afterwards, fps is 15.3-16.6 % lower (target: at most 15 %), and the
-command's wall time 13.4-14.3 % longer. Drawing is CPU-bound on the 2 cores (1.1 CPU-s for 750 frames:
-x264 ultrafast 0.6 ms, decoding 0.2 ms, drawing 0.25 ms per frame), one thread per camera, sources replayed
-without a reader thread and decoded with one FFmpeg thread each (before: 0.85 s, 19.4 %). On EPFL campus4
-(YOLOv8n + OSNet, 3 x 1999 frames) drawing took 7.4 s of a 271.6 s run (2.7 %). Before the videos were drawn
-at the end, the in-loop mp4v writer cost 39 % here.
+``--video``: the loop's fps is unchanged (the loop does not encode). Counting the 0.46 s spent drawing the
+three videos with the final ids after the loop, fps is 13.7-14.8 % lower (target: at most 15 %); the
+command's wall time is 10.2-13.3 % longer. The loop speed of this machine moves by about 10 % from run to
+run (265-289 fps on the same day), and the drop with it: the same code measured 14.1-16.3 % in an earlier
+7-repeat run at 281 fps.
+
+How the drawing got cheaper, each step measured on this benchmark (median videos s, then drop):
+- in-loop mp4v writer (before the videos were drawn at the end): 39 %;
+- drawn at the end, a reader thread per camera: 0.85 s, 19.4 %;
+- sources replayed without a reader thread, one FFmpeg decode thread each, one drawing thread per
+  camera: 0.63 s, 15.3-16.6 %;
+- x264 at constant QP 24 with ``tune=zerolatency`` instead of CRF 23 (x264's CRF rate control analyses
+  every frame; constant QP skips that; 0.55 -> 0.35 ms a frame, files 30 % of the size): 0.51 s;
+- PyAV imported on a spare thread while the loop runs, not after it: 0.46 s.
+What is left is CPU on the 2 cores, about 0.9 ms a frame: x264 0.35, decoding 0.2, drawing 0.14, the
+colour conversion 0.09. On EPFL campus4 (YOLOv8n + OSNet, 3 x 1999 frames) drawing took 7.4 s of a 271.6 s
+run (2.7 %, before the QP change).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from pipeline.render import render_videos
 from pipeline.sinks import EventsWriter, RunOutputs
 from pipeline.sources import CameraReader, FrameBatcher, SourceInfo, check_roi, probe
 from pipeline.tracking import build_trackers
+from pipeline.video import h264_available
 from reid.console import end_summary, progress
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,8 @@ def stream_pipeline(
     tracker_cfg = config.tracker
     trackers = build_trackers(list(cams), tracker_cfg.kind, rates, dict(tracker_cfg.params), tracker_cfg.thresholds)
     readers = [CameraReader(c, config.sources, infos[c.id]) for c in config.cameras]
+    if config.outputs.video:  # PyAV loads (~40 ms) on a spare core while the loop runs, not after it
+        threading.Thread(target=h264_available, name="load-pyav", daemon=True).start()
     identity = None
     embed_cfg = config.embed if config.embed is not None else EmbedConfig()
     if embedder is not None:

@@ -28,7 +28,7 @@ from pipeline.durable import atomic_path
 from pipeline.identity.record import IdEvent
 from pipeline.identity.tracklets import TrackletNumbers
 from pipeline.records import Frame, global_ids_of, tracklet_ids_of
-from pipeline.video import VideoEncoder, recording_paths
+from pipeline.video import RECORDING_QP, VideoEncoder, recording_paths
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class SourceRecorder:
     a file camera needs no recording, its source is read again."""
 
     def __init__(self, video: Path, index: Path, fps: float) -> None:
-        self._encoder = VideoEncoder(video, fps)
+        self._encoder = VideoEncoder(video, fps, qp=RECORDING_QP)
         self._index_path = index
         self._frames: list[int] = []
         self._stamps: list[float] = []

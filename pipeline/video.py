@@ -3,6 +3,11 @@
 - :class:`VideoEncoder` writes H.264 (``libx264`` through PyAV, ``yuv420p``, ``+faststart``), which every
   browser plays. Where PyAV or its x264 encoder is missing it falls back to OpenCV's ``mp4v`` and logs that
   browsers may not play the file. The file appears only when it is complete (temporary file + rename).
+  It encodes at a constant quantiser (``qp``), ``ultrafast``, ``zerolatency``: x264's rate control (CRF)
+  runs a look-ahead analysis on every frame that constant QP skips. On the rendered samples QP 24 encodes in
+  0.35 ms a frame against 0.55 ms for CRF 23, with a file 30 % of the size; on real video (EPFL campus4,
+  PETS09) QP 24 keeps 39-41 dB luma PSNR against its input at 60 % of CRF 23's size. A raw live recording,
+  which is encoded again when drawn, is kept at QP 18.
 - :class:`FrameAnnotator` draws what a reviewer needs on one camera's frames: a box coloured by identity
   (global id when linked, else the tracker's id), a short trail of each identity's feet, an id label, and a
   header with the camera name, the time and the frame index.
@@ -28,6 +33,7 @@ PALETTE = sv.ColorPalette.DEFAULT
 UNLINKED_COLOUR_OFFSET = 1_000_000  # unlinked tracks colour by track id, away from the global ids' colours
 RECORDING_SUFFIX = ".source.mp4"
 RECORDING_INDEX_SUFFIX = ".source.npz"
+RECORDING_QP = 18  # a live camera's raw recording is encoded again when drawn: keep it near lossless
 
 
 def recording_paths(videos_dir: Path, camera_id: str) -> tuple[Path, Path]:
@@ -47,7 +53,9 @@ def h264_available() -> bool:
 class VideoEncoder:
     """Append BGR frames of one size; ``close()`` finalises ``path`` atomically. Also a context manager."""
 
-    def __init__(self, path: Path, fps: float, crf: int = 23, preset: str = "ultrafast", threads: int = 1) -> None:
+    def __init__(self, path: Path, fps: float, qp: int = 24, preset: str = "ultrafast", threads: int = 1) -> None:
+        if not 0 <= qp <= 51:
+            raise ValueError(f"qp: expected an H.264 quantiser in [0, 51], got {qp}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = fps if fps and fps > 0 else 25.0
@@ -55,7 +63,7 @@ class VideoEncoder:
         if self.codec == "mp4v":
             log.warning("PyAV with libx264 not available: writing %s as mp4v (browsers may not play it)", self.path)
         self._tmp = self.path.with_name(f".{self.path.stem}.tmp{self.path.suffix}")  # containers go by suffix
-        self._crf, self._preset, self._threads = crf, preset, threads
+        self._qp, self._preset, self._threads = qp, preset, threads
         self._container = None
         self._stream = None
         self._cv_writer: cv2.VideoWriter | None = None
@@ -71,7 +79,7 @@ class VideoEncoder:
             stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
             stream.width, stream.height = self._size
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(self._crf), "preset": self._preset}
+            stream.options = {"qp": str(self._qp), "preset": self._preset, "tune": "zerolatency"}
             stream.thread_count = max(1, self._threads)
             self._stream = stream
         else:

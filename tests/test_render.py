@@ -39,6 +39,20 @@ def test_encoder_writes_h264_atomically(tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["a.mp4"]
 
 
+def test_encoder_quantiser_trades_size_for_quality(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (64, 96, 3), np.uint8) for _ in range(6)]  # noise: every bit shows
+    sizes = {}
+    for qp in (18, 40):
+        with VideoEncoder(tmp_path / f"q{qp}.mp4", fps=10, qp=qp) as enc:
+            for image in images:
+                enc.write(image)
+        sizes[qp] = (tmp_path / f"q{qp}.mp4").stat().st_size
+    assert sizes[18] > 2 * sizes[40]
+    with pytest.raises(ValueError, match=r"qp: expected an H.264 quantiser in \[0, 51\], got 60"):
+        VideoEncoder(tmp_path / "bad.mp4", fps=10, qp=60)
+
+
 def test_encoder_falls_back_to_mp4v_and_says_so(tmp_path: Path, monkeypatch, caplog) -> None:
     monkeypatch.setattr(video_module, "h264_available", lambda: False)
     with caplog.at_level(logging.WARNING), VideoEncoder(tmp_path / "b.mp4", fps=10) as enc:
