@@ -185,6 +185,7 @@ class LinkingConfig:
     center_cameras: bool = True
     calibration_fraction: float = field(0.6, check=in_range(0.0, 0.99, low_open=True))
     restitch_window_s: float = field(5.0, check=in_range(0.0, None))
+    split_switches: bool = True  # cut a tracklet whose latest crops look like a stranger to the rest of it
 
 
 @dataclass(frozen=True)

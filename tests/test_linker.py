@@ -331,3 +331,35 @@ def test_online_mean_score_resists_a_camera_cast(score: str, center: bool, corre
 def test_linker_bad_score() -> None:
     with pytest.raises(ValueError, match="expected score 'mean' or 'max'"):
         new_linker(score="median")
+
+
+def switch_scene() -> list[tuple]:
+    """Camera b sees persons 0 and 1; later camera a's track 1 follows person 0, then (a tracker switch)
+    person 1, while track 2 follows person 2."""
+    return [
+        ("b", 5, 0, 20, PEOPLE[0]),
+        ("b", 6, 0, 20, PEOPLE[1]),
+        ("a", 1, 30, 70, lambda f: PEOPLE[0] if f < 50 else PEOPLE[1]),
+        ("a", 2, 30, 70, PEOPLE[2]),
+    ]
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_a_switch_inside_a_track_is_cut_and_linked(split: bool) -> None:
+    run = simulate(new_linker(split_switches=split), switch_scene())
+    of = {(t.camera_id, t.track_id, t.first_frame): t for t in run.tracklets()}
+    person = {p: of[("b", 5 + p, 0)].global_id for p in (0, 1)}
+    first = of[("a", 1, 30)]
+    if not split:
+        assert run.store.splits == 0 and first.last_frame == 70 and first.global_id == person[0]
+        return
+    (second,) = [t for k, t in of.items() if k[:2] == ("a", 1) and k[2] > 30]
+    assert run.store.splits == 1 and 50 <= second.first_frame <= 53 and first.last_frame == second.first_frame - 1
+    assert first.global_id == person[0] and second.global_id == person[1]
+    assert of[("a", 2, 30)].global_id not in person.values()
+
+
+def test_one_noisy_person_is_never_cut() -> None:
+    schedule = [("a", 1, 0, 300, PEOPLE[0]), ("a", 2, 0, 300, PEOPLE[1]), ("b", 1, 320, 400, PEOPLE[0])]
+    run = simulate(new_linker(), schedule, noise=0.15)
+    assert run.store.splits == 0 and len(run.tracklets()) == 3

@@ -142,3 +142,31 @@ def test_tracklet_numbers_count_in_a_block() -> None:
     assert numbers("a", np.array([4])).tolist() == [3]
     with pytest.raises(ValueError, match="step >= 1"):
         TrackletNumbers(step=0)
+
+
+def test_split_moves_the_latest_crops_to_a_new_tracklet() -> None:
+    store = TrackletStore()
+    for f in range(10):  # one person for 8 crops, then the tracker's track holds another
+        store.update("a", f, f / 10, dets([1, 2], np.stack([E[0] if f < 8 else E[1], E[2]])))
+    ids, before, window, cams = store.switch_candidates(store.pop_updated())
+    assert ids.tolist() == [0, 1] and cams == ["a", "a"]
+    np.testing.assert_allclose(before[0] / np.linalg.norm(before[0]), E[0], atol=1e-6)
+    np.testing.assert_allclose(window[0] / np.linalg.norm(window[0]), E[1], atol=1e-6)
+    new = store.split(0)
+    assert new == 2 and store.splits == 1 and store.open_ids("a", np.array([1, 2])).tolist() == [2, 1]
+    old, cut = store.get(0), store.get(2)
+    assert (old.n_embedded, cut.n_embedded, cut.track_id, cut.first_frame) == (8, 2, 1, 10)
+    np.testing.assert_allclose(old.mean, E[0], atol=1e-6)
+    np.testing.assert_allclose(cut.mean, E[1], atol=1e-6)
+    assert all(np.allclose(h, E[0], atol=1e-6) for h in old.halves) and all(np.allclose(h, E[1]) for h in cut.halves)
+    assert np.allclose(old.exemplars, E[0]) and np.allclose(cut.exemplars, E[1])
+    assert not old.overlaps(cut)  # a wrong cut can still be linked back by appearance
+    assert sorted(store.pop_updated().tolist()) == [0, 2]
+    store.update("a", 10, 1.0, dets([1], E[1][None]))  # the track's next boxes belong to the new tracklet
+    assert store.get(2).n_embedded == 3 and store.get(0).n_embedded == 8
+    assert store.switch_candidates([0, 2])[0].tolist() == []  # the old one is cut off, the new one is young
+    with pytest.raises(ValueError, match="expected an open tracklet"):
+        store.split(0)
+    store.update("a", 60, 6.0, dets([1], E[1][None]))
+    assert [t.tracklet_id for t in store.ended({"a": 6.0}, timeout_s=2.0)] == [0, 1]  # not the new one
+    assert store.open_ids("a", np.array([1])).tolist() == [2]

@@ -22,6 +22,16 @@ tracklet clearly matches another), or its grown mean no longer fits: scored agai
 identity below threshold minus margin (early decisions on three crops can be wrong), it is decided again
 and founds a new identity if nothing fits.
 
+Identity switches inside a track (``split_switches``, on by default): a tracker that swaps two people
+who cross keeps one track id for both. Whenever an open tracklet with at least
+:data:`~pipeline.identity.tracklets.SWITCH_MIN_BEFORE` crops gains crops, the mean of its latest
+:data:`~pipeline.identity.tracklets.SWITCH_WINDOW` crops is compared with the mean of the rest, in the
+camera-centred space; when they are no more alike than the run's median pair of strangers (the calibration's
+``m_neg``, 0 from the prior or with a given threshold), the latest crops and the rest of the track become a new
+tracklet (:meth:`TrackletStore.split`), linked like any other. On PETS09 (``benchmarks/pets_ceiling.py``) this
+rule finds the long switches and no false ones, and lifts what perfect linking of the tracks could reach from
+0.843 to 0.89 IDF1.
+
 Threshold ``"auto"`` (the default, online and offline): the threshold is fitted on the run's own evidence
 in the same camera-centred space (:mod:`pipeline.calibration`: tracklet halves are one person, same-camera
 tracklets on a common frame are two) and, online, refitted as the run grows; a number overrides it.
@@ -56,7 +66,7 @@ from pipeline.identity.tracklets import (
     same_camera_far,
 )
 from reid.agglomerative import constrained_agglomerative
-from reid.calibration import DEFAULT_FRACTION, Calibration, fit_threshold, prior_calibration
+from reid.calibration import DEFAULT_FRACTION, PRIOR_NEGATIVE, Calibration, fit_threshold, prior_calibration
 from reid.camera_centring import camera_sums, centre_by_camera, centre_finite_rows
 
 logger = logging.getLogger(__name__)
@@ -122,6 +132,7 @@ class OnlineLinker:
         score: "mean" (average similarity to the identity's member tracklets) or "max" (the most similar).
         center_cameras: compare camera-centred embeddings (module docstring); camera_prior: pseudo-tracklets
             that shrink a camera's running mean towards zero.
+        split_switches: cut a tracklet whose latest crops look like a stranger to the rest (module docstring).
     """
 
     def __init__(
@@ -142,8 +153,10 @@ class OnlineLinker:
         calibration_fraction: float = DEFAULT_FRACTION,
         restitch_window_s: float = RESTITCH_WINDOW_S,
         record: IdentityRecord | None = None,
+        split_switches: bool = True,
     ) -> None:
         threshold = check_threshold(threshold)
+        self.split_switches = split_switches
         self.restitch_window_s = float(restitch_window_s)
         if min_crops < 1 or revise_until_crops < 0 or k < 1 or max_prototypes < 1:
             raise ValueError(
@@ -238,6 +251,7 @@ class OnlineLinker:
         updated = store.pop_updated()
         if len(updated) == 0:
             return self.record.publish(now)
+        updated = self._split_switches(store, updated)
         cache: dict[int, Tracklet] = {}
         n_emb = store.n_embedded(updated)
         detached = self._repair(store, updated, cache)
@@ -261,6 +275,26 @@ class OnlineLinker:
         self._refresh(store, refresh, cache)
         self._touch(store, updated)
         return self.record.publish(now)
+
+    def _split_switches(self, store: TrackletStore, updated: np.ndarray) -> np.ndarray:
+        """Cut the updated tracklets whose latest crops look like a stranger to the rest; ``updated`` plus
+        the new tracklets."""
+        if not self.split_switches:
+            return updated
+        ids, before, window, cams = store.switch_candidates(updated)
+        if len(ids) == 0:
+            return updated
+        b, w = self._centred(before, cams), self._centred(window, cams)
+        norms = np.linalg.norm(b, axis=1) * np.linalg.norm(w, axis=1)
+        sims = (b * w).sum(axis=1) / np.maximum(norms, 1e-12)
+        m_neg = self.calibration.m_neg
+        cut_below = float(m_neg) if np.isfinite(m_neg) else PRIOR_NEGATIVE
+        new = []
+        for tid, sim in zip(ids[sims < cut_below].tolist(), sims[sims < cut_below].tolist()):
+            new.append(store.split(tid))
+            logger.debug("tracklet %d: latest crops at %.3f to the rest (< %.3f): split off as %d", tid, sim,
+                         cut_below, new[-1])  # fmt: skip
+        return np.union1d(updated, np.asarray(new, np.int64)) if new else updated
 
     def _fits(self, store: TrackletStore, tid: int, gid: int, cache: Cache) -> bool:
         """False when ``tid`` now scores below the threshold minus the margin against the rest of ``gid``."""

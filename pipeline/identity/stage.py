@@ -128,7 +128,7 @@ class LinkStep:
             self.gallery, threshold=linking.threshold, margin=linking.margin, min_crops=linking.min_crops,
             revise_until_crops=linking.revise_until_crops, transit=transit or None, cameras=list(camera_ids),
             center_cameras=linking.center_cameras, calibration_fraction=linking.calibration_fraction,
-            restitch_window_s=linking.restitch_window_s, record=self.record,
+            restitch_window_s=linking.restitch_window_s, record=self.record, split_switches=linking.split_switches,
         )  # fmt: skip
         self.linking = linking
         self.offline_report: dict = {}
@@ -169,7 +169,8 @@ class LinkStep:
         ``offline`` and ``linking`` (thresholds and calibrations, online and offline)."""
         tracklets, mapping = self.finish(offline)
         online = self.linker.calibration
-        linking = {"online_threshold": round(online.threshold, 4), "online_calibration": online.describe()}
+        linking = {"online_threshold": round(online.threshold, 4), "online_calibration": online.describe(),
+                   "switches_split": self.store.splits}  # fmt: skip
         if offline:
             linking["offline_threshold"] = round(self.offline_report.get("threshold", float("nan")), 4)
             if "calibration" in self.offline_report:

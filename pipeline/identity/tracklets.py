@@ -8,7 +8,8 @@ number is the globally unique tracklet id) so a frame's boxes update it with arr
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 _DUPLICATE_SIM = 0.98  # a crop this close to an exemplar replaces it (if better) rather than adding one
 _MIN_WEIGHT = 1e-3  # a crop of quality 0 still counts a little, so every embedded tracklet has a mean
+SWITCH_WINDOW = 2  # the latest crops of a tracklet that are tested against the rest of it (identity switches)
+SWITCH_MIN_BEFORE = 6  # crops a tracklet needs before its latest ones can be told apart from it
 
 
 @dataclass
@@ -192,6 +195,9 @@ class TrackletStore:
         self._open: dict[str, dict[int, int]] = {}  # camera -> track id -> row of its open tracklet
         self._exemplars: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # row -> (m, D) unit rows, (m,) quality
         self._updated: set[int] = set()
+        # row -> its latest crops as (weighted unit embedding, weight, counted in the odd half), for split()
+        self._recent: dict[int, deque[tuple[np.ndarray, float, bool]]] = {}
+        self.splits = 0
         self._alloc(64)
 
     # ------------------------------------------------------------------ storage
@@ -316,9 +322,10 @@ class TrackletStore:
         self._odd[rows[odd]] += weight[odd, None] * emb[odd]
         self._weight[rows] += weight
         self._n_embedded[rows] += 1
-        for row, vec, q in zip(rows.tolist(), emb, quality.tolist()):
+        for row, vec, q, w, o in zip(rows.tolist(), emb, quality.tolist(), weight.tolist(), odd.tolist()):
             if q >= self.exemplar_min_quality or row not in self._exemplars:
                 self._add_exemplar(row, vec, q)
+            self._recent.setdefault(row, deque(maxlen=SWITCH_WINDOW)).append((w * vec.astype(np.float64), w, o))
 
     def _add_exemplar(self, row: int, vec: np.ndarray, q: float) -> None:
         """Keep up to M exemplars spread out: when full, drop the most redundant of the M + 1."""
@@ -341,6 +348,72 @@ class TrackletStore:
             keep = np.arange(len(ex)) != int(np.argmax(sim.max(axis=1) - 1e-3 * qs))
             ex, qs = ex[keep], qs[keep]
         self._exemplars[row] = (ex, qs)
+
+    # ------------------------------------------------------------------ identity switches
+    def switch_candidates(
+        self, tracklet_ids: np.ndarray | Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """The open tracklets among ``tracklet_ids`` whose latest ``SWITCH_WINDOW`` crops follow at least
+        ``SWITCH_MIN_BEFORE`` others: (k,) ids, (k, D) means of the earlier crops, (k, D) means of the latest
+        ones (both quality-weighted, not normalised) and their k cameras."""
+        rows = self._rows_of(tracklet_ids)
+        dim = self.dim or 0
+        rows = rows[(self._n_embedded[rows] >= SWITCH_WINDOW + SWITCH_MIN_BEFORE) & ~self._closed[rows]]
+        rows = [r for r in rows.tolist() if self._is_open(r) and len(self._recent.get(r, ())) == SWITCH_WINDOW]
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, dim)), np.zeros((0, dim)), []
+        window = np.stack([sum(v for v, _, _ in self._recent[r]) for r in rows])
+        before = self._sum[rows] - window
+        return self._id[rows].copy(), before, window, [self._cameras[self._cam[r]] for r in rows]
+
+    def _is_open(self, row: int) -> bool:
+        return self._open.get(self._cameras[self._cam[row]], {}).get(int(self._track[row])) == row
+
+    def split(self, tracklet_id: int) -> int:
+        """Cut an open tracklet before its latest ``SWITCH_WINDOW`` crops (the tracker switched people):
+        those crops, and every later box of its track, make a new tracklet; returns its id.
+
+        The new tracklet starts on the frame after the old one's last box, so the two never share a frame
+        (no cannot-link: a wrong cut can still be linked back by appearance). The boxes between the first
+        moved crop and the cut stay with the old tracklet.
+        """
+        (row,) = self._rows_of([tracklet_id]).tolist()
+        recent = self._recent.pop(row, None)
+        if not self._is_open(row) or not recent or len(recent) > self._n_embedded[row]:
+            raise ValueError(f"tracklet {tracklet_id}: expected an open tracklet with recent crops to split off")
+        camera = self._cameras[self._cam[row]]
+        track = np.array([self._track[row]], np.int64)
+        self._open[camera].pop(int(track[0]))
+        (new,) = self._rows_for(camera, track, int(self._last_frame[row]) + 1, float(self._last_ts[row])).tolist()
+        self._last_frame[new] = self._last_frame[row] + 1
+        self._last_ts[new] = self._last_ts[row]
+        moved = deque(maxlen=SWITCH_WINDOW)
+        for k, (vec, w, was_odd) in enumerate(recent):
+            self._sum[row] -= vec
+            self._weight[row] -= w
+            if was_odd:
+                self._odd[row] -= vec
+            self._sum[new] += vec
+            self._weight[new] += w
+            if k % 2 == 1:
+                self._odd[new] += vec
+            moved.append((vec, w, k % 2 == 1))
+        self._n_embedded[row] -= len(recent)
+        self._n_embedded[new] = len(recent)
+        self._recent[new] = moved
+        units = np.stack([v / max(np.linalg.norm(v), 1e-12) for v, _, _ in recent]).astype(np.float32)
+        if row in self._exemplars:  # the moved crops are no exemplars of the old tracklet any more
+            ex, qs = self._exemplars[row]
+            keep = (ex @ units.T).max(axis=1) < 1.0 - 1e-5
+            if keep.any():
+                self._exemplars[row] = (ex[keep], qs[keep])
+            else:
+                del self._exemplars[row]
+        for unit, (_, w, _) in zip(units, recent):
+            self._add_exemplar(new, unit, float(w))
+        self._updated.update((int(tracklet_id), int(self._id[new])))
+        self.splits += 1
+        return int(self._id[new])
 
     def open_ids(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
         """(N,) int64 tracklet ids of the open tracklets of ``track_ids`` in ``camera_id`` (-1: unknown)."""
@@ -460,7 +533,9 @@ class TrackletStore:
         closing = ~self._closed[:n] & (self._last_ts[:n] < now - timeout_s)
         self._closed[:n] |= closing
         for row in np.flatnonzero(closing).tolist():
-            self._open[self._cameras[self._cam[row]]].pop(int(self._track[row]), None)
+            if self._is_open(row):  # a tracklet cut by split() no longer holds its track
+                self._open[self._cameras[self._cam[row]]].pop(int(self._track[row]))
+            self._recent.pop(row, None)
         return self._snapshots(closing)
 
     def embedded_count(self) -> int:
