@@ -461,7 +461,7 @@ def method_ids(method: str, part: Part, t: float, options: argparse.Namespace) -
         feed = "start" if method == "online@start" else "frames"
         key = (feed, t, options.margin)
         if key not in part.runs:
-            linker = {"threshold": t, "margin": options.margin, "min_crops": 1}
+            linker = {"threshold": t, "margin": options.margin, "min_crops": 1, "split_switches": options.split}
             live, tracklets = run_online(data, part.feats, lambda g: OnlineLinker(g, **linker), feed)
             final = by_track(tracklets, {x.tracklet_id: x.global_id for x in tracklets}, len(data))
             part.runs[key] = (live, per_image(data, final))
@@ -571,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--grid-step", type=float, default=0.05, help="threshold grid step (0.1: half the sweep time)")
     p.add_argument("--no-oracle", dest="oracle", action="store_false", help="skip the sweeps on part B")
     p.add_argument("--auto", action="store_true", help="only the threshold-free table: every linker at 'auto'")
+    p.add_argument("--no-split-switches", dest="split", action="store_false",
+                   help="online linker without cutting identity switches (linking.split_switches: false)")  # fmt: skip
     args = p.parse_args(argv)
     args.grid = GRID if args.grid_step == 0.05 else tuple(round(t, 2) for t in np.arange(0.3, 0.951, args.grid_step))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -162,7 +162,7 @@ def test_nan_embeddings_rejected_and_logged(caplog: pytest.LogCaptureFixture) ->
 def revised(revise_until: int) -> tuple[OnlineLinker, dict, list[int]]:
     """Track b/1 shows a stranger for six crops, then person 0; returns the linker, ids and b/1's moves."""
     schedule = [("a", 1, 0, 30, PEOPLE[0]), ("b", 1, 40, 70, lambda f: PEOPLE[3] if f < 46 else PEOPLE[0])]
-    linker = new_linker(revise_until_crops=revise_until)
+    linker = new_linker(revise_until_crops=revise_until, split_switches=False)  # revision alone, not a cut
     moves: list[int] = []
     real_step = linker.step
 

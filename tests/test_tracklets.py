@@ -7,7 +7,7 @@ import pytest
 import supervision as sv
 
 from pipeline.identity.record import IdentityRecord
-from pipeline.identity.tracklets import Tracklet, TrackletNumbers, TrackletStore, cannot_link
+from pipeline.identity.tracklets import Tracklet, TrackletNumbers, TrackletStore, cannot_link, rejoin_lonely_cuts
 from pipeline.records import with_embeddings
 
 E = np.eye(4, dtype=np.float32)
@@ -170,3 +170,20 @@ def test_split_moves_the_latest_crops_to_a_new_tracklet() -> None:
     store.update("a", 60, 6.0, dets([1], E[1][None]))
     assert [t.tracklet_id for t in store.ended({"a": 6.0}, timeout_s=2.0)] == [0, 1]  # not the new one
     assert store.open_ids("a", np.array([1])).tolist() == [2]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "parent", "expected"),
+    [
+        ({0: 1, 5: 2}, {5: 0}, {0: 1, 5: 1}),  # the piece founded an identity of its own: the cut is undone
+        ({0: 1, 5: 2, 7: 2}, {5: 0}, {0: 1, 5: 2, 7: 2}),  # it joined another tracklet's person: kept
+        ({0: 1, 5: 2, 9: 3}, {5: 0, 9: 5}, {0: 1, 5: 1, 9: 1}),  # a chain of lonely cuts collapses to its root
+        ({0: 1, 5: 2, 9: 2}, {5: 0, 9: 5}, {0: 1, 5: 1, 9: 1}),  # two pieces of one track alone: one person
+        ({0: -1, 5: 2}, {5: 0}, {0: -1, 5: 2}),  # nothing to give it back to
+        ({0: 1, 5: 2, 3: 1}, {5: 0}, {0: 1, 5: 2, 3: 1}),  # tracklet 3 of the identity shares frames with 5
+    ],
+)
+def test_rejoin_lonely_cuts(mapping: dict, parent: dict, expected: dict) -> None:
+    spans = {0: (0, 9), 5: (10, 19), 7: (30, 39), 9: (20, 29), 3: (15, 25)}  # all in camera "a"
+    tracklets = [_t(t, "a", *spans[t]) for t in mapping]
+    assert rejoin_lonely_cuts(mapping, parent, tracklets) == expected

@@ -28,9 +28,11 @@ who cross keeps one track id for both. Whenever an open tracklet with at least
 :data:`~pipeline.identity.tracklets.SWITCH_WINDOW` crops is compared with the mean of the rest, in the
 camera-centred space; when they are no more alike than the run's median pair of strangers (the calibration's
 ``m_neg``, 0 from the prior or with a given threshold), the latest crops and the rest of the track become a new
-tracklet (:meth:`TrackletStore.split`), linked like any other. On PETS09 (``benchmarks/pets_ceiling.py``) this
-rule finds the long switches and no false ones, and lifts what perfect linking of the tracks could reach from
-0.843 to 0.89 IDF1.
+tracklet (:meth:`TrackletStore.split`), linked like any other. At the end of the run a piece whose
+identity holds nothing but pieces of its own track is given back to the piece before it
+(:func:`~pipeline.identity.tracklets.rejoin_lonely_cuts`: the cut found no other person). Measured on every
+scene in ``benchmarks/identity_defaults.py`` and ``benchmarks/pets_split.py``; ``benchmarks/pets_ceiling.py``
+shows why PETS09 needs it: perfect linking of its tracker's tracks reaches only 0.843 IDF1.
 
 Threshold ``"auto"`` (the default, online and offline): the threshold is fitted on the run's own evidence
 in the same camera-centred space (:mod:`pipeline.calibration`: tracklet halves are one person, same-camera

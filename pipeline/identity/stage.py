@@ -29,7 +29,7 @@ from pipeline.embed import EmbedBatcher, EmbedSelector, crop_boxes
 from pipeline.identity.gallery import Gallery
 from pipeline.identity.linker import OnlineLinker, offline_relink
 from pipeline.identity.record import IdentityRecord
-from pipeline.identity.tracklets import Tracklet, TrackletStore
+from pipeline.identity.tracklets import Tracklet, TrackletStore, rejoin_lonely_cuts
 from pipeline.identity.updates import TrackletUpdate
 from pipeline.records import Frame, embeddings_of, with_ids
 
@@ -161,6 +161,12 @@ class LinkStep:
             )
             self.record.assign_all(mapping)
             self.record.publish(max((t.last_timestamp for t in tracklets), default=0.0))
+        if self.store.split_parent:  # a cut whose piece found no other person is undone (rejoin_lonely_cuts)
+            labelled = {t.tracklet_id: t.global_id for t in self.record.label(tracklets)}
+            rejoined = rejoin_lonely_cuts(labelled, self.store.split_parent, tracklets)
+            if rejoined != labelled:
+                self.record.assign_all(rejoined)
+                self.record.publish(max((t.last_timestamp for t in tracklets), default=0.0))
         tracklets = self.record.label(tracklets)
         return tracklets, {t.tracklet_id: t.global_id for t in tracklets}
 

@@ -197,7 +197,7 @@ class TrackletStore:
         self._updated: set[int] = set()
         # row -> its latest crops as (weighted unit embedding, weight, counted in the odd half), for split()
         self._recent: dict[int, deque[tuple[np.ndarray, float, bool]]] = {}
-        self.splits = 0
+        self.split_parent: dict[int, int] = {}  # tracklet id cut off by split() -> the tracklet it was cut from
         self._alloc(64)
 
     # ------------------------------------------------------------------ storage
@@ -412,8 +412,13 @@ class TrackletStore:
         for unit, (_, w, _) in zip(units, recent):
             self._add_exemplar(new, unit, float(w))
         self._updated.update((int(tracklet_id), int(self._id[new])))
-        self.splits += 1
+        self.split_parent[int(self._id[new])] = int(tracklet_id)
         return int(self._id[new])
+
+    @property
+    def splits(self) -> int:
+        """How many tracklets :meth:`split` has cut off."""
+        return len(self.split_parent)
 
     def open_ids(self, camera_id: str, track_ids: np.ndarray) -> np.ndarray:
         """(N,) int64 tracklet ids of the open tracklets of ``track_ids`` in ``camera_id`` (-1: unknown)."""
@@ -574,6 +579,39 @@ class TrackletStore:
     def all(self) -> list[Tracklet]:
         """Snapshots of every tracklet, open and ended, in id order."""
         return self._snapshots(np.ones(self._n, dtype=bool))
+
+
+def rejoin_lonely_cuts(
+    mapping: Mapping[int, int], split_parent: Mapping[int, int], tracklets: Sequence[Tracklet]
+) -> dict[int, int]:
+    """``mapping`` (tracklet id -> global id) with every piece of a cut track whose identity holds nothing but
+    pieces of that same track given back to the identity of the piece it was cut from, unless one of that
+    identity's tracklets shares a frame of the camera with it (``tracklets``: every tracklet of the mapping).
+
+    A cut (:meth:`TrackletStore.split`) is worth its extra tracklet when the pieces join different people
+    seen elsewhere; a piece that founds an identity of its own found no such person, so the cut is taken to
+    be a change of pose or light rather than a switch (on EPFL campus4 two such cuts of one man turning
+    round added two identities). Pieces are handled in id order, so a chain of cuts collapses from its root.
+    """
+    out = dict(mapping)
+    by_id = {t.tracklet_id: t for t in tracklets}
+
+    def root(tid: int) -> int:
+        while tid in split_parent:
+            tid = split_parent[tid]
+        return tid
+
+    for piece in sorted(split_parent):
+        gid, before = out.get(piece, -1), out.get(split_parent[piece], -1)
+        if gid < 0 or before < 0 or gid == before:
+            continue
+        members = [t for t, g in out.items() if g == gid]
+        if not all(root(t) == root(piece) for t in members):
+            continue
+        hosts = [by_id[t] for t, g in out.items() if g == before]
+        if not any(by_id[m].overlaps(h) for m in members for h in hosts):
+            out.update(dict.fromkeys(members, before))
+    return out
 
 
 class TrackletNumbers:
