@@ -38,11 +38,12 @@ CAMERA_COLOURS = sv.ColorPalette.DEFAULT
 
 
 def identity_title(gid: int, members: list[Tracklet]) -> str:
-    """``G5 | cam0, cam1 | 1.2-24.0 s | cam0#3 cam1#7``."""
+    """``G5 | cam0, cam1 | 1.2-24.0 s | cam0#3 cam1#7`` (a track cut into several tracklets is named once)."""
     cams = sorted({t.camera_id for t in members})
     first = min(t.first_timestamp for t in members)
     last = max(t.last_timestamp for t in members)
-    tracks = " ".join(f"{t.camera_id}#{t.track_id}" for t in sorted(members, key=lambda t: t.first_timestamp))
+    names = [f"{t.camera_id}#{t.track_id}" for t in sorted(members, key=lambda t: t.first_timestamp)]
+    tracks = " ".join(dict.fromkeys(names))
     return f"G{gid} | {', '.join(cams)} | {first:.1f}-{last:.1f} s | {tracks}"
 
 

@@ -16,7 +16,7 @@ from pipeline import video as video_module
 from pipeline.identity.tracklets import Tracklet
 from pipeline.records import Frame
 from pipeline.render import TrackTable, render_run, source_frames
-from pipeline.review import write_review
+from pipeline.review import identity_title, write_review
 from pipeline.sinks import SourceRecorder
 from pipeline.video import FrameAnnotator, VideoEncoder, recording_paths
 from reid.console import bars_enabled, end_summary, progress, setup_logging
@@ -127,6 +127,11 @@ def test_review_page_holds_timeline_titles_unlinked_and_video_links(tmp_path: Pa
     assert (tmp_path / "identities" / "4.png").is_file()
     no_videos = write_review(tmp_path / "b", tracklets, {0: 4, 1: 4, 2: -1}, thumbs, records).read_text()
     assert "../videos/" not in no_videos
+
+
+def test_identity_title_names_a_cut_track_once() -> None:
+    pieces = [tracklet(5, "c1", 8, 20.6, 23.0), tracklet(9, "c1", 8, 23.1, 24.9), tracklet(2, "c0", 3, 1.0, 2.0)]
+    assert identity_title(8, pieces) == "G8 | c0, c1 | 1.0-24.9 s | c0#3 c1#8"
 
 
 def test_console_helpers(monkeypatch) -> None:
