@@ -128,6 +128,29 @@ def score(gt: dict[str, np.ndarray], pred: dict[str, np.ndarray]) -> tuple[float
     return multi["idf1"], hota, int(multi["pred_ids"])
 
 
+def run_tracklets(run_dir: Path, cameras: list[str]) -> dict[str, np.ndarray] | None:
+    """The run's boxes (``tracks.csv``) in MOT columns with the tracklet id (the track, or its piece after a cut) as the id."""
+    import csv
+
+    path = run_dir / "tracks.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "tracklet_id" not in rows[0]:
+        return None
+    out = {}
+    for cam in cameras:
+        box = np.array(
+            [[float(r[k]) for k in ("frame", "tracklet_id", "x1", "y1", "x2", "y2", "confidence")]
+             for r in rows if r["camera_id"] == cam], np.float64,
+        ).reshape(-1, 7)  # fmt: skip
+        box[:, 4:6] -= box[:, 2:4]  # x2, y2 -> w, h
+        box[:, 0] += 1  # tracks.csv counts frames from 0, MOTChallenge from 1
+        out[cam] = np.column_stack([box, np.full((len(box), 3), -1.0)])
+    return out
+
+
 def ceilings(gt: dict[str, np.ndarray], run_dir: Path) -> list[tuple[str, float, float, int]]:
     from pipeline.evaluation.mot_io import load_mot
 
@@ -143,6 +166,14 @@ def ceilings(gt: dict[str, np.ndarray], run_dir: Path) -> list[tuple[str, float,
             ("oracle linking", *score(gt, oracle_link(own, labels, free * 10))),
             ("oracle split + linking", *score(gt, oracle_link(split, labels, free * 10))),
             ]  # fmt: skip
+    pieces = run_tracklets(run_dir, list(gt))
+    if pieces is not None:  # what linking could make of the run's own cuts (split_switches)
+        piece_labels = {c: box_labels(pieces[c], gt[c]) for c in gt}
+        linked_pieces = oracle_link(pieces, piece_labels, free * 10)
+        rows.insert(2, ("oracle linking of the run's tracklets", *score(gt, linked_pieces)))
+        n = sum(len(np.unique(t[:, 1])) for t in pieces.values())
+        mixed = sum(_people(piece_labels[c][pieces[c][:, 1] == t]) > 1 for c in gt for t in np.unique(pieces[c][:, 1]))
+        print(f"{run_dir}: the run's cuts leave {n} tracklets, {mixed} of them hold more than one person")
     impure = sum(_people(labels[c][tracks[c][:, 1] == t]) > 1 for c in gt for t in np.unique(tracks[c][:, 1]))
     n_tracks = sum(len(np.unique(t[:, 1])) for t in tracks.values())
     print(f"{run_dir}: {impure} of {n_tracks} tracks hold boxes of more than one ground-truth person")
