@@ -316,6 +316,20 @@ def test_cli_single_files(tmp_path: Path, capsys) -> None:
     assert row[0] == "pred" and row[4] == "75.000" and row[8] == "1"  # named after the prediction file (its camera)
 
 
+def test_one_gt_file_against_a_one_camera_run_folder(tmp_path: Path, capsys) -> None:
+    gt, pred, _ = CASES["one_id_switch"]
+    write_rows(tmp_path / "gt.txt", gt)
+    write_rows(tmp_path / "run" / "mot" / "view001.txt", gt)  # tracker ids: perfect
+    write_rows(tmp_path / "run" / "mot_global" / "view001.txt", pred)  # global ids: one switch, scored first
+    result = evaluate_paths(tmp_path / "gt.txt", tmp_path / "run")
+    assert list(result["cameras"]) == ["view001"] and result["combined"]["IDSW"] == 1
+    assert main(["--gt", str(tmp_path / "gt.txt"), "--pred", str(tmp_path / "run")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("mot_global (global ids)")
+    write_rows(tmp_path / "run" / "mot_global" / "view002.txt", pred)
+    with pytest.raises(ValueError, match=r"holds 2 \(view001, view002\)"):
+        evaluate_paths(tmp_path / "gt.txt", tmp_path / "run")
+
+
 def test_extra_prediction_camera_is_an_error(tmp_path: Path) -> None:
     write_rows(tmp_path / "gt" / "A.txt", MC_GT["A"])
     write_rows(tmp_path / "pred" / "A.txt", MC_GT["A"])

@@ -42,7 +42,14 @@ from pipeline.evaluation.metrics_mot import (
     overlap_pairs,
     prepare_sequence,
 )
-from pipeline.evaluation.mot_io import GT_FORMATS, load_mot, pair_camera_files, resolve_gt_format, resolve_pred_dir
+from pipeline.evaluation.mot_io import (
+    GT_FORMATS,
+    camera_files,
+    load_mot,
+    pair_camera_files,
+    resolve_gt_format,
+    resolve_pred_dir,
+)
 from reid.console import progress, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -225,10 +232,20 @@ def evaluate_paths(
         if not pred.is_dir():
             raise ValueError(f"--pred: expected a folder when --gt is a folder, got file {pred}")
         return evaluate_folders(gt, resolve_pred_dir(pred), iou, gt_format, ignore_zero_marked)
-    if pred.is_dir():
-        raise ValueError(f"--pred: expected a file when --gt is a file, got folder {pred}")
+    pred_dir = None
+    if pred.is_dir():  # a one-camera run folder (or folder of one file) scored against one ground-truth file
+        pred_dir = resolve_pred_dir(pred)
+        files = camera_files(pred_dir)
+        if len(files) != 1:
+            names = ", ".join(files) or "none"
+            raise ValueError(
+                f"--pred: expected a file, or a folder holding one camera's file, when --gt is a file; "
+                f"{pred_dir} holds {len(files)} ({names}): pass one of them, or a ground-truth folder"
+            )
+        pred = next(iter(files.values()))
     res = evaluate_sequence(load_mot(gt), load_mot(pred), iou, gt_format, ignore_zero_marked)
-    return {"cameras": {pred.stem: res}, "combined": res}  # the prediction file is named after its camera
+    out = {"cameras": {pred.stem: res}, "combined": res}  # the prediction file is named after its camera
+    return out if pred_dir is None else {**out, "pred_dir": str(pred_dir)}
 
 
 def format_table(result: dict) -> str:
