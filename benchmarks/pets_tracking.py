@@ -83,6 +83,10 @@ REID_VARIANTS = {  # EmbedConfig overrides per variant
     "shared_pool": {"threads": None},  # OpenVINO's own thread count for ReID: one pool with the detector's
     "threads1": {"threads": 1},  # one ReID inference thread, the other cores left to the detector
     "every3": {"slow_after": 0},  # the default, with every 3rd frame of every track embedded for good
+    "f32": {"precision": "f32"},  # the default, with OpenVINO in f32 where the CPU would run bf16
+    "group1": {"group_frames": 1},  # the default, each batch embedded in its own call
+    "group4": {"group_frames": 4},
+    "group16": {"group_frames": 16},
 }
 
 

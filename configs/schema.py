@@ -128,6 +128,8 @@ class EmbedConfig:
     device: str = "auto"
     # auto: torch on CUDA when a GPU is usable, else OpenVINO (the detector's runtime) on CPU (reid.embedder)
     backend: Literal["auto", "torch", "onnx", "openvino"] = "auto"
+    # openvino only: auto = bf16 on CPUs with bf16 units (AMX / AVX512-BF16), else f32 (reid.embedder)
+    precision: Literal["auto", "f32", "bf16"] = "auto"
     flip: bool = False
     batch_size: int = field(64, check=in_range(1, 4096))
     min_height: int = field(48, check=in_range(1, 10000))
@@ -139,6 +141,9 @@ class EmbedConfig:
     max_every_k: int = field(24, check=in_range(1, 100000))
     # embed and link batch k on a worker thread while batch k+1 is detected (same ids as inline)
     overlap: bool = True
+    # consecutive batches are held until they hold this many camera frames, then embedded in one call and
+    # linked in order (same ids; fewer, fuller embedder calls; ids reach the stream this many frames later)
+    group_frames: int = field(16, check=in_range(1, 4096))
     # inference threads of the openvino / onnx backends (null: the runtime's default, every core); 1 leaves the
     # other cores to the detector, which the embedding overlaps
     threads: int | None = field(1, check=in_range(1, 1024))

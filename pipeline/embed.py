@@ -330,5 +330,5 @@ def build_embedder(config: PipelineConfig) -> Embedder | None:
     e = config.embed
     return load_embedder(
         e.weights, device=e.device, arch=e.arch, batch_size=e.batch_size, flip=e.flip, backend=e.backend,
-        threads=e.threads,
+        threads=e.threads, precision=e.precision,
     )  # fmt: skip

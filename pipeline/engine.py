@@ -27,7 +27,7 @@ from pipeline.identity.outputs import save_tracklets, write_identity_outputs
 from pipeline.identity.stage import IdentityStage
 from pipeline.identity.tracklets import TrackletNumbers
 from pipeline.latency import FrameAges
-from pipeline.overlap import OverlappedStage
+from pipeline.overlap import BatchGroups, OverlappedStage, ungrouped
 from pipeline.records import Frame, empty_detections, with_tracklet_ids
 from pipeline.render import render_videos
 from pipeline.sinks import EventsWriter, RunOutputs
@@ -174,11 +174,20 @@ def stream_pipeline(
     for reader in readers:
         reader.start()
     # identity of batch k on a worker thread while batch k+1 is detected (pipeline.overlap); inline without
-    def numbered(batch: list[Frame], tracked: list[sv.Detections]) -> list[sv.Detections]:
+    def numbered(batches: list[list[Frame]], tracked: list[list[sv.Detections]]) -> list[list[sv.Detections]]:
         """Without an identity stage (which mints tracklet ids), one tracklet id per (camera, track)."""
-        return [with_tracklet_ids(d, numbers(f.camera_id, d.tracker_id)) for f, d in zip(batch, tracked)]
+        return [[with_tracklet_ids(d, numbers(f.camera_id, d.tracker_id)) for f, d in zip(b, t)]
+                for b, t in zip(batches, tracked)]  # fmt: skip
 
-    stage = OverlappedStage(identity or numbered, depth=1 if identity is not None and embed_cfg.overlap else 0)
+    # groups of consecutive batches (embed.group_frames camera frames) share one embedder call
+    groups = BatchGroups(embed_cfg.group_frames if identity is not None else 1)
+    depth = 1 if identity is not None and embed_cfg.overlap else 0
+    stage = OverlappedStage(identity.many if identity is not None else numbered, depth=depth)
+
+    def submit(batch: list[Frame] | None, tracked: list[sv.Detections] | None) -> list[tuple[list[Frame], Any]]:
+        """Hand a batch (None: what is held) to the stage; the finished (batch, tracked) pairs, in order."""
+        group = groups.add(batch, tracked) if batch is not None else groups.flush()
+        return ungrouped(stage.submit(*group)) if group is not None else []
 
     def sink(batch: list[Frame], tracked: list[sv.Detections]) -> None:
         nonlocal published
@@ -199,15 +208,15 @@ def stream_pipeline(
             try:
                 for batch in FrameBatcher(readers):
                     _record_ages(batch, by_id, ages)
-                    for done, tracked in stage.submit(batch, _process_batch(batch, detector, trackers, cams, clock)):
+                    for done, tracked in submit(batch, _process_batch(batch, detector, trackers, cams, clock)):
                         sink(done, tracked)
                         yield from zip(done, tracked)
-                for done, tracked in stage.drain():
+                for done, tracked in submit(None, None) + ungrouped(stage.drain()):
                     sink(done, tracked)
                     yield from zip(done, tracked)
             finally:  # interrupted: the batches the identity stage already holds still reach the sinks
                 with ctrl_c_deferred("the run's outputs"):
-                    for done, tracked in stage.drain():
+                    for done, tracked in submit(None, None) + ungrouped(stage.drain()):
                         sink(done, tracked)
                     stage.close()
     except (KeyboardInterrupt, GeneratorExit):

@@ -4,7 +4,8 @@ The identity stage (crop, embed, link) of batch k runs while the main thread dec
 batch k+1: the ReID runtime (OpenVINO, onnxruntime, torch) and the detector release the GIL while they
 compute, so the cores the detector leaves idle between its calls (pre/post-processing, tracking, sinks) embed
 instead. Batches go through the stage strictly in order on a single thread, so its results, and so every
-id, are those of calling it inline.
+id, are those of calling it inline. :class:`BatchGroups` holds consecutive batches until they make one group
+of a few camera frames, so the stage can embed their crops in one call (``embed.group_frames``).
 """
 
 from __future__ import annotations
@@ -71,3 +72,37 @@ class OverlappedStage(Generic[Batch]):
             return batch, future.result()
         finally:
             self.waited += time.perf_counter() - start
+
+
+class BatchGroups:
+    """Consecutive ``(batch, tracked)`` pairs held until together they hold ``frames`` camera frames.
+
+    :meth:`add` returns ``(batches, tracked)`` lists once the group is full, else None; :meth:`flush` returns
+    what is held (None when nothing is). ``frames`` 1 passes every batch straight on.
+    """
+
+    def __init__(self, frames: int = 1) -> None:
+        if frames < 1:
+            raise ValueError(f"frames: expected an int >= 1, got {frames}")
+        self.frames = frames
+        self._batches: list[Any] = []
+        self._tracked: list[Any] = []
+        self._held = 0
+
+    def add(self, batch: Any, tracked: Any) -> tuple[list[Any], list[Any]] | None:
+        self._batches.append(batch)
+        self._tracked.append(tracked)
+        self._held += len(batch)
+        return self.flush() if self._held >= self.frames else None
+
+    def flush(self) -> tuple[list[Any], list[Any]] | None:
+        if not self._batches:
+            return None
+        group = (self._batches, self._tracked)
+        self._batches, self._tracked, self._held = [], [], 0
+        return group
+
+
+def ungrouped(done: list[tuple[list[Any], list[Any]]]) -> list[tuple[Any, Any]]:
+    """``(batches, results)`` pairs of a stage run on groups -> ``(batch, result)`` pairs, in order."""
+    return [pair for batches, results in done for pair in zip(batches, results)]

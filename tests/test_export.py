@@ -11,7 +11,14 @@ import pytest
 import torch
 
 from reid import load_embedder
-from reid.embedder import OnnxForward, OpenVinoForward, prepare_batch, resolve_backend
+from reid.embedder import (
+    OnnxForward,
+    OpenVinoForward,
+    openvino_bf16_supported,
+    prepare_batch,
+    resolve_backend,
+    resolve_precision,
+)
 from reid.export import export_onnx, main, parity
 from reid.models import build_model
 from reid.models.common import NormalizedModel
@@ -168,6 +175,40 @@ def test_openvino_parity_on_real_crops(shared, zoo_onnx) -> None:
         np.testing.assert_allclose(openvino(crops), torch_embedder(crops), atol=1e-4)
     with pytest.raises(ValueError, match="exported from a 'osnet_x0_25' model"):
         load_embedder(str(zoo_onnx[1]), device="cpu", arch="resnet50", backend="openvino")
+
+
+def test_openvino_precision_auto_follows_the_cpu_and_bf16_stays_close(shared, zoo_onnx) -> None:
+    pytest.importorskip("openvino")
+    crops = real_crops(shared)
+    batch = prepare_batch(crops, (256, 128))
+    f32 = OpenVinoForward(zoo_onnx[1], threads=1, precision="f32")
+    auto = OpenVinoForward(zoo_onnx[1], threads=1, precision="auto")
+    assert f32.precision == "f32"
+    assert auto.precision == ("bf16" if openvino_bf16_supported() else "f32")
+    a, b = f32(batch), auto(batch)
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    assert len(a) >= 4
+    assert (a * b).sum(axis=1).min() > 0.99  # bf16 moves unit embeddings by well under a percent of cosine
+    embedder = load_embedder(str(zoo_onnx[1]), device="cpu", backend="openvino", precision="auto")
+    assert np.allclose(embedder(crops), b, atol=1e-5)
+
+
+def test_precision_names_are_checked(monkeypatch) -> None:
+    pytest.importorskip("openvino")
+    import reid.embedder as embedder_module
+
+    with pytest.raises(ValueError, match=r"precision: expected one of \('auto', 'f32', 'bf16'\), got 'fp16'"):
+        resolve_precision("fp16")
+    with pytest.raises(ValueError, match="precision: expected one of"):
+        load_embedder("classical", precision="half")
+    assert resolve_precision("f32") == "f32"
+    monkeypatch.setattr(embedder_module, "openvino_bf16_supported", lambda core=None: False)
+    assert resolve_precision("auto") == "f32"
+    with pytest.raises(ValueError, match="precision 'bf16': this CPU has no bf16 units"):
+        resolve_precision("bf16")
+    monkeypatch.setattr(embedder_module, "openvino_bf16_supported", lambda core=None: True)
+    assert resolve_precision("auto") == resolve_precision("bf16") == "bf16"
 
 
 @pytest.mark.parametrize(

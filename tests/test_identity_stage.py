@@ -108,6 +108,32 @@ def test_slower_crops_on_long_tracks_link_the_same(tmp_path: Path) -> None:
         assert mot_ids(out / "mot_global" / f"{camera}.txt") == mot_ids(all_dir / "mot_global" / f"{camera}.txt")
 
 
+class CallSizes(ColourEmbedder):
+    """A ColourEmbedder that records how many crops each call received."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def __call__(self, crops):
+        self.sizes.append(len(crops))
+        return super().__call__(crops)
+
+
+def test_grouped_batches_share_embedder_calls_and_keep_every_id(tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "grouped").mkdir()
+    single, grouped = CallSizes(), CallSizes()
+    by_batch, one = run(tmp_path / "one", single, frames=30, group_frames=1)
+    by_group, out = run(tmp_path / "grouped", grouped, frames=30, group_frames=8)  # 4 batches of 2 cameras
+    assert sum(grouped.sizes) == sum(single.sizes) == by_batch["identities"]["crops_embedded"] > 0
+    assert max(single.sizes) <= 4 and max(grouped.sizes) == 16  # 2 boxes x 2 cameras x 4 batches
+    assert len(grouped.sizes) < len(single.sizes) / 3
+    assert by_group["identities"] == by_batch["identities"]
+    for name in ("mot_global/a.txt", "mot_global/b.txt", "tracks.csv"):
+        assert (out / name).read_bytes() == (one / name).read_bytes(), name
+
+
 def test_nan_embeddings_never_link_and_lose_no_row(tmp_path: Path) -> None:
     summary, out = run(tmp_path, ColourEmbedder(nan=True))
     assert summary["identities"]["global_ids"] == 0

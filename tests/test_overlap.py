@@ -1,4 +1,5 @@
-"""Identity on a worker thread, one batch behind detection: same results, same order, same ids as inline."""
+"""Identity on a worker thread, one batch behind detection, batches grouped for one embedder call: same results,
+same order, same ids as inline batch by batch."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from configs import load_config
 from pipeline.engine import run_pipeline
-from pipeline.overlap import OverlappedStage
+from pipeline.overlap import BatchGroups, OverlappedStage, ungrouped
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_videos"
 
@@ -51,6 +52,40 @@ def test_results_come_back_in_order_and_complete(depth: int) -> None:
     assert overlapped.seconds > 0
 
 
+def test_batch_groups_hold_batches_until_they_hold_enough_frames() -> None:
+    groups = BatchGroups(frames=5)
+    assert groups.add(["a0", "b0"], ["ta0", "tb0"]) is None
+    assert groups.add(["a1", "b1"], ["ta1", "tb1"]) is None
+    batches, tracked = groups.add(["a2"], ["ta2"])  # 5 camera frames: the group is full
+    assert batches == [["a0", "b0"], ["a1", "b1"], ["a2"]] and tracked == [["ta0", "tb0"], ["ta1", "tb1"], ["ta2"]]
+    assert groups.flush() is None  # nothing held after a full group
+    assert groups.add(["a3", "b3"], ["ta3", "tb3"]) is None
+    assert groups.flush() == ([["a3", "b3"]], [["ta3", "tb3"]])
+    single = BatchGroups(frames=1)
+    assert single.add(["a"], ["t"]) == ([["a"]], [["t"]])
+    with pytest.raises(ValueError, match="frames: expected an int >= 1, got 0"):
+        BatchGroups(frames=0)
+
+
+def test_grouped_stage_results_come_back_per_batch_in_order() -> None:
+    seen: list[list[int]] = []
+
+    def many(batches: list[int], tracked: list[str]) -> list[str]:
+        seen.append(list(batches))
+        return [f"{t}+id" for t in tracked]
+
+    groups, overlapped, got = BatchGroups(frames=3), OverlappedStage(many, depth=1), []
+    for batch in range(8):
+        group = groups.add([batch], f"t{batch}")
+        if group is not None:
+            got += ungrouped(overlapped.submit([b[0] for b in group[0]], group[1]))
+    rest = groups.flush()
+    got += ungrouped(overlapped.submit([b[0] for b in rest[0]], rest[1])) + ungrouped(overlapped.drain())
+    overlapped.close()
+    assert seen == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    assert got == [(b, f"t{b}+id") for b in range(8)]
+
+
 def test_a_failing_batch_raises_where_it_is_collected() -> None:
     overlapped = OverlappedStage(Recorder(fail_on=2), depth=1)
     results = overlapped.submit(0, "a") + overlapped.submit(1, "b") + overlapped.submit(2, "c")
@@ -65,7 +100,8 @@ def test_a_failing_batch_raises_where_it_is_collected() -> None:
 
 @pytest.fixture(scope="module")
 def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
-    """The rendered samples (first 120 frames a camera, classical embedder), with and without overlap."""
+    """The rendered samples (first 120 frames a camera, classical embedder): inline batch by batch
+    (``group_frames`` 1), and overlapped in groups of 16 camera frames (the default)."""
     from detectors import detector_from_config
     from reid import load_embedder
 
@@ -73,7 +109,8 @@ def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
     cams = tuple(dataclasses.replace(c, max_frames=120) for c in base.cameras)
     outs = {}
     for overlap in (False, True):
-        cfg = dataclasses.replace(base, cameras=cams, embed=dataclasses.replace(base.embed, overlap=overlap))
+        embed = dataclasses.replace(base.embed, overlap=overlap, group_frames=16 if overlap else 1)
+        cfg = dataclasses.replace(base, cameras=cams, embed=embed)
         out = tmp_path_factory.mktemp(f"overlap_{overlap}")
         run_pipeline(cfg, out, detector_from_config(cfg.detector), progress=False, embedder=load_embedder("classical"))
         outs[overlap] = out

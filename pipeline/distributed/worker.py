@@ -5,10 +5,11 @@ handle it is given (an actor handle: ``service.update.remote``), and a plain
 :class:`~pipeline.distributed.service.IdentityService` works as well (tests, a one-process debug run).
 
 Per :meth:`CameraWorker.step` it processes batches of frames (one per camera at most, as the local engine
-does), embeds them and sends the :class:`~pipeline.identity.updates.TrackletUpdate`\\s of a group of
-batches (``group_frames`` camera frames) to the identity service in one call, on a worker thread one group
-behind detection (:class:`~pipeline.overlap.OverlappedStage`); the service links each batch on its own, as
-the local engine does, so grouping saves round trips without changing a decision. It returns the
+does), embeds the crops of a group of batches (``group_frames`` camera frames) in one embedder call and
+sends their :class:`~pipeline.identity.updates.TrackletUpdate`\\s to the identity service in one call, on a
+worker thread one group behind detection (:class:`~pipeline.overlap.OverlappedStage`); the service links
+each batch on its own, as the local engine does, so grouping saves round trips without changing a
+decision. It returns the
 tracked boxes with their tracklet and live global ids plus the chosen crops as JPEG bytes: the driver's
 sinks write every file. A restarted worker is started again with where to resume: file cameras skip the
 frames the driver already has, and track ids continue above the largest one used, so no (camera, track)
@@ -198,7 +199,7 @@ class CameraWorker:
         if self.service is None:
             return [[with_tracklet_ids(d, self._numbers(f.camera_id, d.tracker_id)) for f, d in zip(b, t)]
                     for b, t in zip(batches, tracked)]  # fmt: skip
-        embedded, updates = zip(*(self.embed(b, t) for b, t in zip(batches, tracked)))
+        embedded, updates = self.embed.many(batches, tracked)  # the group's crops in one embedder call
         self._update_bytes += sum(u.nbytes for batch in updates for u in batch)
         call = getattr(self.service.update_batches, "remote", None)
         if call is None:

@@ -98,17 +98,35 @@ class EmbedStep:
     def __call__(
         self, frames: Sequence[Frame], tracked: Sequence[sv.Detections]
     ) -> tuple[list[sv.Detections], list[TrackletUpdate]]:
-        masks = [self.selectors[f.camera_id](d, f) for f, d in zip(frames, tracked)]
-        embedded = self.batcher(frames, tracked, masks)
+        embedded, updates = self.many([frames], [tracked])
+        return embedded[0], updates[0]
+
+    def many(
+        self, batches: Sequence[Sequence[Frame]], tracked: Sequence[Sequence[sv.Detections]]
+    ) -> tuple[list[list[sv.Detections]], list[list[TrackletUpdate]]]:
+        """:meth:`__call__` for consecutive batches at once: boxes are chosen batch by batch in order (the
+        choice never depends on an embedding), then the crops of all of them go through one embedder call."""
+        if len(batches) != len(tracked):
+            raise ValueError(f"batches, tracked: expected equal lengths, got {len(batches)}, {len(tracked)}")
+        frames = [f for batch in batches for f in batch]
+        dets = [d for batch in tracked for d in batch]
+        if len(frames) != len(dets):
+            raise ValueError(f"expected one Detections per frame, got {len(dets)} for {len(frames)} frames")
+        masks = [self.selectors[f.camera_id](d, f) for f, d in zip(frames, dets)]
+        embedded = self.batcher(frames, dets, masks)
         updates = []
-        for frame, dets, mask in zip(frames, embedded, masks):
-            updates.append(TrackletUpdate.of(frame.camera_id, frame.index, frame.timestamp, dets))
-            emb = embeddings_of(dets)
+        for frame, d, mask in zip(frames, embedded, masks):
+            updates.append(TrackletUpdate.of(frame.camera_id, frame.index, frame.timestamp, d))
+            emb = embeddings_of(d)
             if emb is not None:
                 usable = mask & np.isfinite(emb).all(axis=1)
                 self.crops_embedded += int(usable.sum())
-                self.thumbnails.add(frame, dets, usable)
-        return embedded, updates
+                self.thumbnails.add(frame, d, usable)
+        bounds = np.cumsum([0] + [len(b) for b in batches])
+        return (
+            [embedded[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
+            [updates[a:b] for a, b in zip(bounds[:-1], bounds[1:])],
+        )
 
 
 class LinkStep:
@@ -213,9 +231,20 @@ class IdentityStage:
 
     def __call__(self, frames: Sequence[Frame], tracked: Sequence[sv.Detections]) -> list[sv.Detections]:
         """Return ``tracked`` with the ``embedding`` (where embedded), ``global_id`` and ``tracklet_id`` columns."""
-        embedded, updates = self.embed(frames, tracked)
-        ids = self.link(updates)
-        return [with_ids(d, global_ids=self.record.global_ids(t), tracklet_ids=t) for d, t in zip(embedded, ids)]
+        return self.many([frames], [tracked])[0]
+
+    def many(
+        self, batches: Sequence[Sequence[Frame]], tracked: Sequence[Sequence[sv.Detections]]
+    ) -> list[list[sv.Detections]]:
+        """:meth:`__call__` for consecutive batches: one embedder call for all their crops
+        (:meth:`EmbedStep.many`), then each batch linked in order, so every id is that of calling batch by
+        batch (up to the embedder's arithmetic, which may differ in the last bits with the batch size)."""
+        embedded, updates = self.embed.many(batches, tracked)
+        out = []
+        for dets, batch_updates in zip(embedded, updates):
+            ids = self.link(batch_updates)
+            out.append([with_ids(d, global_ids=self.record.global_ids(t), tracklet_ids=t) for d, t in zip(dets, ids)])
+        return out
 
     def finish(self, offline: bool | None = None) -> tuple[list[Tracklet], dict[int, int]]:
         """See :meth:`LinkStep.finish`."""
