@@ -29,6 +29,27 @@ developer's training job held about one core, OSNet x0.25 MSMT17 (f32 everywhere
 | openvino | 212.6 | 205..217 | 9.4 | 0.4 | 169 |
 
 torch's OpenMP threads suffer most from a busy machine (its 2-thread min..max spans 18..91).
+
+``openvino-bf16`` (``precision="bf16"``: bfloat16 on the CPU's AMX units; unit embeddings at cosine >= 0.99
+to f32) against f32, 2026-12-02, nothing else running here (the host's speed moved that evening, see
+``pets_tracking.py``):
+
+    python benchmarks/embed_speed.py --batch-size 16 --threads 1 --batches 30 --repeats 5 \\
+        --backends onnx openvino openvino-bf16
+    python benchmarks/embed_speed.py --batch-size 2 --threads 1 --batches 200 --repeats 5 \\
+        --backends openvino openvino-bf16
+
+| backend | batch | crops/s (median) | min..max | ms/batch | peak RSS MB |
+|---|---|---|---|---|---|
+| onnx | 16 | 84.6 | 84..86 | 189.1 | 182 |
+| openvino | 16 | 226.4 | 218..234 | 70.7 | 217 |
+| openvino-bf16 | 16 | 389.2 | 375..394 | 41.1 | 201 |
+| openvino | 2 | 219.6 | 214..224 | 9.1 | 176 |
+| openvino-bf16 | 2 | 320.7 | 315..324 | 6.2 | 174 |
+
+f32 gains nothing from the bigger batch; bf16 gains 21 % more from it, which is why the pipeline groups the
+crops of 16 camera frames into one call (``embed.group_frames``) and runs bf16 where the CPU has it
+(``embed.precision: auto``).
 """
 
 from __future__ import annotations
@@ -50,6 +71,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the project's packages when run as a script from anywhere
 SHARED = Path(os.environ.get("MCPA_SHARED", REPO.parent / "shared"))
 DEFAULT_WEIGHTS = SHARED / "weights" / "osnet_x0_25_msmt17.pth"
+BACKENDS = ["torch", "onnx", "openvino", "openvino-bf16"]  # openvino-bf16 fails on a CPU without bf16 units
 
 
 def benchmark_crops(count: int) -> tuple[list[np.ndarray], str]:
@@ -94,9 +116,10 @@ def child(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
+    backend, _, precision = args.backend.partition("-")  # "openvino-bf16": OpenVINO in bfloat16
     embedder = load_embedder(
         str(args.weights), device="cpu", arch=args.arch or None, batch_size=args.batch_size,
-        backend=args.backend, threads=args.threads,
+        backend=backend, threads=args.threads, precision=precision or "f32",
     )  # fmt: skip
     crops, source = benchmark_crops(args.batch_size)
     embedder(crops)  # warm-up
@@ -134,9 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", type=int, default=10, help="timed batches per repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument(
-        "--backends", nargs="+", default=["torch", "onnx", "openvino"], choices=["torch", "onnx", "openvino"]
-    )
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--backend", default="torch", help=argparse.SUPPRESS)
@@ -146,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         return child(args)
     with tempfile.TemporaryDirectory() as tmp:
-        if {"onnx", "openvino"} & set(args.backends):  # export first: those processes never import torch
+        if set(args.backends) - {"torch"}:  # export first: those processes never import torch
             from reid.export import export_onnx
 
             onnx_file = export_onnx(args.weights, Path(tmp) / "model.onnx", arch=args.arch or None)
@@ -158,13 +179,13 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.threads} thread(s), {args.batches} batches x {args.repeats} repeats; crops: {results[0]['crops']}"
     )
     print(
-        f"{'backend':<8} {'crops/s (median)':>16} {'min..max':>12} {'ms/batch':>9} {'prep ms':>8} {'peak RSS MB':>12}"
+        f"{'backend':<13} {'crops/s (median)':>16} {'min..max':>12} {'ms/batch':>9} {'prep ms':>8} {'peak RSS MB':>12}"
     )
     for res in results:
         med = statistics.median(res["rates"])
         spread = f"{min(res['rates']):.0f}..{max(res['rates']):.0f}"
         ms = 1000 * args.batch_size / med
-        row = f"{res['backend']:<8} {med:>16.1f} {spread:>12} {ms:>9.1f} {res['prep_ms']:>8.1f}"
+        row = f"{res['backend']:<13} {med:>16.1f} {spread:>12} {ms:>9.1f} {res['prep_ms']:>8.1f}"
         print(f"{row} {res['peak_rss_mb']:>12.0f}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

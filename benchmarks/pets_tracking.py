@@ -52,6 +52,33 @@ than the ReID thread. The identity stage still runs beside detection (the loop w
 The default keeps main's identities exactly (same IDF1 in both files) with half the crops; the identity
 stage's 17 s run almost entirely beside detection (the loop waited 0.04 s for it). One ReID thread beats
 OpenVINO's default pool here: the detector keeps its own core.
+
+**Grouped calls and bf16, 2026-12-02 (session 9).** The quiet-machine run showed the detector losing about
+as many seconds as the identity stage spent, so the stage's CPU time is what counts. Two defaults cut it:
+``embed.group_frames: 16`` (the crops of 16 camera frames go through one embedder call, then the batches
+are linked one by one: same ids) and ``embed.precision: auto`` (OpenVINO in bf16 on this AMX CPU;
+``embed_speed.py``: 220 -> 321 crops/s at batch 2, 226 -> 389 at batch 16). Variants: ``group1`` = the
+default with ``group_frames: 1`` (one call per batch, as before, but bf16); ``f32`` = the default in f32.
+The host's speed moved a lot this day (detector alone 29-39 fps against 43 quiet), so three runs of the
+same comparison are given, each a median of alternating runs:
+
+    python benchmarks/pets_tracking.py --runs 5 --skip-accuracy --skip-speed --reid-variants default,group1
+
+| run | fps | vs detector | vs no ReID | runs | IDF1 mot | IDF1 mot_global | crops | embed+link s | waited s |
+|---|---|---|---|---|---|---|---|---|---|
+| detector only | 34.20 | 1.000 | 1.090 | 34.16, 36.99, 34.20, 34.69, 32.57 | | | | | |
+| pipeline, no ReID | 31.37 | 0.917 | 1.000 | 31.37, 33.31, 30.63, 32.48, 30.88 | | | | | |
+| ReID default | 27.20 | 0.795 | **0.867** | 28.69, 27.88, 26.63, 27.20, 26.12 | 0.773 | 0.841 | 793 | 5.05 | 0.051 |
+| ReID group1 | 23.22 | 0.679 | 0.740 | 25.81, 23.22, 23.77, 22.97, 22.90 | 0.773 | 0.841 | 793 | 11.44 | 0.022 |
+
+The same comparison, ``--runs 3``, earlier the same evening: default 0.832 / group1 0.758 / f32 (grouped)
+0.831 of the pipeline without ReID (detector 29.2 fps); and, with ``group_frames`` 8 as the default then,
+group16 0.796 / group8 0.774 / group1 0.701 / f32 with group 8 0.807 (detector 38.9 fps). Before grouping,
+bf16 alone: 0.763 against f32's 0.741. Over the three runs the default (group 16, bf16) is 0.796, 0.832
+and 0.867 of the pipeline without ReID, median **0.832 >= issue 13's 0.80**, with the identity stage's
+CPU time halved (embed+link 4.5-5.4 s against 9.8-11.6 s one call per batch) and every IDF1 unchanged
+(0.841 global, the same files as one call per batch: ``tests/test_overlap.py``). The price is latency: the
+ids reach the stream 16 camera frames later (``group_frames: 1`` when that matters more than speed).
 """
 
 from __future__ import annotations

@@ -27,6 +27,12 @@ command's wall time is 10.2-13.3 % longer. The loop speed of this machine moves 
 run (265-289 fps on the same day), and the drop with it: the same code measured 14.1-16.3 % in an earlier
 7-repeat run at 281 fps.
 
+Re-run 2026-12-02 (session 9, ``--repeats 7``) on the current code (identity-switch cuts, grouped embedder
+calls; classical IDF1 0.943) while the host was slower (loop 188-192 fps; the PETS detector ran 29-39 fps
+against 43 quiet): videos 0.62-0.64 s, fps incl. videos 13.4 % (yaml) and 16.0 % (mcpa) lower, wall time
+10.7 / 14.6 % longer, stderr 599 / 674 bytes, 0 CR, 0 faiss lines. The drawing costs a fixed ~0.8 ms a
+frame of CPU, so its share grows when the host slows everything else less than it slows the encoder.
+
 How the drawing got cheaper, each step measured on this benchmark (median videos s, then drop):
 - in-loop mp4v writer (before the videos were drawn at the end): 39 %;
 - drawn at the end, a reader thread per camera: 0.85 s, 19.4 %;
