@@ -326,7 +326,7 @@ def write_identities(
 ) -> dict[str, Any]:
     """The identity outputs of a :meth:`LinkStep.conclude` result (either engine); returns the summary part."""
     tracklets, mapping, linking = conclusion["tracklets"], conclusion["mapping"], conclusion["linking"]
-    save_tracklets(out_dir, tracklets, thumbs)
+    save_tracklets(out_dir, tracklets, thumbs, conclusion.get("split_parent"))
     decided = "offline re-clustering" if conclusion["offline"] else "online"
     threshold = linking.get("offline_threshold", linking["online_threshold"])
     run_info = {**(run_info or {}), "linking": f"{decided}, threshold {threshold} (self-calibrated unless set)"}

@@ -15,7 +15,7 @@ import supervision as sv
 from configs import ConfigError, config_from_dict
 from pipeline import engine
 from pipeline.engine import run_pipeline
-from pipeline.identity.outputs import load_tracklets, rewrite_tracks
+from pipeline.identity.outputs import load_split_parent, load_tracklets, rewrite_tracks
 from pipeline.identity.relink import main as relink_main
 from pipeline.identity.tracklets import Tracklet
 
@@ -159,6 +159,49 @@ def test_relink_cli_writes_a_new_folder_and_never_the_run(tmp_path: Path) -> Non
     assert relink_main([str(out), "--threshold", "0.999", "--force"]) == 0
     assert relink_main([str(out), "--out", str(out)]) == 2
     assert relink_main([str(tmp_path / "nowhere")]) == 2
+
+
+def colour_change_video(path: Path, n: int, change: int | None) -> Path:
+    """Red on the left (turning blue at frame ``change``, when given) and green on the right."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (W, H))
+    for i in range(n):
+        img = np.full((H, W, 3), 90, np.uint8)
+        img[20:100, 20:50] = COLOURS["red"] if change is None or i < change else (255, 0, 0)
+        img[20:100, 100:130] = COLOURS["green"]
+        writer.write(img)
+    writer.release()
+    return path
+
+
+def test_relink_gives_a_lonely_cut_back_as_the_run_did(tmp_path: Path) -> None:
+    cams = [{"id": "a", "source": str(colour_change_video(tmp_path / "a.avi", 40, change=20))},
+            {"id": "b", "source": str(colour_change_video(tmp_path / "b.avi", 40, change=None))}]  # fmt: skip
+    cfg = config_from_dict({
+        "cameras": cams, "detector": {"backend": "bgsub"},
+        "embed": {"weights": "classical", "min_height": 20, "every_k": 1, "slow_after": 0},
+        "linking": {"min_crops": 2, "offline": True},
+    })  # fmt: skip
+    out = tmp_path / "run"
+    summary = run_pipeline(cfg, out, FixedBoxes(), progress=False, embedder=ColourEmbedder())
+    parents = load_split_parent(out)
+    assert summary["identities"]["linking"]["switches_split"] == 1 and len(parents) == 1  # red -> blue is cut
+    piece, parent = next(iter(parents.items()))
+    assert summary["identities"]["global_ids"] == 2  # ... and the blue piece, alone, went back to red
+
+    def ids_of(folder: Path) -> dict[int, int]:
+        with open(folder / "tracks.csv") as fh:
+            return {int(r["tracklet_id"]): int(r["global_id"]) for r in csv.DictReader(fh)}
+
+    assert relink_main([str(out)]) == 0
+    relinked = ids_of(out / "relinked")
+    assert relinked[piece] == relinked[parent] and len(set(relinked.values())) == 2
+    assert relinked == ids_of(out)
+    with np.load(out / "tracklets.npz") as data:  # a run saved before cuts were recorded: the piece stays apart
+        arrays = {k: data[k] for k in data.files if k != "split_parent"}
+    np.savez_compressed(out / "tracklets.npz", **arrays)
+    assert load_split_parent(out) == {}
+    assert relink_main([str(out), "--force"]) == 0
+    assert ids_of(out / "relinked")[piece] != ids_of(out / "relinked")[parent]
 
 
 def test_relink_defaults_to_the_runs_own_linking(tmp_path: Path, monkeypatch) -> None:

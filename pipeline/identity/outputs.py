@@ -28,14 +28,18 @@ TRACKLETS_FILE = "tracklets.npz"
 MANIFEST_FILE = "manifest.csv"
 
 
-def save_tracklets(out_dir: Path, tracklets: list[Tracklet], thumbs: dict[tuple[str, int], list[np.ndarray]]) -> Path:
+def save_tracklets(
+    out_dir: Path, tracklets: list[Tracklet], thumbs: dict[tuple[str, int], list[np.ndarray]],
+    split_parent: Mapping[int, int] | None = None,
+) -> Path:  # fmt: skip
     """Everything offline re-linking needs, so a finished run can be re-clustered without its videos.
 
     ``tracklets.npz``: per tracklet id, camera, track id, frame/time span, box and crop counts, online
     global id, unit mean embedding (NaN row when none), the unit means of its even and odd crops
     (``halves`` (N, 2, D), NaN for one-crop tracklets: the calibration's same-person evidence), its first and
-    last box (``first_box``, ``last_box`` (N, 4) xyxy: the re-stitching guard) and up to 6 thumbnails
-    (T, 128, 64, 3) uint8.
+    last box (``first_box``, ``last_box`` (N, 4) xyxy: the re-stitching guard), the tracklet it was cut
+    from at a suspected identity switch (``split_parent``, -1 for none: ``split_parent`` maps cut-off
+    tracklet ids to that one) and up to 6 thumbnails (T, 128, 64, 3) uint8.
     """
     dim = next((len(t.mean) for t in tracklets if t.mean is not None), 0)
     means = np.full((len(tracklets), dim), np.nan, np.float32)
@@ -49,17 +53,19 @@ def save_tracklets(out_dir: Path, tracklets: list[Tracklet], thumbs: dict[tuple[
                   else np.zeros((0, 128, 64, 3), np.uint8) for t in tracklets]  # fmt: skip
     counts = np.array([len(x) for x in thumb_list], np.int64)
     path = Path(out_dir) / TRACKLETS_FILE
+    parents = np.array([(split_parent or {}).get(t.tracklet_id, -1) for t in tracklets], np.int64)
     with atomic_open(path, "wb") as fh:
-        _save_tracklet_arrays(fh, tracklets, means, halves, counts, thumb_list)
+        _save_tracklet_arrays(fh, tracklets, means, halves, counts, thumb_list, parents)
     return path
 
 
 def _save_tracklet_arrays(
     fh: IO[bytes], tracklets: list[Tracklet], means: np.ndarray, halves: np.ndarray, counts: np.ndarray,
-    thumb_list: list[np.ndarray],
+    thumb_list: list[np.ndarray], parents: np.ndarray,
 ) -> None:  # fmt: skip
     np.savez_compressed(
         fh,
+        split_parent=parents,
         tracklet_id=np.array([t.tracklet_id for t in tracklets], np.int64),
         camera_id=np.array([t.camera_id for t in tracklets], dtype=str),
         track_id=np.array([t.track_id for t in tracklets], np.int64),
@@ -110,6 +116,21 @@ def load_tracklets(run_dir: Path) -> tuple[list[Tracklet], dict[tuple[str, int],
         thumbs[(t.camera_id, t.track_id)] = list(arrays["thumbs"][start : start + n])
         start += n
     return tracklets, thumbs
+
+
+def load_split_parent(run_dir: Path) -> dict[int, int]:
+    """{cut-off tracklet id: the tracklet it was cut from} of a run's ``tracklets.npz`` (empty for runs
+    without cuts or made before cuts were recorded)."""
+    path = Path(run_dir) / TRACKLETS_FILE
+    try:
+        with np.load(path) as data:
+            if "split_parent" not in data.files:
+                return {}
+            ids, parents = data["tracklet_id"], data["split_parent"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path}: not a readable tracklets file ({exc})") from exc
+    cut = parents >= 0
+    return dict(zip(ids[cut].tolist(), parents[cut].tolist()))
 
 
 def _sums_from_halves(mean: np.ndarray, halves: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -3,7 +3,9 @@
 Reads ``RUN_DIR/tracklets.npz`` (written by any run with embedding on), clusters every tracklet globally
 with the cannot-link constraints (agglomerative, optional k-reciprocal re-ranking) and writes a copy of the
 run's track files with the new global ids, ``mot_global/``, the identities summary and contact sheets to
-``--out`` (default ``RUN_DIR/relinked/``). The run itself is never modified.
+``--out`` (default ``RUN_DIR/relinked/``). The run itself is never modified. A tracklet the run cut off its
+track at a suspected identity switch and that ends up an identity of its own is given back to the piece it
+was cut from, as the run itself does (``split_parent`` in ``tracklets.npz``, :func:`rejoin_lonely_cuts`).
 
 Defaults come from the run's own config (``summary.json``): its ``offline_threshold`` (``auto``: fitted on
 the run's evidence, see :mod:`reid.calibration`), camera centring and calibration fraction.
@@ -19,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.identity.linker import check_threshold, offline_relink
-from pipeline.identity.outputs import TRACKLETS_FILE, load_tracklets, write_identity_outputs
+from pipeline.identity.outputs import TRACKLETS_FILE, load_split_parent, load_tracklets, write_identity_outputs
+from pipeline.identity.tracklets import rejoin_lonely_cuts
 from reid.console import end_summary, setup_logging
 
 COPIED = ("tracks.csv", "tracks.jsonl", TRACKLETS_FILE)
@@ -98,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             center_cameras=bool(center), calibration_fraction=float(settings["calibration_fraction"]),
             restitch_window_s=float(settings["restitch_window_s"]), report=report,
         )  # fmt: skip
+        parents = load_split_parent(run_dir)  # the run's cuts: a piece left alone goes back, as in the run
+        mapping = rejoin_lonely_cuts(mapping, parents, tracklets) if parents else mapping
         _prepare(run_dir, out)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

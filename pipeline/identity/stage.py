@@ -190,7 +190,8 @@ class LinkStep:
 
     def conclude(self, offline: bool) -> dict[str, Any]:
         """:meth:`finish` and what the run summary says about linking: ``tracklets``, ``mapping``,
-        ``offline`` and ``linking`` (thresholds and calibrations, online and offline)."""
+        ``offline``, ``linking`` (thresholds and calibrations, online and offline) and ``split_parent`` (the
+        cuts, kept in ``tracklets.npz`` so that ``relink`` can undo lonely ones as the run did)."""
         tracklets, mapping = self.finish(offline)
         online = self.linker.calibration
         linking = {"online_threshold": round(online.threshold, 4), "online_calibration": online.describe(),
@@ -199,7 +200,8 @@ class LinkStep:
             linking["offline_threshold"] = round(self.offline_report.get("threshold", float("nan")), 4)
             if "calibration" in self.offline_report:
                 linking["offline_calibration"] = self.offline_report["calibration"].describe()
-        return {"tracklets": tracklets, "mapping": mapping, "offline": offline, "linking": linking}
+        return {"tracklets": tracklets, "mapping": mapping, "offline": offline, "linking": linking,
+                "split_parent": dict(self.store.split_parent)}  # fmt: skip
 
     def save_gallery(self, path: Path) -> None:
         self.gallery.save(path)
