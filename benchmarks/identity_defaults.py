@@ -15,7 +15,8 @@ re-stitch guards); nothing is tuned to a scene. Rows:
 The online ids of a run are the ones each tracklet carried when the stream ended (``tracklets.npz``); they are
 written out as a second set of identity outputs beside the run to be scored.
 
-Results (2026-12-01, 2-core CPU, deterministic: one run each; PETS 795 frames at 31.3 end-to-end fps;
+Results (2026-12-02, 2-core CPU, deterministic: one run each (the same tables before and after the grouped,
+bf16 embedding defaults); PETS 795 frames at 31.3 end-to-end fps on 2026-12-01;
 ``python benchmarks/identity_defaults.py``). "before cuts" is the same code with ``linking.split_switches:
 false`` (PETS re-measured on this code; the rest at commit 1bd2a6b, before cutting existed):
 
@@ -27,7 +28,7 @@ false`` (PETS re-measured on this code; the rest at commit 1bd2a6b, before cutti
 | samples (3 cams) | OSNet MSMT17 | offline, multi-camera | 0.948 | - | 9 (8) | 0.948, -, 9 |
 | PETS S2L1 | - | tracker ids (mot/) | 0.773 | 0.574 | 27 (19) | same |
 | PETS S2L1 | OSNet MSMT17 | online global ids | 0.841 | 0.606 | 23 (19) | 0.810, 0.590, 24 |
-| PETS S2L1 | OSNet MSMT17 | offline (relink) | 0.839 | 0.603 | 24 (19) | 0.810, 0.590, 24 |
+| PETS S2L1 | OSNet MSMT17 | offline (relink) | 0.844 | 0.607 | 23 (19) | 0.810, 0.590, 24 |
 | EPFL campus4 (3 real cams) | OSNet MSMT17 | online | - | - | 10 (5 by eye) | 11 |
 | EPFL campus4 (3 real cams) | OSNet MSMT17 | offline | - | - | 10 (5 by eye) | 11 |
 
@@ -37,8 +38,8 @@ classical samples lose half a point through a side effect: the cut of cam1 track
 cam2's 6-frame track 6 of the same man unlinked. EPFL by eye (offline contact sheets): 10 ids for 5 people;
 the remaining errors are splits (actor 2 gets a second id for one c1 track, the second passer-by has three
 ids, the first passer-by two) and two tracks where the tracker followed two actors walking side by side,
-whose crops show both men. ``pipeline.relink RUN`` re-clusters from ``tracklets.npz``, which does not record
-which tracklet a cut came from, so it does not give lonely pieces back (0.839 against 0.841 online).
+whose crops show both men. ``pipeline.relink RUN`` re-clusters from ``tracklets.npz``, which records which
+tracklet each cut came from, and gives lonely pieces back as the run does (0.839 before it did, 0.844 now).
 
 Before this work (2026-11-30, fixed thresholds): PETS online global ids 0.632 (13 ids, below the tracker's
 0.770); samples with OSNet at the config defaults 0.628 online / 0.779 offline.

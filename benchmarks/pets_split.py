@@ -18,13 +18,13 @@ thresholds 0.7 and ``trackers`` defaults): floor 0.517, online 0.597, offline 0.
 |---|---|---|---|---|---|
 | per-camera ids only (floor) | 0.512 | 0.500 | 0.526 | 0.707 | 36 |
 | online linker | 0.617 | 0.602 | 0.633 | 0.669 | 28 |
-| offline re-clustering | 0.594 | 0.579 | 0.609 | 0.627 | 20 |
+| offline re-clustering | 0.595 | 0.580 | 0.610 | 0.628 | 18 |
 
 History of this figure on the same code path: 0.606 / 0.624 with every 3rd crop of every track embedded;
 0.550 / 0.562 once ``embed.slow_after: 10`` became the default (half the crops, for ReID speed, issue 13;
-the single PETS view was unchanged at 0.810, this split was not scored then); 0.617 / 0.594 with the
-identity-switch cuts. The relink CLI (the offline row) has no record of which tracklet a cut came from, so
-it cannot give a lonely cut piece back, and reads the cut tracklets as they are.
+the single PETS view was unchanged at 0.810, this split was not scored then); 0.617 / 0.595 with the
+identity-switch cuts (offline 0.594 with 20 ids before ``relink`` gave lonely cut pieces back as the run
+does, 0.595 with 18 after).
 
 How the split answers the crop schedule, before the cuts (``--slow-after N --max-every-k M``):
 
