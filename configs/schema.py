@@ -144,6 +144,8 @@ class EmbedConfig:
     # consecutive batches are held until they hold this many camera frames, then embedded in one call and
     # linked in order (same ids; fewer, fuller embedder calls; ids reach the stream this many frames later)
     group_frames: int = field(16, check=in_range(1, 4096))
+    # with a live camera in the run, a group also goes once its first batch has waited this long (seconds)
+    group_max_s: float = field(0.5, check=in_range(0.0, 3600.0))
     # inference threads of the openvino / onnx backends (null: the runtime's default, every core); 1 leaves the
     # other cores to the detector, which the embedding overlaps
     threads: int | None = field(1, check=in_range(1, 1024))

@@ -180,7 +180,9 @@ def stream_pipeline(
                 for b, t in zip(batches, tracked)]  # fmt: skip
 
     # groups of consecutive batches (embed.group_frames camera frames) share one embedder call
-    groups = BatchGroups(embed_cfg.group_frames if identity is not None else 1)
+    live_run = any(infos[cid].live for cid in cams)  # live ids wait at most embed.group_max_s for a group
+    groups = BatchGroups(embed_cfg.group_frames if identity is not None else 1,
+                         embed_cfg.group_max_s if live_run else None)  # fmt: skip
     depth = 1 if identity is not None and embed_cfg.overlap else 0
     stage = OverlappedStage(identity.many if identity is not None else numbered, depth=depth)
 

@@ -77,23 +77,33 @@ class OverlappedStage(Generic[Batch]):
 class BatchGroups:
     """Consecutive ``(batch, tracked)`` pairs held until together they hold ``frames`` camera frames.
 
-    :meth:`add` returns ``(batches, tracked)`` lists once the group is full, else None; :meth:`flush` returns
-    what is held (None when nothing is). ``frames`` 1 passes every batch straight on.
+    :meth:`add` returns ``(batches, tracked)`` lists once the group is full, or once its first batch has
+    been held ``max_hold_s`` seconds (``clock``; None: no time limit; live cameras use one, so their ids
+    never wait long), else None; :meth:`flush` returns what is held (None when nothing is). ``frames`` 1
+    passes every batch straight on.
     """
 
-    def __init__(self, frames: int = 1) -> None:
+    def __init__(
+        self, frames: int = 1, max_hold_s: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if frames < 1:
             raise ValueError(f"frames: expected an int >= 1, got {frames}")
-        self.frames = frames
+        if max_hold_s is not None and max_hold_s < 0:
+            raise ValueError(f"max_hold_s: expected None or seconds >= 0, got {max_hold_s}")
+        self.frames, self.max_hold_s, self.clock = frames, max_hold_s, clock
         self._batches: list[Any] = []
         self._tracked: list[Any] = []
         self._held = 0
+        self._since = 0.0
 
     def add(self, batch: Any, tracked: Any) -> tuple[list[Any], list[Any]] | None:
+        if not self._batches:
+            self._since = self.clock()
         self._batches.append(batch)
         self._tracked.append(tracked)
         self._held += len(batch)
-        return self.flush() if self._held >= self.frames else None
+        late = self.max_hold_s is not None and self.clock() - self._since >= self.max_hold_s
+        return self.flush() if self._held >= self.frames or late else None
 
     def flush(self) -> tuple[list[Any], list[Any]] | None:
         if not self._batches:

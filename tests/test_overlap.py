@@ -67,6 +67,20 @@ def test_batch_groups_hold_batches_until_they_hold_enough_frames() -> None:
         BatchGroups(frames=0)
 
 
+def test_a_group_waits_at_most_max_hold_s() -> None:
+    now = [0.0]
+    groups = BatchGroups(frames=100, max_hold_s=0.5, clock=lambda: now[0])
+    assert groups.add(["a0"], ["t0"]) is None
+    now[0] = 0.3
+    assert groups.add(["a1"], ["t1"]) is None
+    now[0] = 0.5  # the first batch has waited 0.5 s: the group goes, however small
+    assert groups.add(["a2"], ["t2"]) == ([["a0"], ["a1"], ["a2"]], [["t0"], ["t1"], ["t2"]])
+    now[0] = 10.0
+    assert groups.add(["a3"], ["t3"]) is None  # the wait counts from a group's own first batch
+    with pytest.raises(ValueError, match="max_hold_s: expected None or seconds >= 0, got -1"):
+        BatchGroups(frames=2, max_hold_s=-1)
+
+
 def test_grouped_stage_results_come_back_per_batch_in_order() -> None:
     seen: list[list[int]] = []
 
