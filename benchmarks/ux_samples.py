@@ -30,8 +30,11 @@ run (265-289 fps on the same day), and the drop with it: the same code measured 
 Re-run 2026-12-02 (session 9, ``--repeats 7``) on the current code (identity-switch cuts, grouped embedder
 calls; classical IDF1 0.943) while the host was slower (loop 188-192 fps; the PETS detector ran 29-39 fps
 against 43 quiet): videos 0.62-0.64 s, fps incl. videos 13.4 % (yaml) and 16.0 % (mcpa) lower, wall time
-10.7 / 14.6 % longer, stderr 599 / 674 bytes, 0 CR, 0 faiss lines. The drawing costs a fixed ~0.8 ms a
-frame of CPU, so its share grows when the host slows everything else less than it slows the encoder.
+10.7 / 14.6 % longer, stderr 599 / 674 bytes, 0 CR, 0 faiss lines. Again an hour later (loop 175-181 fps):
+videos 0.66-0.68 s, 15.2 % (yaml) / 16.6 % (mcpa), wall +12.3 / +14.9 %. The samples' loop itself is not
+slower with the grouped embedding (3 runs each: 176-183 fps with ``group_frames`` 16, 167-173 with 1): the
+host was, by about a third (the PETS detector alone: 34 fps against 43). On such a host the drawing's
+share of the time grows past 15 %; on the quiet one above it stayed under.
 
 How the drawing got cheaper, each step measured on this benchmark (median videos s, then drop):
 - in-loop mp4v writer (before the videos were drawn at the end): 39 %;
