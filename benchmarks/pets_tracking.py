@@ -74,11 +74,14 @@ same comparison are given, each a median of alternating runs:
 The same comparison, ``--runs 3``, earlier the same evening: default 0.832 / group1 0.758 / f32 (grouped)
 0.831 of the pipeline without ReID (detector 29.2 fps); and, with ``group_frames`` 8 as the default then,
 group16 0.796 / group8 0.774 / group1 0.701 / f32 with group 8 0.807 (detector 38.9 fps). Before grouping,
-bf16 alone: 0.763 against f32's 0.741. Over the three runs the default (group 16, bf16) is 0.796, 0.832
-and 0.867 of the pipeline without ReID, median **0.832 >= issue 13's 0.80**, with the identity stage's
-CPU time halved (embed+link 4.5-5.4 s against 9.8-11.6 s one call per batch) and every IDF1 unchanged
-(0.841 global, the same files as one call per batch: ``tests/test_overlap.py``). The price is latency: the
-ids reach the stream 16 camera frames later (``group_frames: 1`` when that matters more than speed).
+bf16 alone: 0.763 against f32's 0.741. A fourth run an hour later (``--runs 3 --reid-variants
+default,group1``, detector 30.5 fps, the slowest host yet): default 0.787, group1 0.719. Over the four runs
+the default (group 16, bf16) is 0.796, 0.832, 0.867 and 0.787 of the pipeline without ReID: median
+**0.814**, two of four above issue 13's 0.80 and two just under it, against 0.70-0.76 one call per batch
+in the same runs; the identity stage's CPU time halved (embed+link 4.5-6.0 s against 9.8-12.8 s one call
+per batch) and every IDF1 unchanged (0.841 global, the same files as one call per batch:
+``tests/test_overlap.py``). The price is latency: the ids reach the stream 16 camera frames later
+(``group_frames: 1`` when that matters more than speed).
 """
 
 from __future__ import annotations
