@@ -13,8 +13,9 @@ Options are the command line's flags as keyword arguments (``weights``, ``reid``
 ``progress``), built by the same code as ``mcpa run``, so a script and the command give the same run. The
 run still writes its folder (``out``; default ``outputs.dir`` or ``runs/<timestamp>``); the ids in the
 streamed detections are the live ones, the files get the final ones; with ReID on they arrive in groups,
-``embed.group_frames`` camera frames behind detection (one embedder call per group). Leaving the loop early (``break``,
-an exception, Ctrl-C) ends the run the way Ctrl-C does: outputs flushed, summary marked interrupted.
+``embed.group_frames`` camera frames behind detection (one embedder call per group). Leaving the loop early
+(``break``, an exception, Ctrl-C) ends the run the way Ctrl-C does: outputs flushed, summary marked
+interrupted.
 """
 
 from __future__ import annotations

@@ -9,11 +9,10 @@ does), embeds the crops of a group of batches (``group_frames`` camera frames) i
 sends their :class:`~pipeline.identity.updates.TrackletUpdate`\\s to the identity service in one call, on a
 worker thread one group behind detection (:class:`~pipeline.overlap.OverlappedStage`); the service links
 each batch on its own, as the local engine does, so grouping saves round trips without changing a
-decision. It returns the
-tracked boxes with their tracklet and live global ids plus the chosen crops as JPEG bytes: the driver's
-sinks write every file. A restarted worker is started again with where to resume: file cameras skip the
-frames the driver already has, and track ids continue above the largest one used, so no (camera, track)
-means two people.
+decision. It returns the tracked boxes with their tracklet and live global ids plus the chosen crops as
+JPEG bytes: the driver's sinks write every file. A restarted worker is started again with where to
+resume: file cameras skip the frames the driver already has, and track ids continue above the largest one
+used, so no (camera, track) means two people.
 """
 
 from __future__ import annotations

@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             center_cameras=bool(center), calibration_fraction=float(settings["calibration_fraction"]),
             restitch_window_s=float(settings["restitch_window_s"]), report=report,
         )  # fmt: skip
-        parents = load_split_parent(run_dir)  # the run's cuts: a piece left alone goes back, as in the run
-        mapping = rejoin_lonely_cuts(mapping, parents, tracklets) if parents else mapping
+        # the run's cuts: a piece left as an identity of its own goes back to its track, as in the run
+        mapping = rejoin_lonely_cuts(mapping, load_split_parent(run_dir), tracklets)
         _prepare(run_dir, out)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
