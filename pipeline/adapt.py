@@ -237,7 +237,8 @@ def relink(run_dir: Path, out: Path, tracklets: list[Tracklet], thumbs: dict) ->
     mapping = offline_relink(
         tracklets, threshold=settings["offline_threshold"], center_cameras=bool(settings["center_cameras"]),
         calibration_fraction=float(settings["calibration_fraction"]),
-        restitch_window_s=float(settings["restitch_window_s"]), report=report,
+        restitch_window_s=float(settings["restitch_window_s"]), handover=bool(settings["handover"]),
+        report=report,
     )  # fmt: skip
     for name in COPIED:
         if (run_dir / name).is_file():

@@ -34,6 +34,12 @@ identity holds nothing but pieces of its own track is given back to the piece be
 scene in ``benchmarks/identity_defaults.py`` and ``benchmarks/pets_split.py``; ``benchmarks/pets_ceiling.py``
 shows why PETS09 needs it: perfect linking of its tracker's tracks reaches only 0.843 IDF1.
 
+Hand-over timing (``handover``, on by default): how soon after one camera loses a person another camera
+picks them up is learned from the run itself (:mod:`reid.handover`: a likelihood ratio over
+time-gap bins, from cross-camera pairs whose appearance already agrees) and added to every cross-camera
+similarity, online (the gap between an identity's latest sighting and the new tracklet) and offline (every
+pair). Refitted with the threshold; off while there is too little evidence.
+
 Threshold ``"auto"`` (the default, online and offline): the threshold is fitted on the run's own evidence
 in the same camera-centred space (:mod:`pipeline.calibration`: tracklet halves are one person, same-camera
 tracklets on a common frame are two) and, online, refitted as the run grows; a number overrides it.
@@ -68,8 +74,16 @@ from pipeline.identity.tracklets import (
     same_camera_far,
 )
 from reid.agglomerative import constrained_agglomerative
-from reid.calibration import DEFAULT_FRACTION, PRIOR_NEGATIVE, Calibration, fit_threshold, prior_calibration
+from reid.calibration import (
+    DEFAULT_FRACTION,
+    PRIOR_NEGATIVE,
+    PRIOR_POSITIVE,
+    Calibration,
+    fit_threshold,
+    prior_calibration,
+)
 from reid.camera_centring import camera_sums, centre_by_camera, centre_finite_rows
+from reid.handover import NO_HANDOVER, Handover, fit_handover, time_gap
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +149,8 @@ class OnlineLinker:
         center_cameras: compare camera-centred embeddings (module docstring); camera_prior: pseudo-tracklets
             that shrink a camera's running mean towards zero.
         split_switches: cut a tracklet whose latest crops look like a stranger to the rest (module docstring).
+        handover: learn the cameras' hand-over timing from the run and add it to cross-camera similarities
+            (:mod:`reid.handover`).
     """
 
     def __init__(
@@ -156,8 +172,11 @@ class OnlineLinker:
         restitch_window_s: float = RESTITCH_WINDOW_S,
         record: IdentityRecord | None = None,
         split_switches: bool = True,
+        handover: bool = True,
     ) -> None:
         threshold = check_threshold(threshold)
+        self.handover = handover
+        self.timing: Handover = NO_HANDOVER  # refitted with the threshold (also with a given one)
         self.split_switches = split_switches
         self.restitch_window_s = float(restitch_window_s)
         if min_crops < 1 or revise_until_crops < 0 or k < 1 or max_prototypes < 1:
@@ -195,28 +214,36 @@ class OnlineLinker:
         return self.calibration.threshold
 
     def recalibrate(self, store: TrackletStore) -> Calibration:
-        """Refit the "auto" threshold on the latest tracklets of ``store`` (in the centred space)."""
+        """Refit the "auto" threshold (a given one stays) and the hand-over timing on the latest tracklets of
+        ``store`` (in the centred space)."""
         ev = store.evidence(MAX_CALIBRATION_TRACKLETS)
         cams = ev["camera"]
         before = self.calibration
-        half_a, half_b = self._centred_nan(ev["half_a"], cams), self._centred_nan(ev["half_b"], cams)
-        self.calibration = fit_threshold(
-            self._centred(ev["mean"], cams),
-            half_a,
-            half_b,
-            cams,
-            ev["first_frame"],
-            ev["last_frame"],
-            fraction=self.calibration_fraction,
-        )
         self._fit_size, self._steps_since_fit = store.embedded_count(), 0
-        if self.calibration.from_prior and not before.from_prior:
-            logger.info("linking: too little evidence, prior threshold %.3f", self.calibration.threshold)
-        elif not self.calibration.from_prior and (
-            before.from_prior or abs(before.threshold - self.current_threshold) > 0.02
-        ):
-            logger.info("linking calibrated on %d tracklets: %s", len(cams), self.calibration.describe())
+        if before.negatives != "given":
+            half_a, half_b = self._centred_nan(ev["half_a"], cams), self._centred_nan(ev["half_b"], cams)
+            means = self._centred(ev["mean"], cams)
+            self.calibration = fit_threshold(
+                means, half_a, half_b, cams, ev["first_frame"], ev["last_frame"], fraction=self.calibration_fraction
+            )
+            if self.calibration.from_prior and not before.from_prior:
+                logger.info("linking: too little evidence, prior threshold %.3f", self.calibration.threshold)
+            elif not self.calibration.from_prior and (
+                before.from_prior or abs(before.threshold - self.current_threshold) > 0.02
+            ):
+                logger.info("linking calibrated on %d tracklets: %s", len(cams), self.calibration.describe())
+        if self.handover:
+            self._fit_timing(ev)
         return self.calibration
+
+    def _fit_timing(self, ev: dict) -> None:
+        before = self.timing
+        means = self._centred(ev["mean"], ev["camera"]).astype(np.float64)
+        span = _scale_span(None if self.calibration.negatives == "given" else self.calibration)
+        self.timing = fit_handover(means @ means.T, ev["camera"], ev["first_timestamp"], ev["last_timestamp"],
+                                   self.current_threshold, span)  # fmt: skip
+        if self.timing.active != before.active:
+            logger.info("linking: %s", self.timing.describe())
 
     def _centred_nan(self, vecs: np.ndarray, cams: Sequence[str]) -> np.ndarray:
         if not self.center_cameras or not self._cam_sum:
@@ -224,7 +251,7 @@ class OnlineLinker:
         return centre_finite_rows(vecs, cams, self._cam_sum, self._cam_n, self.camera_prior)
 
     def _maybe_recalibrate(self, store: TrackletStore) -> None:
-        if self.calibration.negatives == "given":
+        if self.calibration.negatives == "given" and not self.handover:
             return
         self._steps_since_fit += 1
         size = store.embedded_count()
@@ -377,9 +404,26 @@ class OnlineLinker:
         owner_arr = np.asarray(owner, dtype=np.int64)
         if self.score == "max":
             np.maximum.at(out, owner_arr, sims)
-            return out
+            return out + self._timing_bonus(store, t, candidates)
         n = np.bincount(owner_arr, minlength=len(gids))
-        return np.where(n > 0, np.bincount(owner_arr, sims, len(gids)) / np.maximum(n, 1), -np.inf)
+        out = np.where(n > 0, np.bincount(owner_arr, sims, len(gids)) / np.maximum(n, 1), -np.inf)
+        return out + self._timing_bonus(store, t, candidates)
+
+    def _timing_bonus(self, store: TrackletStore, t: Tracklet, members: list[list[int]]) -> np.ndarray:
+        """(G,) hand-over bonus of ``t`` joining each identity: the timing of the identity's latest member
+        tracklet against ``t``; 0 when that member is of ``t``'s camera, or the identity has no member here."""
+        out = np.zeros(len(members))
+        if not self.timing.active:
+            return out
+        for g, ms in enumerate(members):
+            if not ms:
+                continue
+            first, last = store.times(ms)
+            k = int(np.argmax(last))
+            cam = self._latest[ms[k]][1]
+            gap = time_gap(first[k : k + 1], last[k : k + 1], t.first_timestamp, t.last_timestamp)
+            out[g] = self.timing.bonus([cam], [t.camera_id], gap)[0]
+        return out
 
     def _centred(self, vecs: np.ndarray, cams: Sequence[str]) -> np.ndarray:
         """(n, D) ``vecs`` minus their cameras' running means, re-normalised (as they are without centring)."""
@@ -559,6 +603,7 @@ def offline_relink(
     camera_prior: float = 10.0,
     calibration_fraction: float = DEFAULT_FRACTION,
     restitch_window_s: float = RESTITCH_WINDOW_S,
+    handover: bool = True,
     report: dict | None = None,
 ) -> dict[int, int]:
     """Cluster all tracklets on their mean embeddings; return {tracklet_id: global id 1..K}.
@@ -587,28 +632,42 @@ def offline_relink(
     feats = np.stack([t.mean for t in with_mean])
     cams = [t.camera_id for t in with_mean]
     sums, counts = camera_sums(feats, cams)
+    calibration = None
     if threshold == "auto":
         calibration = calibrate_tracklets(
             with_mean, center_cameras=center_cameras, camera_prior=camera_prior, fraction=calibration_fraction
         )
-        threshold = calibration.threshold
+        threshold = cosine_threshold = calibration.threshold
         if rerank:
             threshold = lambda_value * threshold + (1.0 - lambda_value) * (1.0 - RERANK_JACCARD)
         logger.info("offline linking: %s%s", calibration.describe(), f", re-ranked cut {threshold:.3f}" * rerank)
         if report is not None:
             report["calibration"] = calibration
+    else:
+        cosine_threshold = float(threshold)
     if report is not None:
         report["threshold"] = float(threshold)
     if center_cameras:
         feats = centre_by_camera(feats, cams, sums, counts, camera_prior)
     feats = feats.astype(np.float64)
-    dist = np.clip(1.0 - feats @ feats.T, 0.0, 2.0)
+    sims = feats @ feats.T
+    dist = np.clip(1.0 - sims, 0.0, 2.0)
+    timing = NO_HANDOVER
+    if handover:
+        first = np.array([t.first_timestamp for t in with_mean], np.float64)
+        last = np.array([t.last_timestamp for t in with_mean], np.float64)
+        timing = fit_handover(sims, cams, first, last, cosine_threshold, _scale_span(calibration))
+        logger.info("offline linking: %s", timing.describe())
+        if report is not None:
+            report["handover"] = timing
     if rerank:
         from reid.cluster import k_reciprocal_jaccard
 
         k1, k2 = min(k1, len(feats) - 1), min(k2, len(feats) - 1)
         jaccard = np.asarray(k_reciprocal_jaccard(feats.astype(np.float32), k1, k2), dtype=np.float64)
         dist = (1.0 - lambda_value) * jaccard + lambda_value * dist
+    if timing.active:  # a plausible hand-over brings a pair closer, an implausible one pushes it apart
+        dist = dist - timing.bonus_matrix(cams, first, last) * (lambda_value if rerank else 1.0)
     forbidden = cannot_link(with_mean) | motion_cannot_link(with_mean)
     ignored = same_camera_far(with_mean, restitch_window_s)
     labels = constrained_agglomerative(dist, forbidden, 1.0 - threshold, linkage, ignored)
@@ -618,6 +677,13 @@ def offline_relink(
     renumber[labels[order][np.sort(first_seen)]] = np.arange(1, len(first_seen) + 1)  # ids start at 1, as MOT's
     out.update({t.tracklet_id: int(renumber[label]) for t, label in zip(with_mean, labels)})
     return out
+
+
+def _scale_span(calibration: Calibration | None) -> float:
+    """The similarity scale strangers -> tracklet halves (the prior's with a given threshold)."""
+    if calibration is None or not np.isfinite(calibration.m_pos - calibration.m_neg):
+        return PRIOR_POSITIVE - PRIOR_NEGATIVE
+    return calibration.m_pos - calibration.m_neg
 
 
 def calibrate_tracklets(

@@ -27,7 +27,7 @@ from reid.console import end_summary, setup_logging
 
 COPIED = ("tracks.csv", "tracks.jsonl", TRACKLETS_FILE)
 DEFAULT_LINKING = {"offline_threshold": "auto", "center_cameras": True, "calibration_fraction": 0.6,
-                   "restitch_window_s": 5.0}  # fmt: skip
+                   "restitch_window_s": 5.0, "handover": True}  # fmt: skip
 
 
 def _threshold(text: str) -> float | str:
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         mapping = offline_relink(
             tracklets, threshold=check_threshold(threshold), linkage=args.linkage, rerank=args.rerank,
             center_cameras=bool(center), calibration_fraction=float(settings["calibration_fraction"]),
-            restitch_window_s=float(settings["restitch_window_s"]), report=report,
+            restitch_window_s=float(settings["restitch_window_s"]), handover=bool(settings["handover"]),
+            report=report,
         )  # fmt: skip
         # the run's cuts: a piece left as an identity of its own goes back to its track, as in the run
         mapping = rejoin_lonely_cuts(mapping, load_split_parent(run_dir), tracklets)

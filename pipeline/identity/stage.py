@@ -147,6 +147,7 @@ class LinkStep:
             revise_until_crops=linking.revise_until_crops, transit=transit or None, cameras=list(camera_ids),
             center_cameras=linking.center_cameras, calibration_fraction=linking.calibration_fraction,
             restitch_window_s=linking.restitch_window_s, record=self.record, split_switches=linking.split_switches,
+            handover=linking.handover,
         )  # fmt: skip
         self.linking = linking
         self.offline_report: dict = {}
@@ -170,7 +171,8 @@ class LinkStep:
             mapping = offline_relink(
                 tracklets, threshold=self.linking.offline_threshold, rerank=self.linking.rerank,
                 center_cameras=self.linking.center_cameras, calibration_fraction=self.linking.calibration_fraction,
-                restitch_window_s=self.linking.restitch_window_s, report=self.offline_report,
+                restitch_window_s=self.linking.restitch_window_s, handover=self.linking.handover,
+                report=self.offline_report,
             )  # fmt: skip
             log.info(
                 "offline re-clustering: %d tracklets -> %d identities",

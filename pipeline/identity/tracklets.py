@@ -515,6 +515,11 @@ class TrackletStore:
         gap = np.maximum(self._first_ts[rb] - self._last_ts[ra], self._first_ts[ra] - self._last_ts[rb])
         return (self._cam[rb] == self._cam[ra]) & (gap > window_s)
 
+    def times(self, tracklet_ids: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(K,) float64 first and last timestamps of ``tracklet_ids``."""
+        rows = self._rows_of(tracklet_ids)
+        return self._first_ts[rows].copy(), self._last_ts[rows].copy()
+
     def last_seen(self, tracklet_ids: np.ndarray | list[int]) -> tuple[list[str], np.ndarray]:
         """Camera ids and (K,) float64 last timestamps of ``tracklet_ids``."""
         rows = self._rows_of(tracklet_ids)
@@ -550,7 +555,8 @@ class TrackletStore:
     def evidence(self, max_tracklets: int | None = None) -> dict[str, np.ndarray | list[str]]:
         """Arrays for :func:`reid.calibration.fit_threshold` over the embedded tracklets (the latest
         ``max_tracklets`` of them): ``mean``, ``half_a``, ``half_b`` (N, D) unit rows (NaN halves for a
-        one-crop tracklet), ``camera`` (N camera ids), ``first_frame``, ``last_frame`` (N,)."""
+        one-crop tracklet), ``camera`` (N camera ids), ``first_frame``, ``last_frame``, ``first_timestamp``,
+        ``last_timestamp`` (N,)."""
         rows = np.flatnonzero(self._n_embedded[: self._n] > 0)
         if max_tracklets is not None:
             rows = rows[-max_tracklets:]
@@ -558,7 +564,8 @@ class TrackletStore:
         if len(rows) == 0:
             empty = np.zeros((0, dim), np.float32)
             return {"mean": empty, "half_a": empty, "half_b": empty, "camera": [],
-                    "first_frame": np.zeros(0, np.int64), "last_frame": np.zeros(0, np.int64)}  # fmt: skip
+                    "first_frame": np.zeros(0, np.int64), "last_frame": np.zeros(0, np.int64),
+                    "first_timestamp": np.zeros(0), "last_timestamp": np.zeros(0)}  # fmt: skip
         total, odd = self._sum[rows], self._odd[rows]
         even = total - odd
 
@@ -574,6 +581,8 @@ class TrackletStore:
             "camera": [self._cameras[c] for c in self._cam[rows]],
             "first_frame": self._first_frame[rows].copy(),
             "last_frame": self._last_frame[rows].copy(),
+            "first_timestamp": self._first_ts[rows].copy(),
+            "last_timestamp": self._last_ts[rows].copy(),
         }
 
     def all(self) -> list[Tracklet]:
