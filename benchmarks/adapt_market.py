@@ -50,6 +50,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.market_tracklets import (  # noqa: E402
+    FPS as MARKET_FPS,
+)
+from benchmarks.market_tracklets import (
     SHARED,
     by_track,
     group_tracklets,
@@ -127,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = [records[i].path for i in data.source]
     cams = data.camera - 1
     train_set = UnlabeledImages(market.store, paths, cams, tracklet_ids=data.tracklet)
-    crops = TrainData(train_set, cams, data.tracklet, data.frame, 0, None, "market1501 test tracklets")
+    stamps = data.frame / MARKET_FPS  # the clock the linker sees (market_tracklets.py)
+    crops = TrainData(train_set, cams, data.tracklet, data.frame, 0, None, "market1501 test tracklets", stamps)
     start_feats = load_features("osnet_x0_25_msmt17", *START, market, records, args.threads or None)[data.source]
     t0 = time.perf_counter()
     before = linking_scores(data, start_feats)
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         if features is None:
             return
         result = tracklet_pseudo_labels(features.numpy(), data.tracklet, cams, data.frame, min_crops=4,
-                                        fraction=cfg.label_fraction)  # fmt: skip
+                                        fraction=cfg.label_fraction, timestamps=stamps)  # fmt: skip
         row.update(label_quality(result.labels, data.pid, data.tracklet, cams))
         _, tracklets = run_online(data, features.numpy(), None, "frames")  # offline IDF1 of this epoch's model
         ids = by_track(tracklets, offline_relink(tracklets, threshold="auto"), len(data))
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                        "out": str(args.out), "epochs": args.epochs, "iters": args.iters, "threads": args.threads,
                        "evaluate": False, **options})  # fmt: skip
     start_labels = tracklet_pseudo_labels(start_feats, data.tracklet, cams, data.frame, min_crops=4,
-                                          fraction=cfg.label_fraction)  # fmt: skip
+                                          fraction=cfg.label_fraction, timestamps=stamps)  # fmt: skip
     quality_before = label_quality(start_labels.labels, data.pid, data.tracklet, cams)
     t0 = time.perf_counter()
     history = train(cfg, created_by="benchmarks/adapt_market.py", data=crops, on_epoch=score_epoch)

@@ -128,7 +128,8 @@ def label_kind(cfg: TrainConfig, data: TrainData) -> str:
 def _tracklet_labels(features: torch.Tensor, data: TrainData, cfg: TrainConfig):
     """Step 2 with ``--labels tracklets`` (hybrid memory: every outlier becomes its own instance slot)."""
     result = tracklet_pseudo_labels(features.numpy(), data.tracklets, data.cameras, data.frames,
-                                    fraction=cfg.label_fraction, min_crops=cfg.min_samples)  # fmt: skip
+                                    fraction=cfg.label_fraction, min_crops=cfg.min_samples,
+                                    timestamps=data.timestamps)  # fmt: skip
     log.info("tracklet pseudo-labels: %s; %d clusters span cameras, %d tracklets merged",
              result.calibration.describe(), result.cross_camera, result.merged)  # fmt: skip
     if result.num_clusters == 0:

@@ -118,3 +118,36 @@ def test_model_check_needs_tracklets_to_contrast() -> None:
     feats = np.random.default_rng(0).normal(size=(4, D)).astype(np.float32)
     with pytest.raises(ValueError, match="model check: expected at least 3 tracklets of 2\\+ crops"):
         model_check(feats, np.arange(4), np.zeros(4, np.int64), np.arange(4))
+
+
+def test_hand_over_timing_joins_a_pair_appearance_alone_leaves_apart() -> None:
+    """30 people each handed over from camera 0 to camera 1 0.2 s after leaving it (cosine 0.8 across the
+    views); the last one's views are at cosine 0.5, below the calibrated threshold (about 0.6). Given the
+    crops' timestamps, the learned hand-over timing joins it; without them it stays two clusters."""
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(30, D))
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    feats, tracklets, cameras, stamps = [], [], [], []
+    for p in range(30):
+        other = rng.normal(size=D)
+        other -= (other @ base[p]) * base[p]
+        cosine = 0.5 if p == 29 else 0.8
+        view = cosine * base[p] + np.sqrt(1 - cosine**2) * other / np.linalg.norm(other)
+        for cam, vec, start in ((0, base[p], 40.0 * p), (1, view, 40.0 * p + 10.2)):
+            for j in range(4):
+                feats.append(vec + 0.02 * rng.normal(size=D))
+                tracklets.append(2 * p + cam)
+                cameras.append(cam)
+                stamps.append(start + 3.0 * j)
+    feats = np.asarray(feats, np.float32)
+    tracklets, cameras, stamps = np.asarray(tracklets), np.asarray(cameras), np.asarray(stamps)
+    frames = np.round(stamps * 10).astype(np.int64)
+    args = (feats, tracklets, cameras, frames)
+    plain = tracklet_pseudo_labels(*args, min_crops=1, center_cameras=False)
+    timed = tracklet_pseudo_labels(*args, min_crops=1, center_cameras=False, timestamps=stamps)
+    last = tracklets == 58
+    assert plain.labels[last][0] != plain.labels[tracklets == 59][0]
+    assert timed.labels[last][0] == timed.labels[tracklets == 59][0]
+    assert timed.num_clusters == 30 and timed.cross_camera == 30
+    with pytest.raises(ValueError, match="timestamps"):
+        tracklet_pseudo_labels(*args, timestamps=stamps[:-1])

@@ -40,6 +40,7 @@ class TrainData:
         tracklets: (N,) int64 tracklet id (-1 = none) or None. frames: (N,) int64 frame key within a
         camera (two crops of one camera with one key are two people) or None. skipped: undecodable crops
         dropped. evaluation: labelled query/gallery or None. description: for logs and the checkpoint.
+        timestamps: (N,) float64 seconds on the cameras' shared clock, or None (no hand-over timing).
     """
 
     train: UnlabeledImages
@@ -49,6 +50,7 @@ class TrainData:
     skipped: int
     evaluation: EvalSet | None
     description: str
+    timestamps: np.ndarray | None = None
 
 
 def _label_free_name(path: str) -> str:
@@ -100,5 +102,6 @@ def load_manifest(cfg: TrainConfig) -> TrainData:
     cameras, tracklets = crops.camids[keep], crops.tracklet_ids[keep]
     train = UnlabeledImages(crops.store, [crops.paths[i] for i in keep], cameras, tracklet_ids=tracklets)
     return TrainData(
-        train, cameras, tracklets, crops.frame_index[keep], crops.skipped, None, f"manifest {cfg.manifest}"
+        train, cameras, tracklets, crops.frame_index[keep], crops.skipped, None, f"manifest {cfg.manifest}",
+        crops.timestamps[keep].astype(np.float64),
     )

@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from reid.agglomerative import constrained_agglomerative
 from reid.calibration import DEFAULT_FRACTION, Calibration, fit_threshold
 from reid.camera_centring import camera_sums, centre_by_camera, centre_finite_rows
+from reid.handover import fit_handover
 from reid.trainer.pseudo_labels import canonical_labels, crop_units
 
 CAMERA_PRIOR = 10.0  # pseudo-tracklets shrinking a camera's mean towards zero, as the linker does
@@ -152,11 +153,21 @@ class TrackletLabels:
     merged: int
 
 
-def cluster_tracklets(ts: TrackletSet, fraction: float = DEFAULT_FRACTION) -> tuple[np.ndarray, Calibration]:
-    """(U,) int64 cluster of each tracklet unit and the calibration whose threshold cut the clustering."""
+def cluster_tracklets(
+    ts: TrackletSet, fraction: float = DEFAULT_FRACTION, times: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, Calibration]:
+    """(U,) int64 cluster of each tracklet unit and the calibration whose threshold cut the clustering.
+    ``times``: (U,) first and last seconds of each unit: the hand-over timing learned from them
+    (:mod:`reid.handover`, as the linker) joins the similarities."""
     calibration = fit_threshold(ts.means, ts.even, ts.odd, ts.cameras, ts.first, ts.last, fraction=fraction)
     means = ts.means.astype(np.float64)
-    dist = np.clip(1.0 - means @ means.T, 0.0, 2.0)
+    sims = means @ means.T
+    dist = np.clip(1.0 - sims, 0.0, 2.0)
+    if times is not None:
+        cams = [str(c) for c in ts.cameras.tolist()]
+        span = calibration.m_pos - calibration.m_neg
+        timing = fit_handover(sims, cams, times[0], times[1], calibration.threshold, span)
+        dist = dist - timing.bonus_matrix(cams, times[0], times[1])
     labels = constrained_agglomerative(dist, ts.cannot_link(), 1.0 - calibration.threshold, "average")
     return labels.astype(np.int64), calibration
 
@@ -164,6 +175,7 @@ def cluster_tracklets(ts: TrackletSet, fraction: float = DEFAULT_FRACTION) -> tu
 def tracklet_pseudo_labels(
     features: np.ndarray, tracklets: np.ndarray, cameras: np.ndarray, frames: np.ndarray | None, *,
     fraction: float = DEFAULT_FRACTION, min_crops: int = 4, center_cameras: bool = True,
+    timestamps: np.ndarray | None = None,
 ) -> TrackletLabels:  # fmt: skip
     """Pseudo-labels of N crops from their tracklets, joined across cameras (module docstring).
 
@@ -171,11 +183,23 @@ def tracklet_pseudo_labels(
         features: (N, D) crop features of the current model. tracklets, cameras, frames: see :func:`tracklet_set`.
         fraction: calibration position of the threshold between strangers and halves (higher: surer merges).
         min_crops: a cluster with fewer crops is left out of training (-1).
+        timestamps: (N,) seconds of each crop on the cameras' shared clock: cross-camera similarities gain the
+            hand-over timing learned from them (the linker's, :mod:`reid.handover`); None: none.
     """
     if min_crops < 1:
         raise ValueError(f"min_crops: expected >= 1, got {min_crops}")
     ts = tracklet_set(features, tracklets, cameras, frames, center_cameras)
-    unit_labels, calibration = cluster_tracklets(ts, fraction)
+    times = None
+    if timestamps is not None:
+        stamps = np.asarray(timestamps, np.float64)
+        if stamps.shape != (len(ts.of_crop),):
+            raise ValueError(f"timestamps: expected shape ({len(ts.of_crop)},), got {stamps.shape}")
+        first = np.full(len(ts.sizes), np.inf)
+        last = np.full(len(ts.sizes), -np.inf)
+        np.minimum.at(first, ts.of_crop, stamps)
+        np.maximum.at(last, ts.of_crop, stamps)
+        times = (first, last)
+    unit_labels, calibration = cluster_tracklets(ts, fraction, times)
     num = int(unit_labels.max(initial=-1)) + 1
     crops = np.bincount(unit_labels, weights=ts.sizes, minlength=num)
     unit_labels = np.where(crops[unit_labels] >= min_crops, unit_labels, -1)
