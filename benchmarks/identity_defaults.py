@@ -32,6 +32,10 @@ false`` (PETS re-measured on this code; the rest at commit 1bd2a6b, before cutti
 | EPFL campus4 (3 real cams) | OSNet MSMT17 | online | - | - | 10 (5 by eye) | 11 |
 | EPFL campus4 (3 real cams) | OSNet MSMT17 | offline | - | - | 10 (5 by eye) | 11 |
 
+With the learned hand-over timing (``linking.handover``, default since 2026-12-02; same command, one run):
+every row above is unchanged (the samples' cameras hand people over at gaps the appearance already links;
+PETS is one camera; EPFL campus4 keeps 10 ids online and offline).
+
 Cuts per run (``summary.json`` -> ``identities.linking.switches_split``): samples classical 5 (all given back
 at the end: each piece was a person leaving the view, found no one else), OSNet 0, PETS 19, EPFL 6. The
 classical samples lose half a point through a side effect: the cut of cam1 track 8 on its last frame leaves

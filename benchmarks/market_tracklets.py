@@ -107,6 +107,52 @@ Market-supervised offline+rerank (-2.3); online within 2 points except MSMT17 li
 classical embedder (-2.7, live -3.0). Every mode beats the own-id floor (32.2). Re-ranking (``linking.rerank``,
 off by default because it hurts small runs such as the rendered samples, 0.95 -> 0.77) is what lifts
 offline MSMT17 past 0.65 (68.6) and the Market-supervised model past 0.88 (92.2) on all 750 people.
+
+With the learned hand-over timing (``linking.handover``, the default since 2026-12-02; ``python
+benchmarks/market_tracklets.py --auto --threads 1``, 2-core CPU shared with other runs, deterministic, one
+run). Market-1501's cameras filmed at the same time and its frame numbers count real time within a
+sequence (the property spatio-temporal ReID methods such as st-ReID use), so the laid-out clock carries the
+cameras' geometry; the linker learns it from appearance-agreeing pairs, no label involved:
+
+| model | people | method | IDF1 at auto | pred ids / people | fitted t | IDF1 tuned on A | gap |
+|---|---|---|---|---|---|---|---|
+| osnet_x0_25_msmt17 | all | own id | 32.2 | 3632 / 750 | - | - | - |
+| osnet_x0_25_msmt17 | all | online | 66.7 | 1425 / 750 | - | - | - |
+| osnet_x0_25_msmt17 | all | online (live) | 61.0 | 1874 / 750 | - | - | - |
+| osnet_x0_25_msmt17 | all | offline | 66.6 | 1048 / 750 | 0.514 | - | - |
+| osnet_x0_25_msmt17 | all | offline+rerank | 69.6 | 1095 / 750 | - | - | - |
+| osnet_x0_25_msmt17 | B | own id | 32.3 | 1786 / 370 | - | - | - |
+| osnet_x0_25_msmt17 | B | online | 71.0 | 666 / 370 | - | 69.8 | +1.2 |
+| osnet_x0_25_msmt17 | B | online (live) | 64.8 | 893 / 370 | - | 64.1 | +0.7 |
+| osnet_x0_25_msmt17 | B | offline | 72.7 | 527 / 370 | 0.513 | 73.3 | -0.7 |
+| osnet_x0_25_msmt17 | B | offline+rerank | 75.1 | 497 / 370 | - | 74.3 | +0.8 |
+| osnet_x0_25_market1501 | all | own id | 32.2 | 3632 / 750 | - | - | - |
+| osnet_x0_25_market1501 | all | online | 86.7 | 883 / 750 | - | - | - |
+| osnet_x0_25_market1501 | all | online (live) | 84.4 | 1080 / 750 | - | - | - |
+| osnet_x0_25_market1501 | all | offline | 89.3 | 774 / 750 | 0.547 | - | - |
+| osnet_x0_25_market1501 | all | offline+rerank | 93.1 | 747 / 750 | - | - | - |
+| osnet_x0_25_market1501 | B | own id | 32.3 | 1786 / 370 | - | - | - |
+| osnet_x0_25_market1501 | B | online | 89.9 | 442 / 370 | - | 90.3 | -0.4 |
+| osnet_x0_25_market1501 | B | online (live) | 88.0 | 529 / 370 | - | 88.3 | -0.3 |
+| osnet_x0_25_market1501 | B | offline | 94.0 | 395 / 370 | 0.545 | 93.9 | +0.1 |
+| osnet_x0_25_market1501 | B | offline+rerank | 95.4 | 367 / 370 | - | 96.4 | -0.9 |
+| classical | all | own id | 32.2 | 3632 / 750 | - | - | - |
+| classical | all | online | 55.8 | 1581 / 750 | - | - | - |
+| classical | all | online (live) | 50.9 | 2119 / 750 | - | - | - |
+| classical | all | offline | 51.5 | 991 / 750 | 0.537 | - | - |
+| classical | all | offline+rerank | 54.7 | 1448 / 750 | - | - | - |
+| classical | B | own id | 32.3 | 1786 / 370 | - | - | - |
+| classical | B | online | 61.6 | 770 / 370 | - | 61.1 | +0.5 |
+| classical | B | online (live) | 55.9 | 1023 / 370 | - | 55.0 | +0.8 |
+| classical | B | offline | 62.1 | 518 / 370 | 0.537 | 66.7 | -4.6 |
+| classical | B | offline+rerank | 59.7 | 653 / 370 | - | 59.4 | +0.3 |
+
+Every target of issue 10 on these tracklets now holds at auto without re-ranking: MSMT17 offline 66.6
+(>= 65) and online 66.7 (>= 60), Market-supervised offline 89.3 (>= 88); the auto-vs-tuned gap is within
+2 points for both learned models in every mode (-0.9 .. +1.2); the classical embedder's offline gap is
+-4.6 (its tuned threshold moved with the timing); every mode beats the own-id floor. At twice the weight
+(0.2 per nat) MSMT17 all-people offline is 69.5, online 66.1, re-ranked 70.3, and the supervised model's
+offline 89.9; the default stays at 0.1 (see ``reid/handover.py`` and ``benchmarks/pets_split.py``).
 """
 
 from __future__ import annotations
