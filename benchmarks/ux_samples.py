@@ -36,6 +36,14 @@ slower with the grouped embedding (3 runs each: 176-183 fps with ``group_frames`
 host was, by about a third (the PETS detector alone: 34 fps against 43). On such a host the drawing's
 share of the time grows past 15 %; on the quiet one above it stayed under.
 
+2026-12-02 (session 10): the render decodes video files to I420 with PyAV, draws on the Y/U/V planes and
+encodes I420 (no BGR round trip). CPU time for the samples' three videos, 7 alternating runs of
+``pipeline.render``: 1.43 s against 1.52 s for the BGR path (6 % less: decoding 0.19 vs 0.25 ms a frame,
+encoding 0.47 vs 0.60, drawing 0.25 vs 0.13, three planes cost more calls). ``--repeats 7`` while a training
+run held one of the two cores (loop 104-109 fps): 16.9 % (yaml) / 12.3 % (mcpa) lower, wall +15.3 / +13.3 %;
+``--repeats 5`` earlier under the same load: 16.7 / 9.8 %. On a loaded host the figure moves by several
+points from run to run; a quiet-host measurement with the YUV path is still to be made.
+
 How the drawing got cheaper, each step measured on this benchmark (median videos s, then drop):
 - in-loop mp4v writer (before the videos were drawn at the end): 39 %;
 - drawn at the end, a reader thread per camera: 0.85 s, 19.4 %;
