@@ -59,6 +59,8 @@ def test_learned_embedder_links_the_samples_at_auto(osnet_sample_run: Path) -> N
     assert result["multicamera"]["idf1"] >= 0.9, result["multicamera"]
     linking = json.loads((osnet_sample_run / "summary.json").read_text())["identities"]["linking"]
     assert "halves" in linking["offline_calibration"]  # fitted on the run's evidence, not the prior
+    assert linking["online_handover"].startswith("hand-over timing")  # what timing the run learned, said
+    assert linking["offline_handover"].startswith("hand-over timing")
 
 
 def test_sample_run_links_people_across_cameras(sample_run: Path) -> None:

@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
               "rerank": args.rerank}  # fmt: skip
     if "calibration" in report:
         result["calibration"] = report["calibration"].describe()
+    if "handover" in report:
+        result["handover"] = report["handover"].describe()
     tmp = out / "relink.json.tmp"
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(out / "relink.json")

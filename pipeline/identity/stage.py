@@ -198,10 +198,14 @@ class LinkStep:
         online = self.linker.calibration
         linking = {"online_threshold": round(online.threshold, 4), "online_calibration": online.describe(),
                    "switches_split": self.store.splits}  # fmt: skip
+        if self.linker.handover:
+            linking["online_handover"] = self.linker.timing.describe()
         if offline:
             linking["offline_threshold"] = round(self.offline_report.get("threshold", float("nan")), 4)
             if "calibration" in self.offline_report:
                 linking["offline_calibration"] = self.offline_report["calibration"].describe()
+            if "handover" in self.offline_report:
+                linking["offline_handover"] = self.offline_report["handover"].describe()
         return {"tracklets": tracklets, "mapping": mapping, "offline": offline, "linking": linking,
                 "split_parent": dict(self.store.split_parent)}  # fmt: skip
 
