@@ -41,8 +41,12 @@ encodes I420 (no BGR round trip). CPU time for the samples' three videos, 7 alte
 ``pipeline.render``: 1.43 s against 1.52 s for the BGR path (6 % less: decoding 0.19 vs 0.25 ms a frame,
 encoding 0.47 vs 0.60, drawing 0.25 vs 0.13, three planes cost more calls). ``--repeats 7`` while a training
 run held one of the two cores (loop 104-109 fps): 16.9 % (yaml) / 12.3 % (mcpa) lower, wall +15.3 / +13.3 %;
-``--repeats 5`` earlier under the same load: 16.7 / 9.8 %. On a loaded host the figure moves by several
-points from run to run; a quiet-host measurement with the YUV path is still to be made.
+``--repeats 5`` earlier under the same load: 16.7 / 9.8 %. Then on the idle machine (``--repeats 7``; the
+host itself slower than on 2026-12-01: loop 148-151 fps): videos 0.85 s, 16.7 % (yaml) / 18.2 % (mcpa)
+lower, wall +15.0 / +16.1 %. Wall time of the three videos, YUV vs BGR path, 5 alternating runs on that
+idle host: 0.893 vs 0.889 s: the CPU saved does not shorten the wall time (the three camera threads share
+two cores and PyAV's decoding does not run as freely beside them as OpenCV's). The target (<= 15 %) is not
+met on this host.
 
 How the drawing got cheaper, each step measured on this benchmark (median videos s, then drop):
 - in-loop mp4v writer (before the videos were drawn at the end): 39 %;
