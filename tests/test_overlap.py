@@ -42,7 +42,7 @@ def test_results_come_back_in_order_and_complete(depth: int) -> None:
     got = []
     for batch in range(10):
         done = overlapped.submit(batch, f"t{batch}")
-        assert len(done) <= 1 or depth > 1
+        assert len(done) <= depth + 1  # at most what was in flight; a batch already finished may come along
         got += done
         assert batch + 1 - len(got) <= depth  # never more than depth batches behind
     got += overlapped.drain()
