@@ -7,10 +7,8 @@ frames the run got through are honoured); a live camera is read from the raw rec
 (``videos/<camera_id>.source.mp4`` with ``.source.npz``: frame indices and timestamps), because a stream
 cannot be replayed. ``pipeline.run --video`` calls :func:`render_run` at the end of the run.
 
-A video file is decoded by PyAV straight to I420, drawn on in YUV and encoded without a colour conversion
-(:func:`i420_frames`); other sources are drawn in BGR. Boxes are coloured by identity, with trails, labels
-``G<global id>`` (``#<track id>`` for a track that was never linked) and a header with the camera, time and
-frame index (:mod:`pipeline.video`).
+Boxes are coloured by identity, with trails, labels ``G<global id>`` (``#<track id>`` for a track that was
+never linked) and a header with the camera, time and frame index (:mod:`pipeline.video`).
 Exit codes: 0 done, 2 bad run folder or unwritable output, 130 Ctrl-C (finished videos stay, the partial
 one is removed).
 """
@@ -25,7 +23,6 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -33,7 +30,7 @@ import numpy as np
 from configs import CameraConfig, ConfigError, PipelineConfig, SourceOptions, config_from_dict
 from pipeline.identity.outputs import read_tracks
 from pipeline.records import Frame
-from pipeline.sources import DEFAULT_FPS, CameraReader, is_live, probe
+from pipeline.sources import CameraReader, is_live, probe
 from pipeline.video import FrameAnnotator, VideoEncoder, recording_paths
 from reid.console import end_summary, progress, setup_logging
 
@@ -74,78 +71,6 @@ def source_frames(camera: CameraConfig, videos_dir: Path, limit: int | None) -> 
     yield from CameraReader(camera, SourceOptions(decode_threads=1), probe(camera)).frames()  # a thread per camera
 
 
-I420Frame = tuple[int, float, np.ndarray]  # (frame index, timestamp, (H * 3 / 2, W) uint8 I420)
-
-
-def i420_frames(camera: CameraConfig, videos_dir: Path, limit: int | None) -> Iterator[I420Frame] | None:
-    """The frames the run processed for a video-file ``camera``, decoded by PyAV straight to I420 (what the
-    encoder takes: no conversion to BGR and back), or None where that cannot be done the same way (a live
-    camera's recording, an image folder, a crop on odd pixels, a source that is not 4:2:0 with even sides, no
-    PyAV), so the caller reads BGR frames instead. Indices, stride, ``max_frames`` and timestamps follow
-    :class:`~pipeline.sources.CameraReader`; a packet that fails to decode consumes its index, as there."""
-    video, index = recording_paths(videos_dir, camera.id)
-    if camera.kind != "file" or (video.is_file() and index.is_file()):
-        return None
-    if camera.crop is not None and any(v % 2 for v in camera.crop):
-        return None
-    try:
-        import av
-
-        container = av.open(str(camera.source))
-    except Exception:  # noqa: BLE001 - any failure here only means: read it the other way
-        return None
-    streams = container.streams.video
-    if not streams or streams[0].format is None or streams[0].format.name != "yuv420p" or (
-        streams[0].width % 2 or streams[0].height % 2
-    ):  # fmt: skip
-        container.close()
-        return None
-    fps = probe(camera).fps or DEFAULT_FPS
-    caps = [v for v in (limit, camera.max_frames) if v is not None]
-    return _decode_i420(container, camera, fps, min(caps) if caps else None)
-
-
-def _decode_i420(container: Any, camera: CameraConfig, fps: float, cap: int | None) -> Iterator[I420Frame]:
-    import av
-
-    stream = container.streams.video[0]
-    stream.thread_count = 1  # a thread per camera, as the BGR replay
-    x1, y1, x2, y2 = camera.crop if camera.crop is not None else (0, 0, stream.width, stream.height)
-    index, emitted = -1, 0
-    try:
-        for packet in container.demux(stream):
-            if cap is not None and emitted >= cap:
-                return
-            try:
-                decoded = packet.decode()
-            except av.error.InvalidDataError:
-                index += 1  # a corrupt frame consumes its index
-                continue
-            for frame in decoded:
-                index += 1
-                if index % camera.stride or (cap is not None and emitted >= cap):
-                    continue
-                yuv = frame.to_ndarray()
-                if camera.crop is not None:
-                    yuv = _crop_i420(yuv, x1, y1, x2, y2)
-                msec = float(frame.time or 0.0) * 1000.0
-                stamp = msec / 1000.0 if camera.fps is None and msec > 0 else index / fps
-                emitted += 1
-                yield index, stamp, yuv
-    finally:
-        container.close()
-
-
-def _crop_i420(yuv: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
-    """The even-aligned window (x1, y1, x2, y2) of an I420 frame, as a new I420 frame."""
-    from pipeline.video import i420_planes
-
-    (luma, _, _), (u, _, _), (v, _, _) = i420_planes(yuv)
-    x2, y2 = min(x2, luma.shape[1]), min(y2, luma.shape[0])
-    parts = [luma[y1:y2, x1:x2], u[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2], v[y1 // 2 : y2 // 2, x1 // 2 : x2 // 2]]
-    return np.concatenate([p.ravel() for p in parts]).reshape((y2 - y1) * 3 // 2, x2 - x1)
-
-
 def _recorded_frames(camera_id: str, video: Path, index: Path, limit: int | None) -> Iterator[Frame]:
     with np.load(index) as data:
         indices, stamps = data["frame"], data["timestamp"]
@@ -181,19 +106,13 @@ class TrackTable:
 
 
 def render_camera(
-    camera: CameraConfig, frames: Iterator[Frame] | None, table: TrackTable, out: Path, fps: float, show: bool = True,
-    i420: Iterator[I420Frame] | None = None,
-) -> Path | None:  # fmt: skip
-    """Draw ``table``'s boxes on ``i420`` frames when given, else on BGR ``frames``, into ``out``; returns the
-    file (None when there were no frames)."""
+    camera: CameraConfig, frames: Iterator[Frame], table: TrackTable, out: Path, fps: float, show: bool = True
+) -> Path | None:
+    """Draw ``table``'s boxes on ``frames`` into ``out``; returns the file (None when there were no frames)."""
     annotator = FrameAnnotator(camera.id, fps)
     bar = progress(desc=f"render {camera.id}", unit="frame", enabled=show, leave=False)
     with VideoEncoder(out, fps) as encoder, bar:
-        for index, stamp, yuv in i420 if i420 is not None else ():
-            rows = table.rows(index)
-            encoder.write_i420(annotator.annotate_i420(yuv, index, stamp, rows[:, 4:8], rows[:, 2], rows[:, 3]))
-            bar.update(1)
-        for frame in frames if i420 is None and frames is not None else ():
+        for frame in frames:
             rows = table.rows(frame.index)  # columns: frame, timestamp, track, global, x1, y1, x2, y2, conf
             image = annotator.annotate(
                 frame.image, frame.index, frame.timestamp, rows[:, 4:8], rows[:, 2], rows[:, 3], copy=False
@@ -239,10 +158,8 @@ def render_videos(
     def one(cid: str) -> Path | None:
         camera = known[cid]
         fps = (camera.fps or probe_fps(camera, videos_dir)) / camera.stride
-        limit = processed.get(cid)
-        i420 = i420_frames(camera, videos_dir, limit)
-        frames = source_frames(camera, videos_dir, limit) if i420 is None else None
-        path = render_camera(camera, frames, TrackTable(values[cams == cid]), out_dir / f"{cid}.mp4", fps, show, i420)
+        frames = source_frames(camera, videos_dir, processed.get(cid))
+        path = render_camera(camera, frames, TrackTable(values[cams == cid]), out_dir / f"{cid}.mp4", fps, show)
         if path is None:
             log.warning("camera %s: no frames to draw, no video written", cid)
         return path

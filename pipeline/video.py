@@ -10,9 +10,7 @@
   which is encoded again when drawn, is kept at QP 18.
 - :class:`FrameAnnotator` draws what a reviewer needs on one camera's frames: a box coloured by identity
   (global id when linked, else the tracker's id), a short trail of each identity's feet, an id label, and a
-  header with the camera name, the time and the frame index. It draws on BGR images or, in place, on the
-  Y, U and V planes of decoded I420 frames (chroma at half resolution): the render of a video file then
-  never converts whole frames to BGR and back (:meth:`VideoEncoder.write_i420`).
+  header with the camera name, the time and the frame index.
 """
 
 from __future__ import annotations
@@ -107,20 +105,6 @@ class VideoEncoder:
             self._cv_writer.write(np.ascontiguousarray(image))
         self.frames += 1
 
-    def write_i420(self, yuv: np.ndarray) -> None:
-        """Append an I420 frame ((H * 3 / 2, W) uint8, even sides), as decoded: no colour conversion."""
-        if self._size is None:
-            self._open(yuv.shape[1], yuv.shape[0] * 2 // 3)
-        if self._stream is None:  # the mp4v fallback takes BGR
-            self.write(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420))
-            return
-        import av
-
-        frame = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(yuv), format="yuv420p")
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
-        self.frames += 1
-
     def close(self) -> Path | None:
         """Finish the file; returns its path, or None when no frame was written (nothing is left behind)."""
         if self._stream is not None:
@@ -159,82 +143,13 @@ class VideoEncoder:
             self.abort()
 
 
-Plane = tuple[np.ndarray, float, int]  # (image plane, scale to it from frame pixels, colour channel; -1: all of BGR)
-
-
-def i420_planes(yuv: np.ndarray) -> list[Plane]:
-    """Views of the Y, U and V planes of an I420 frame ((H * 3 / 2, W) uint8, even H and W), to draw on."""
-    height, width = yuv.shape[0] * 2 // 3, yuv.shape[1]
-    flat = yuv.reshape(-1)  # a view: the planes follow each other, chroma rows need not align with W
-    luma, chroma = height * width, (height // 2) * (width // 2)
-    u = flat[luma : luma + chroma].reshape(height // 2, width // 2)
-    v = flat[luma + chroma : luma + 2 * chroma].reshape(height // 2, width // 2)
-    return [(flat[:luma].reshape(height, width), 1.0, 0), (u, 0.5, 1), (v, 0.5, 2)]
-
-
-_YUV: dict[tuple[int, int, int], tuple[int, int, int]] = {}
-
-
-def bgr_to_yuv(colour: tuple[int, int, int]) -> tuple[int, int, int]:
-    """The (Y, U, V) an I420 frame stores for a BGR colour (OpenCV's BT.601 video-range conversion)."""
-    if colour not in _YUV:
-        patch = np.empty((2, 2, 3), np.uint8)
-        patch[:] = colour
-        i420 = cv2.cvtColor(patch, cv2.COLOR_BGR2YUV_I420).ravel()  # 4 Y, then 1 U, then 1 V
-        _YUV[colour] = (int(i420[0]), int(i420[4]), int(i420[5]))
-    return _YUV[colour]
-
-
-class _Canvas:
-    """Draws on a BGR image or on the three planes of an I420 frame with the same calls (chroma planes at
-    half resolution): the render decodes, draws and encodes in YUV without converting whole frames."""
-
-    def __init__(self, planes: list[Plane]) -> None:
-        self.planes = planes
-        self.bgr = len(planes) == 1 and planes[0][2] < 0
-
-    def _colours(self, colour: tuple[int, int, int]) -> tuple:
-        return (colour,) if self.bgr else bgr_to_yuv(colour)
-
-    def rectangle(self, p1: tuple[int, int], p2: tuple[int, int], colour: tuple[int, int, int], thickness: int) -> None:
-        for (plane, k, _), value in zip(self.planes, self._colours(colour)):
-            if k == 1.0:
-                cv2.rectangle(plane, p1, p2, value, thickness)
-            else:
-                t = thickness if thickness < 0 else _chroma_width(thickness, k)
-                cv2.rectangle(plane, (int(p1[0] * k), int(p1[1] * k)), (int(p2[0] * k), int(p2[1] * k)), value, t)
-
-    def polyline(self, points: np.ndarray, colour: tuple[int, int, int], thickness: int) -> None:
-        for (plane, k, _), value in zip(self.planes, self._colours(colour)):
-            if k == 1.0:
-                cv2.polylines(plane, [points], False, value, thickness, cv2.LINE_AA)
-            else:  # chroma: no smoothing
-                cv2.polylines(plane, [(points * k).astype(np.int32)], False, value, _chroma_width(thickness, k))
-
-    def text(self, text: str, org: tuple[int, int], scale: float, colour: tuple[int, int, int], thickness: int,
-             luma_only: bool = False) -> None:  # fmt: skip
-        for (plane, k, ch), value in zip(self.planes, self._colours(colour)):
-            if luma_only and ch > 0:
-                break
-            cv2.putText(plane, text, (int(org[0] * k), int(org[1] * k)), cv2.FONT_HERSHEY_SIMPLEX, scale * k, value,
-                        max(1, int(thickness * k)), cv2.LINE_AA)  # fmt: skip
-
-
-def _chroma_width(thickness: int, k: float) -> int:
-    """A line's width on a subsampled plane: wide enough to cover the full-resolution line (its half-pixel
-    offset included), so its colour does not fade to the background's."""
-    return int(np.ceil(thickness * k)) + 1
-
-
 class FrameAnnotator:
     """Boxes coloured by identity, trails, id labels and a camera/time header for one camera's frames.
 
     Colours come from supervision's default palette, looked up by identity (``ColorPalette.by_idx``, what
     ``ColorLookup.TRACK`` does), so an identity has the same colour in every camera's video and on the
     review page. Drawing is plain OpenCV: supervision's annotators cost 4x more per frame here, and the
-    videos are drawn at the end of a run, where every millisecond is waiting time. :meth:`annotate` draws on
-    a BGR image, :meth:`annotate_i420` on a decoded I420 frame in place (the same picture, chroma at half
-    resolution as the encoder stores it).
+    videos are drawn at the end of a run, where every millisecond is waiting time.
     """
 
     def __init__(self, camera_id: str, fps: float) -> None:
@@ -252,23 +167,6 @@ class FrameAnnotator:
         """``image`` (a copy unless ``copy=False``) with every box of this frame drawn; ``global_ids`` -1 where
         unlinked."""
         out = image.copy() if copy else image
-        self._draw(_Canvas([(out, 1.0, -1)]), out.shape[0], index, timestamp, xyxy, track_ids, global_ids)
-        return out
-
-    def annotate_i420(
-        self, yuv: np.ndarray, index: int, timestamp: float, xyxy: np.ndarray, track_ids: np.ndarray,
-        global_ids: np.ndarray,
-    ) -> np.ndarray:  # fmt: skip
-        """Draw on ``yuv`` ((H * 3 / 2, W) I420, even sides) in place and return it."""
-        if yuv.ndim != 2 or yuv.shape[0] % 3 or (yuv.shape[0] * 2 // 3) % 2 or yuv.shape[1] % 2:
-            raise ValueError(f"expected an I420 frame of shape (H * 3 / 2, W) with even H and W, got {yuv.shape}")
-        self._draw(_Canvas(i420_planes(yuv)), yuv.shape[0] * 2 // 3, index, timestamp, xyxy, track_ids, global_ids)
-        return yuv
-
-    def _draw(
-        self, canvas: _Canvas, height: int, index: int, timestamp: float, xyxy: np.ndarray, track_ids: np.ndarray,
-        global_ids: np.ndarray,
-    ) -> None:  # fmt: skip
         self._calls += 1
         if len(xyxy):
             boxes = np.round(np.asarray(xyxy, np.float64)).astype(np.int64)
@@ -277,33 +175,35 @@ class FrameAnnotator:
             colour_ids = np.where(global_ids >= 0, global_ids, UNLINKED_COLOUR_OFFSET + track_ids)
             for (x1, y1, x2, y2), cid, gid, tid in zip(boxes.tolist(), colour_ids.tolist(), global_ids, track_ids):
                 colour = PALETTE.by_idx(cid).as_bgr()
-                self._draw_trail(canvas, cid, ((x1 + x2) // 2, y2), colour)
-                canvas.rectangle((x1, y1), (x2, y2), colour, 2)
-                self._draw_label(canvas, f"G{gid}" if gid >= 0 else f"#{tid}", x1, y1, colour)
+                self._draw_trail(out, cid, ((x1 + x2) // 2, y2), colour)
+                cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2)
+                self._draw_label(out, f"G{gid}" if gid >= 0 else f"#{tid}", x1, y1, colour)
         if self._calls % (4 * self.trail_frames) == 0:  # forget identities that left
             stale = [k for k, pts in self._trails.items() if pts[-1][0] <= self._calls - self.trail_frames]
             for k in stale:
                 del self._trails[k]
-        _header(canvas, f"{self.camera_id}  {_clock(timestamp)}  frame {index}", self._strip(height, index))
+        _header(out, f"{self.camera_id}  {_clock(timestamp)}  frame {index}", self._strip(out.shape[0], index))
+        return out
 
-    def _draw_trail(self, canvas: _Canvas, cid: int, foot: tuple[int, int], colour: tuple[int, int, int]) -> None:
+    def _draw_trail(self, image: np.ndarray, cid: int, foot: tuple[int, int], colour: tuple[int, int, int]) -> None:
         points = self._trails.setdefault(cid, deque())
         points.append((self._calls, *foot))
         while points[0][0] <= self._calls - self.trail_frames:
             points.popleft()
         if len(points) > 1:
-            canvas.polyline(np.array([(x, y) for _, x, y in points], np.int32).reshape(-1, 1, 2), colour, 2)
+            line = np.array([(x, y) for _, x, y in points], np.int32).reshape(-1, 1, 2)
+            cv2.polylines(image, [line], False, colour, 2, cv2.LINE_AA)
 
-    def _draw_label(self, canvas: _Canvas, text: str, x: int, y: int, colour: tuple[int, int, int]) -> None:
+    def _draw_label(self, image: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int]) -> None:
         if text not in self._label_sizes:
             (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, LABEL_SCALE, 1)
             self._label_sizes[text] = (w, h + base)
         w, h = self._label_sizes[text]
         top = max(0, y - h - 6)
-        canvas.rectangle((x, top), (x + w + 6, top + h + 6), colour, -1)
+        cv2.rectangle(image, (x, top), (x + w + 6, top + h + 6), colour, -1)
         dark = 0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2] < 140
         ink = (255, 255, 255) if dark else (0, 0, 0)
-        canvas.text(text, (x + 3, top + h + 1), LABEL_SCALE, ink, 1, luma_only=True)  # legible by luma alone
+        cv2.putText(image, text, (x + 3, top + h + 1), cv2.FONT_HERSHEY_SIMPLEX, LABEL_SCALE, ink, 1, cv2.LINE_AA)
 
     def _strip(self, height: int, index: int) -> tuple[float, int, int, int, int]:
         """Text scale, thickness, strip width and height, baseline: measured once per frame height and width of
@@ -324,9 +224,9 @@ def _clock(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:05.2f}"
 
 
-def _header(canvas: _Canvas, text: str, strip: tuple[float, int, int, int, int]) -> None:
+def _header(image: np.ndarray, text: str, strip: tuple[float, int, int, int, int]) -> None:
     """White ``text`` on a dark strip in the top-left corner (``strip`` from :meth:`FrameAnnotator._strip`)."""
     scale, thickness, w, h, base = strip
     pad = max(3, int(4 * scale))
-    canvas.rectangle((0, 0), (w + 2 * pad, h + base + 2 * pad), (32, 32, 32), -1)
-    canvas.text(text, (pad, h + pad), scale, (255, 255, 255), thickness, luma_only=True)  # grey strip: no chroma
+    cv2.rectangle(image, (0, 0), (w + 2 * pad, h + base + 2 * pad), (32, 32, 32), thickness=-1)
+    cv2.putText(image, text, (pad, h + pad), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)

@@ -15,7 +15,7 @@ from configs import CameraConfig
 from pipeline import video as video_module
 from pipeline.identity.tracklets import Tracklet
 from pipeline.records import Frame
-from pipeline.render import TrackTable, i420_frames, render_run, source_frames
+from pipeline.render import TrackTable, render_run, source_frames
 from pipeline.review import identity_title, write_review
 from pipeline.sinks import SourceRecorder
 from pipeline.video import FrameAnnotator, VideoEncoder, recording_paths
@@ -82,55 +82,6 @@ def test_annotator_colours_boxes_by_global_id() -> None:
     unlinked = FrameAnnotator("camA", fps=10).annotate(image, 7, 1.0, xyxy[:1], np.array([4]), np.array([-1]))
     colour = sv.ColorPalette.DEFAULT.by_idx(video_module.UNLINKED_COLOUR_OFFSET + 4).as_bgr()
     assert tuple(unlinked[109, 40]) == colour
-
-
-def test_annotator_draws_the_same_picture_on_i420_frames() -> None:
-    """Drawing on a decoded I420 frame (what the render does) gives the BGR drawing's picture: boxes in the
-    identity's colour (up to 4:2:0 chroma), the dark header, the same pixels elsewhere."""
-    import cv2
-
-    rng = np.random.default_rng(0)
-    image = rng.integers(60, 200, (120, 200, 3), dtype=np.uint8)
-    xyxy = np.array([[20, 30, 60, 110], [120, 30, 160, 110]], np.float32)
-    args = (7, 65.5, xyxy, np.array([4, 9]), np.array([3, 5]))
-    bgr = FrameAnnotator("camA", fps=10).annotate(image, *args)
-    yuv = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
-    drawn = FrameAnnotator("camA", fps=10).annotate_i420(yuv, *args)
-    assert drawn is yuv  # in place
-    back = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420).astype(np.int16)
-    plain = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), cv2.COLOR_YUV2BGR_I420).astype(np.int16)
-    assert np.median(np.abs(back - plain)) <= 2  # the same picture, but for anti-aliased edges
-    for box, gid in zip(xyxy.astype(int), (3, 5)):
-        expected = np.array(sv.ColorPalette.DEFAULT.by_idx(gid).as_bgr())
-        edge = back[box[3] - 1, (box[0] + box[2]) // 2 - 4 : (box[0] + box[2]) // 2 + 4]
-        assert np.abs(edge.mean(axis=0) - expected).max() < 40  # the box's bottom edge, in its colour
-    assert back[:8, :8].mean() < 60  # the dark header strip
-    with pytest.raises(ValueError, match="I420"):
-        FrameAnnotator("camA", fps=10).annotate_i420(image, *args)
-
-
-def test_i420_replay_matches_the_bgr_replay(tmp_path: Path) -> None:
-    """The render's I420 decoding yields the frames, indices and timestamps of the BGR replay (stride,
-    max_frames, the run's frame count, an even crop); what it cannot do the same way it leaves to BGR."""
-    import cv2
-
-    path = tmp_path / "clip.mp4"
-    with VideoEncoder(path, fps=10) as enc:
-        for image in frames(12, 64, 96):
-            enc.write(image)
-    for camera, limit in (
-        (CameraConfig(id="c", source=str(path), stride=2), None),
-        (CameraConfig(id="c", source=str(path), max_frames=4), 3),
-        (CameraConfig(id="c", source=str(path), crop=(16, 8, 64, 56)), None),
-    ):
-        bgr = list(source_frames(camera, tmp_path, limit))
-        yuv = list(i420_frames(camera, tmp_path, limit))
-        assert [(f.index, round(f.timestamp, 3)) for f in bgr] == [(i, round(t, 3)) for i, t, _ in yuv]
-        for f, (_, _, y) in zip(bgr, yuv):
-            assert y.shape == (f.image.shape[0] * 3 // 2, f.image.shape[1])
-            assert np.abs(cv2.cvtColor(y, cv2.COLOR_YUV2BGR_I420).astype(int) - f.image).mean() < 3
-    assert i420_frames(CameraConfig(id="c", source=str(path), crop=(15, 8, 64, 56)), tmp_path, None) is None
-    assert i420_frames(CameraConfig(id="f", source=str(tmp_path)), tmp_path, None) is None  # an image folder
 
 
 def test_track_table_looks_rows_up_by_frame() -> None:
