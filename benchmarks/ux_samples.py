@@ -36,8 +36,8 @@ slower with the grouped embedding (3 runs each: 176-183 fps with ``group_frames`
 host was, by about a third (the PETS detector alone: 34 fps against 43). On such a host the drawing's
 share of the time grows past 15 %; on the quiet one above it stayed under.
 
-2026-12-02 (session 10): the render decodes video files to I420 with PyAV, draws on the Y/U/V planes and
-encodes I420 (no BGR round trip). CPU time for the samples' three videos, 7 alternating runs of
+2026-12-02 (session 10), tried and dropped: decoding video files to I420 with PyAV, drawing on the Y/U/V
+planes and encoding I420 (no BGR round trip). CPU time for the samples' three videos, 7 alternating runs of
 ``pipeline.render``: 1.43 s against 1.52 s for the BGR path (6 % less: decoding 0.19 vs 0.25 ms a frame,
 encoding 0.47 vs 0.60, drawing 0.25 vs 0.13, three planes cost more calls). ``--repeats 7`` while a training
 run held one of the two cores (loop 104-109 fps): 16.9 % (yaml) / 12.3 % (mcpa) lower, wall +15.3 / +13.3 %;
@@ -45,8 +45,9 @@ run held one of the two cores (loop 104-109 fps): 16.9 % (yaml) / 12.3 % (mcpa) 
 host itself slower than on 2026-12-01: loop 148-151 fps): videos 0.85 s, 16.7 % (yaml) / 18.2 % (mcpa)
 lower, wall +15.0 / +16.1 %. Wall time of the three videos, YUV vs BGR path, 5 alternating runs on that
 idle host: 0.893 vs 0.889 s: the CPU saved does not shorten the wall time (the three camera threads share
-two cores and PyAV's decoding does not run as freely beside them as OpenCV's). The target (<= 15 %) is not
-met on this host.
+two cores and PyAV's decoding does not run as freely beside them as OpenCV's), so the BGR path stays (one
+reader of the sources, :class:`pipeline.sources.CameraReader`). The idle-host row above was measured with
+the YUV path; the two paths take the same wall time. The target (<= 15 %) is not met on this host.
 
 How the drawing got cheaper, each step measured on this benchmark (median videos s, then drop):
 - in-loop mp4v writer (before the videos were drawn at the end): 39 %;
