@@ -415,14 +415,17 @@ class OnlineLinker:
         out = np.zeros(len(members))
         if not self.timing.active:
             return out
-        for g, ms in enumerate(members):
-            if not ms:
-                continue
-            first, last = store.times(ms)
-            k = int(np.argmax(last))
-            cam = self._latest[ms[k]][1]
-            gap = time_gap(first[k : k + 1], last[k : k + 1], t.first_timestamp, t.last_timestamp)
-            out[g] = self.timing.bonus([cam], [t.camera_id], gap)[0]
+        owned = [g for g, ms in enumerate(members) if ms]
+        if not owned:
+            return out
+        flat = np.array([m for g in owned for m in members[g]], np.int64)
+        owner = np.repeat(np.arange(len(owned)), [len(members[g]) for g in owned])
+        first, last = store.times(flat)
+        order = np.lexsort((-np.arange(len(flat)), last, owner))  # by identity, its latest (first listed) last
+        latest = order[np.r_[np.flatnonzero(np.diff(owner[order])), len(order) - 1]]
+        gap = time_gap(first[latest], last[latest], t.first_timestamp, t.last_timestamp)
+        cams = [self._latest[int(m)][1] for m in flat[latest]]
+        out[owned] = self.timing.bonus(cams, [t.camera_id] * len(cams), gap)
         return out
 
     def _centred(self, vecs: np.ndarray, cams: Sequence[str]) -> np.ndarray:
