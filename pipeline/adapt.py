@@ -44,6 +44,7 @@ from pipeline.embed import coverage, quality
 from pipeline.identity.linker import offline_relink
 from pipeline.identity.outputs import (
     TRACKLETS_FILE,
+    load_split_parent,
     load_tracklets,
     read_tracks,
     save_tracklets,
@@ -243,10 +244,11 @@ def relink(run_dir: Path, out: Path, tracklets: list[Tracklet], thumbs: dict) ->
     for name in COPIED:
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, out / name)
-    save_tracklets(out, [replace(t, global_id=mapping[t.tracklet_id]) for t in tracklets], thumbs)
+    split_parent = load_split_parent(run_dir)
+    save_tracklets(out, [replace(t, global_id=mapping[t.tracklet_id]) for t in tracklets], thumbs, split_parent)
     run_info = {"run folder": str(out), "adapted from": str(run_dir),
                 "linking": f"offline re-clustering, threshold {round(report['threshold'], 4)}"}  # fmt: skip
-    counts = write_identity_outputs(out, tracklets, mapping, thumbs, run_info)
+    counts = write_identity_outputs(out, tracklets, mapping, thumbs, run_info, split_parent)
     return {**counts, "threshold": round(report["threshold"], 4)}
 
 

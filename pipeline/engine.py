@@ -333,7 +333,7 @@ def write_identities(
     threshold = linking.get("offline_threshold", linking["online_threshold"])
     run_info = {**(run_info or {}), "linking": f"{decided}, threshold {threshold} (self-calibrated unless set)"}
     return {
-        **write_identity_outputs(out_dir, tracklets, mapping, thumbs, run_info),
+        **write_identity_outputs(out_dir, tracklets, mapping, thumbs, run_info, conclusion.get("split_parent")),
         "tracklets": len(tracklets),
         "crops_embedded": crops_embedded,
         "offline": conclusion["offline"],

@@ -15,7 +15,14 @@ import supervision as sv
 from configs import ConfigError, config_from_dict
 from pipeline import engine
 from pipeline.engine import run_pipeline
-from pipeline.identity.outputs import load_split_parent, load_tracklets, rewrite_tracks
+from pipeline.identity.outputs import (
+    assign_cut_rows,
+    cuts_of,
+    load_split_parent,
+    load_tracklets,
+    repeated_ids,
+    rewrite_tracks,
+)
 from pipeline.identity.relink import main as relink_main
 from pipeline.identity.tracklets import Tracklet
 
@@ -187,6 +194,11 @@ def test_relink_gives_a_lonely_cut_back_as_the_run_did(tmp_path: Path) -> None:
     assert summary["identities"]["linking"]["switches_split"] == 1 and len(parents) == 1  # red -> blue is cut
     piece, parent = next(iter(parents.items()))
     assert summary["identities"]["global_ids"] == 2  # ... and the blue piece, alone, went back to red
+    with open(out / "tracks.csv") as fh:  # the cut starts on the first blue crop: rows from then on are the piece's
+        rows = [(int(r["frame"]), int(r["tracklet_id"])) for r in csv.DictReader(fh) if r["camera_id"] == "a"]
+    red = [(f, k) for f, k in rows if k in (piece, parent) and f < 20]
+    assert red and all(k == parent for _, k in red) and {k for f, k in rows if f >= 20} >= {piece}
+    assert all(k == piece for f, k in rows if f >= 20 and k in (piece, parent))
 
     def ids_of(folder: Path) -> dict[int, int]:
         with open(folder / "tracks.csv") as fh:
@@ -249,6 +261,41 @@ def test_rewrite_maps_rows_by_tracklet_frame_span(tmp_path: Path) -> None:
     mot_a = np.loadtxt(tmp_path / "mot_global" / "a.txt", delimiter=",", ndmin=2)
     assert mot_a[:, 0].tolist() == [1, 6, 10] and mot_a[:, 1].tolist() == [7, 7, 8]
     assert len((tmp_path / "tracks.jsonl").read_text().splitlines()) == 4
+
+
+def test_rows_between_a_cuts_crops_go_where_no_id_clashes() -> None:
+    """Track 1 of camera a was cut: its parent (tracklet 0) ends on its last crop at frame 2, the piece
+    (tracklet 5) starts on frame 8. Another track (tracklet 3) carries the piece's global id until frame 5,
+    so the rows between go to the parent up to frame 5 and to the piece after it."""
+    frames = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 3, 4, 5, 3])
+    tids = np.array([0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 3, 3, 3, 0])  # frame 8 written before the cut was noticed
+    cams = np.array(["a"] * 13 + ["b"])  # the last row: another camera, untouched
+    mapping = {0: 10, 5: 20, 3: 20}
+    cuts = {5: (0, 2, 8)}
+    got, unlinked = assign_cut_rows(tids, frames, cams, mapping, cuts)
+    assert got.tolist() == [0, 0, 0, 0, 0, 0, 5, 5, 5, 5, 3, 3, 3, 0] and not unlinked.any()
+    again, _ = assign_cut_rows(got, frames, cams, mapping, cuts)
+    assert again.tolist() == got.tolist()  # idempotent
+    # no clash either way: the boundary is the middle of the gap (frames 3, 4 | 5, 6, 7)
+    middle, _ = assign_cut_rows(tids, frames, cams, {0: 10, 5: 20, 3: 30}, cuts)
+    assert middle[:8].tolist() == [0, 0, 0, 0, 0, 5, 5, 5]
+    # a piece too short to be linked (no global id): the rows between stay with the parent
+    short, _ = assign_cut_rows(tids, frames, cams, {0: 10, 3: 30}, cuts)
+    assert short[:10].tolist() == [0] * 8 + [5, 5]
+    # tracklet 3 carries the parent's id and tracklet 4 the piece's on frames 3-5: those rows get no global id
+    both = np.concatenate([tids[:13], [4, 4, 4]]), np.concatenate([frames[:13], [3, 4, 5]])
+    clash, unlinked = assign_cut_rows(*both, np.array(["a"] * 16), {0: 10, 5: 20, 3: 10, 4: 20}, cuts)
+    assert np.flatnonzero(unlinked).tolist() == [3, 4, 5] and clash[6:10].tolist() == [5, 5, 5, 5]
+    tracklets = [Tracklet(0, "a", 1, 0, 2, 0.0, 0.2), Tracklet(5, "a", 1, 8, 9, 0.8, 0.9)]
+    assert cuts_of(tracklets, {5: 0}) == {5: (0, 2, 8)} and cuts_of(tracklets, None) == {}
+
+
+def test_a_hand_off_frame_keeps_the_id_on_the_track_that_carries_on() -> None:
+    cams = np.array(["a", "a", "a", "a", "b", "a"])
+    frames = np.array([9, 10, 10, 11, 10, 10])
+    gids = np.array([4, 4, 4, 4, 4, -1])
+    tids = np.array([1, 1, 2, 2, 3, 5])  # tracklet 1 ends on frame 10, where 2 (same identity) starts
+    assert repeated_ids(cams, frames, gids, tids).tolist() == [False, True, False, False, False, False]
 
 
 @pytest.mark.parametrize(

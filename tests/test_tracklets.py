@@ -106,11 +106,53 @@ def _t(tid: int, cam: str, first: int, last: int) -> Tracklet:
     return Tracklet(tid, cam, tid, first, last, first / 10, last / 10)
 
 
+def test_a_cut_ends_the_old_tracklet_at_its_last_crop_before_the_window() -> None:
+    """Crops every 4th frame: the switch (frame 30) lies between two crops (28 and 32); the old tracklet ends
+    on its last crop (28), the piece starts on the first moved one (32); the boxes between count as the old's."""
+    store = TrackletStore()
+    nan = np.full(4, np.nan, np.float32)
+    for f in range(38):
+        emb = (E[0] if f < 30 else E[1]) if f % 4 == 0 else nan
+        store.update("a", f, f / 10, dets([1], emb[None]))
+    ids, before, window, _ = store.switch_candidates(store.pop_updated())
+    assert ids.tolist() == [0] and float(before[0] @ window[0]) == 0.0  # window: the crops of frames 32 and 36
+    new = store.split(0)
+    old, cut = store.get(0), store.get(new)
+    assert (old.first_frame, old.last_frame, old.n_boxes, old.n_embedded, old.last_timestamp) == (0, 28, 32, 8, 2.8)
+    assert (cut.first_frame, cut.last_frame, cut.n_boxes, cut.n_embedded, cut.first_timestamp) == (32, 37, 6, 2, 3.2)
+    assert not old.overlaps(cut)
+    other = TrackletStore()  # a second track of the same camera that starts on frame 30 does not clash with it
+    for f in range(30, 38):
+        other.update("a", f, f / 10, dets([1]))
+    assert not old.overlaps(other.get(0))
+
+
+def test_two_tracks_on_one_person_for_a_few_frames_are_no_clash() -> None:
+    box = np.array([100, 50, 140, 150], np.float32)
+    ending = Tracklet(0, "a", 1, 0, 20, 0.0, 2.0, first_box=box + 300, last_box=box)
+    duplicate = Tracklet(1, "a", 2, 15, 40, 1.5, 4.0, first_box=box + 4, last_box=box)  # 6 frames on the same box
+    elsewhere = Tracklet(2, "a", 3, 15, 40, 1.5, 4.0, first_box=box + 200, last_box=box)
+    too_long = Tracklet(3, "a", 4, 5, 40, 0.5, 4.0, first_box=box + 4, last_box=box)  # 16 frames side by side
+    assert not ending.overlaps(duplicate) and ending.overlaps(elsewhere) and ending.overlaps(too_long)
+    matrix = cannot_link([ending, duplicate, elsewhere, too_long])
+    assert matrix[0].tolist() == [False, False, True, True] and (matrix == matrix.T).all()
+    store = TrackletStore()
+    for f in range(0, 41):
+        boxes = [(1, box + (300 if f == 0 else 0))] if f <= 20 else []
+        boxes += [(2, box + (4 if f == 15 else 0))] if f >= 15 else []
+        d = sv.Detections(xyxy=np.stack([b for _, b in boxes]), tracker_id=np.array([t for t, _ in boxes]))
+        store.update("a", f, f / 10, d)
+    assert store.overlaps(0, [1]).tolist() == [False]
+
+
 @pytest.mark.parametrize(
     ("spans", "expected_pairs"),
     [
         ([("a", 0, 10), ("a", 5, 15)], [(0, 1)]),
-        ([("a", 0, 10), ("a", 10, 15)], [(0, 1)]),  # sharing frame 10 is overlapping
+        ([("a", 0, 10), ("a", 10, 15)], []),  # one shares its last frame with the other's first: a hand-off
+        ([("a", 0, 10), ("a", 9, 15)], []),  # two frames: still a hand-off
+        ([("a", 0, 10), ("a", 8, 15)], [(0, 1)]),  # three frames: two people
+        ([("a", 0, 10), ("a", 9, 10)], [(0, 1)]),  # nested: two people, however short
         ([("a", 0, 10), ("a", 11, 15)], []),
         ([("a", 0, 10), ("b", 5, 15)], []),  # other camera: never cannot-link
         ([("a", 0, 10), ("b", 0, 10), ("a", 3, 4)], [(0, 2)]),
@@ -155,7 +197,8 @@ def test_split_moves_the_latest_crops_to_a_new_tracklet() -> None:
     new = store.split(0)
     assert new == 2 and store.splits == 1 and store.open_ids("a", np.array([1, 2])).tolist() == [2, 1]
     old, cut = store.get(0), store.get(2)
-    assert (old.n_embedded, cut.n_embedded, cut.track_id, cut.first_frame) == (8, 2, 1, 10)
+    assert (old.n_embedded, cut.n_embedded, cut.track_id, cut.first_frame, cut.first_timestamp) == (8, 2, 1, 8, 0.8)
+    assert (old.last_frame, old.last_timestamp, old.n_boxes, cut.last_frame, cut.n_boxes) == (7, 0.7, 8, 9, 2)
     np.testing.assert_allclose(old.mean, E[0], atol=1e-6)
     np.testing.assert_allclose(cut.mean, E[1], atol=1e-6)
     assert all(np.allclose(h, E[0], atol=1e-6) for h in old.halves) and all(np.allclose(h, E[1]) for h in cut.halves)

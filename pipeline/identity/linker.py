@@ -1,7 +1,8 @@
 """Cross-camera linking: tracklets -> global identities, online against the gallery and offline by clustering.
 
 Constraints that hold for every assignment either linker makes:
-- cannot-link: two tracklets of one camera active on a common frame are never one identity;
+- cannot-link: two tracklets of one camera active on common frames are never one identity, except where one
+  ends on at most two frames of the other's start (a hand-off: :func:`~pipeline.identity.tracklets.clash`);
 - transit windows ``{(cam_a, cam_b): (min_s, max_s)}``: an identity last seen in ``cam_a`` may be joined
   by a tracklet of ``cam_b`` starting ``gap`` seconds later only when ``min_s <= gap <= max_s`` (a window
   given for one direction also serves the other unless that one has its own; same-camera re-entry and
@@ -28,7 +29,9 @@ who cross keeps one track id for both. Whenever an open tracklet with at least
 :data:`~pipeline.identity.tracklets.SWITCH_WINDOW` crops is compared with the mean of the rest, in the
 camera-centred space; when they are no more alike than the run's median pair of strangers (the calibration's
 ``m_neg``, 0 from the prior or with a given threshold), the latest crops and the rest of the track become a new
-tracklet (:meth:`TrackletStore.split`), linked like any other. At the end of the run a piece whose
+tracklet (:meth:`TrackletStore.split`), linked like any other; each of the two keeps the span its own crops
+vouch for, and the boxes between go to whichever side clashes with no other box of its final identity
+(:func:`~pipeline.identity.outputs.assign_cut_rows`). At the end of the run a piece whose
 identity holds nothing but pieces of its own track is given back to the piece before it
 (:func:`~pipeline.identity.tracklets.rejoin_lonely_cuts`: the cut found no other person). Measured on every
 scene in ``benchmarks/identity_defaults.py`` and ``benchmarks/pets_split.py``; ``benchmarks/pets_ceiling.py``

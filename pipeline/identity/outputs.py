@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -197,11 +197,110 @@ def row_global_ids(tracklet_ids: np.ndarray, mapping: dict[int, int]) -> np.ndar
     return np.where(keys[pos] == tracklet_ids, vals[pos], -1)
 
 
-def rewrite_tracks(out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int]) -> dict[str, int]:
-    """Write final global ids into tracks.csv/jsonl and mot_global/; return row counts."""
+def cuts_of(tracklets: Sequence[Tracklet], split_parent: Mapping[int, int] | None) -> dict[int, tuple[int, int, int]]:
+    """{piece: (the tracklet it was cut from, that tracklet's last frame, the piece's first frame)} for the
+    identity-switch cuts in ``split_parent`` (the frames between the two are the ones no crop vouches for)."""
+    if not split_parent:
+        return {}
+    by_id = {t.tracklet_id: t for t in tracklets}
+    return {piece: (parent, by_id[parent].last_frame, by_id[piece].first_frame)
+            for piece, parent in split_parent.items() if piece in by_id and parent in by_id}  # fmt: skip
+
+
+def assign_cut_rows(
+    tracklet_ids: np.ndarray, frames: np.ndarray, cameras: np.ndarray, mapping: Mapping[int, int],
+    cuts: Mapping[int, tuple[int, int, int]] | None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Give the rows of each identity-switch cut to the right piece; returns (N,) tracklet ids and (N,) bool
+    rows to leave without a global id.
+
+    ``cuts`` maps a piece to (its parent, the parent's last frame f0, the piece's first frame f1) (:func:`cuts_of`).
+    Rows of either on a frame >= f1 are the piece's. The rows between (f0 < frame < f1) were the person before
+    the switch up to some frame and the one after it from then on: the boundary chosen is the one whose rows
+    clash least with another row of the same camera and frame carrying the same final global id
+    (``mapping``), then give fewest rows to a side without a global id (a piece too short to be linked), the
+    middle of the gap among equals; a row that still clashes is left without one. Pieces are
+    applied in id order (the order they were cut in), so a piece cut again passes its later rows on; applying
+    the same cuts again changes nothing.
+    """
+    out = np.asarray(tracklet_ids, np.int64).copy()
+    unlinked = np.zeros(len(out), bool)
+    if not cuts or not len(out):
+        return out, unlinked
+    frames = np.asarray(frames, np.int64)
+    cam = np.unique(np.asarray(cameras), return_inverse=True)[1].astype(np.int64)
+    order = np.lexsort((frames, cam))
+    sorted_key = cam[order] * (int(frames.max()) + 2) + frames[order]
+    involved = np.array(sorted({k for p, (q, _, _) in cuts.items() for k in (p, q)}), np.int64)
+    by_tid = np.argsort(out, kind="stable")
+    lo, hi = np.searchsorted(out[by_tid], involved), np.searchsorted(out[by_tid], involved, side="right")
+    rows = {int(t): by_tid[a:b] for t, a, b in zip(involved, lo, hi)}
+    for piece in sorted(cuts):
+        parent, f0, f1 = cuts[piece]
+        held = rows[parent]
+        late = frames[held] >= f1
+        out[held[late]] = piece
+        rows[piece], rows[parent] = np.concatenate([rows[piece], held[late]]), held[~late]
+        both = np.concatenate([rows[parent], rows[piece]])
+        if f1 - f0 < 2 or not len(both):
+            out[both] = np.where(frames[both] < f1, parent, piece)
+            continue
+        base = cam[both[0]] * (int(frames.max()) + 2)
+        window = order[np.searchsorted(sorted_key, base + f0 + 1) : np.searchsorted(sorted_key, base + f1)]
+        ours = np.isin(out[window], [parent, piece])
+        amb, others = window[ours], window[~ours & ~unlinked[window]]
+        amb = amb[np.argsort(frames[amb], kind="stable")]
+        taken = {(int(f), g) for f, g in zip(frames[others].tolist(), row_global_ids(out[others], mapping).tolist())
+                 if g >= 0}  # fmt: skip
+        g_parent, g_piece = mapping.get(parent, -1), mapping.get(piece, -1)
+        clash_p = np.array([g_parent >= 0 and (f, g_parent) in taken for f in frames[amb].tolist()], bool)
+        clash_c = np.array([g_piece >= 0 and (f, g_piece) in taken for f in frames[amb].tolist()], bool)
+        # boundary after k ambiguous rows (k = 0..n): the first k go to the parent, the rest to the piece. A row
+        # that clashes costs 1 (it loses its id); one given to a side without an id costs half that.
+        cost_p = clash_p + 0.5 * (g_parent < 0)
+        cost_c = clash_c + 0.5 * (g_piece < 0)
+        cost = np.concatenate([[0], np.cumsum(cost_p)]) + np.concatenate([np.cumsum(cost_c[::-1])[::-1], [0]])
+        k_mid = int(np.searchsorted(frames[amb], (f0 + f1) / 2))
+        best = np.flatnonzero(cost == cost.min())
+        k = int(best[np.argmin(np.abs(best - k_mid))])
+        out[amb[:k]], out[amb[k:]] = parent, piece
+        unlinked[amb] = np.concatenate([clash_p[:k], clash_c[k:]])
+        rows[parent] = np.concatenate([rows[parent][~np.isin(rows[parent], amb)], amb[:k]])
+        rows[piece] = np.concatenate([rows[piece][~np.isin(rows[piece], amb)], amb[k:]])
+    return out, unlinked
+
+
+def repeated_ids(cameras: np.ndarray, frames: np.ndarray, gids: np.ndarray, tracklet_ids: np.ndarray) -> np.ndarray:
+    """(N,) bool: rows whose global id another row of the same camera and frame also carries, from a later
+    tracklet (larger id); those keep it. Tracklets of one identity may share a frame or two at a hand-off
+    (:func:`pipeline.identity.tracklets.clash`); the track that carries on keeps the id there."""
+    gids = np.asarray(gids, np.int64)
+    out = np.zeros(len(gids), bool)
+    if not len(gids):
+        return out
+    cam = np.unique(np.asarray(cameras), return_inverse=True)[1]
+    frames = np.asarray(frames).astype(np.int64)
+    order = np.lexsort((-np.asarray(tracklet_ids, np.int64), gids, frames, cam))
+    same = (cam[order][1:] == cam[order][:-1]) & (frames[order][1:] == frames[order][:-1])
+    same &= (gids[order][1:] == gids[order][:-1]) & (gids[order][1:] >= 0)
+    out[order[1:][same]] = True
+    return out
+
+
+def rewrite_tracks(
+    out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int], split_parent: Mapping[int, int] | None = None
+) -> dict[str, int]:
+    """Write final global ids into tracks.csv/jsonl and mot_global/ (the rows of identity-switch cuts given to
+    their pieces first, :func:`assign_cut_rows`); return row counts."""
     out_dir = Path(out_dir)
     cams, values = read_tracks(out_dir / "tracks.csv")
+    cuts = cuts_of(tracklets, split_parent)
+    tids, no_id = assign_cut_rows(values[:, 9].astype(np.int64), values[:, 0], cams, mapping, cuts)
+    tracked = values[:, 9] >= 0
+    values[tracked, 9] = tids[tracked]
     gids = row_global_ids(values[:, 9].astype(np.int64), mapping)
+    gids[no_id & tracked] = -1
+    gids[repeated_ids(cams, values[:, 0], gids, values[:, 9])] = -1
     legacy = values[:, 9] < 0  # rows written before they carried their tracklet id: matched by frame span
     if legacy.any():
         gids[legacy] = _row_global_ids(cams[legacy], values[legacy], tracklets, mapping)
@@ -227,13 +326,23 @@ def rewrite_tracks(out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, 
             np.savetxt(fh, table, fmt="%d,%d,%.2f,%.2f,%.2f,%.2f,%.4f,-1,-1,-1")
     manifest = out_dir / "crops" / MANIFEST_FILE
     if manifest.is_file():
-        rewrite_manifest(manifest, mapping)
+        rewrite_manifest(manifest, mapping, _row_ids(cams, values))
     return {"rows": len(cams), "linked_rows": int((~unlinked).sum()), "unlinked_rows": int(unlinked.sum())}
 
 
-def rewrite_manifest(path: Path, mapping: dict[int, int]) -> int:
+def _row_ids(cams: np.ndarray, values: np.ndarray) -> dict[tuple[str, int, int], tuple[int, int]]:
+    """{(camera, frame, track id): (tracklet id, global id)} of the rows of a track file."""
+    keys = zip(cams.tolist(), values[:, 0].astype(np.int64).tolist(), values[:, 2].astype(np.int64).tolist())
+    return dict(zip(keys, zip(values[:, 9].astype(np.int64).tolist(), values[:, 3].astype(np.int64).tolist())))
+
+
+def rewrite_manifest(
+    path: Path, mapping: dict[int, int], rows_by_box: Mapping[tuple[str, int, int], tuple[int, int]] | None = None
+) -> int:
     """Give every crop in ``crops/manifest.csv`` the final global id of its tracklet (a lookup in ``mapping``;
-    -1 where its tracklet got none). Returns the number of crops rewritten."""
+    -1 where its tracklet got none); where ``rows_by_box`` ({(camera, frame, track id): (tracklet id, global
+    id)}, the final track file) holds the crop's box, its tracklet and global id are taken from there (a crop
+    of an identity-switch cut goes where its box went). Returns the number of crops rewritten."""
     with open(path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -241,9 +350,11 @@ def rewrite_manifest(path: Path, mapping: dict[int, int]) -> int:
             raise ValueError(f"{path}: expected header {','.join(MANIFEST_COLUMNS)}, got {header}")
         rows = list(reader)
     tracklet_col, gid_col = MANIFEST_COLUMNS.index("tracklet_id"), MANIFEST_COLUMNS.index("global_id")
+    cam_col, frame_col, track_col = (MANIFEST_COLUMNS.index(c) for c in ("camera_id", "frame_index", "track_id"))
     gids = row_global_ids(np.array([int(r[tracklet_col]) for r in rows], np.int64), mapping)
     for row, gid in zip(rows, gids.tolist()):
-        row[gid_col] = str(gid)
+        found = (rows_by_box or {}).get((row[cam_col], int(row[frame_col]), int(row[track_col])))
+        row[tracklet_col], row[gid_col] = (str(found[0]), str(found[1])) if found else (row[tracklet_col], str(gid))
     with atomic_open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(MANIFEST_COLUMNS)
@@ -301,10 +412,12 @@ def write_identities(out_dir: Path, summary: list[dict]) -> None:
 def write_identity_outputs(
     out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int],
     thumbs: dict[tuple[str, int], list[np.ndarray]], run_info: Mapping[str, Any] | None = None,
+    split_parent: Mapping[int, int] | None = None,
 ) -> dict[str, int]:  # fmt: skip
-    """Rewrite track files with ``mapping``, write the identities summary and the review page (contact sheets,
-    timeline; ``run_info`` heads the page, see :mod:`pipeline.review`); return counts."""
-    rows = rewrite_tracks(out_dir, tracklets, mapping)
+    """Rewrite track files with ``mapping`` (the rows of the identity-switch cuts in ``split_parent`` given to
+    their pieces, :func:`assign_cut_rows`), write the identities summary and the review page (contact sheets, timeline;
+    ``run_info`` heads the page, see :mod:`pipeline.review`); return counts."""
+    rows = rewrite_tracks(out_dir, tracklets, mapping, split_parent)
     records = identities_summary(tracklets, mapping)
     write_identities(out_dir, records)
     write_review(out_dir, tracklets, mapping, thumbs, records, run_info)

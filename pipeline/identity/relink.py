@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         threshold = settings["offline_threshold"] if args.threshold is None else args.threshold
         center = settings["center_cameras"] if args.center is None else args.center
         tracklets, thumbs = load_tracklets(run_dir)
+        split_parent = load_split_parent(run_dir)
         report: dict[str, Any] = {}
         mapping = offline_relink(
             tracklets, threshold=check_threshold(threshold), linkage=args.linkage, rerank=args.rerank,
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             report=report,
         )  # fmt: skip
         # the run's cuts: a piece left as an identity of its own goes back to its track, as in the run
-        mapping = rejoin_lonely_cuts(mapping, load_split_parent(run_dir), tracklets)
+        mapping = rejoin_lonely_cuts(mapping, split_parent, tracklets)
         _prepare(run_dir, out)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     run_info = {"run folder": str(out), "relinked from": str(run_dir),
                 "linking": f"offline re-clustering, threshold {round(report['threshold'], 4)}"}  # fmt: skip
-    counts = write_identity_outputs(out, tracklets, mapping, thumbs, run_info)
+    counts = write_identity_outputs(out, tracklets, mapping, thumbs, run_info, split_parent)
     result = {"run": str(run_dir), "out": str(out), "tracklets": len(tracklets), **counts,
               "threshold": round(report["threshold"], 4), "center_cameras": bool(center), "linkage": args.linkage,
               "rerank": args.rerank}  # fmt: skip

@@ -7,6 +7,7 @@ number is the globally unique tracklet id) so a frame's boxes update it with arr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,19 @@ _DUPLICATE_SIM = 0.98  # a crop this close to an exemplar replaces it (if better
 _MIN_WEIGHT = 1e-3  # a crop of quality 0 still counts a little, so every embedded tracklet has a mean
 SWITCH_WINDOW = 2  # the latest crops of a tracklet that are tested against the rest of it (identity switches)
 SWITCH_MIN_BEFORE = 6  # crops a tracklet needs before its latest ones can be told apart from it
+
+
+@dataclass(frozen=True)
+class _Crop:
+    """One embedded crop of an open tracklet, as :meth:`TrackletStore.split` needs it."""
+
+    vec: np.ndarray  # (D,) float64 quality-weighted unit embedding
+    weight: float
+    odd: bool  # counted in the tracklet's odd half
+    frame: int
+    timestamp: float
+    box: np.ndarray  # (4,) float32 xyxy
+    n_boxes: int  # the tracklet's box count with this crop's box
 
 
 @dataclass
@@ -85,23 +99,66 @@ class Tracklet:
         return (even / na).astype(np.float32), (odd / nb).astype(np.float32)
 
     def overlaps(self, other: Tracklet) -> bool:
-        """True when both come from one camera and were active on a common frame (never one person)."""
-        return (
-            self.camera_id == other.camera_id
-            and self.first_frame <= other.last_frame
-            and other.first_frame <= self.last_frame
+        """True when both come from one camera and were active on common frames beyond a hand-off
+        (:func:`clash`): never one person."""
+        boxes = lambda t: (np.asarray(t.first_box, np.float32), np.asarray(t.last_box, np.float32))  # noqa: E731
+        return self.camera_id == other.camera_id and bool(
+            clash(np.array(self.first_frame), np.array(self.last_frame), np.array(other.first_frame),
+                  np.array(other.last_frame), boxes(self), boxes(other))  # fmt: skip
         )
 
 
+HANDOFF_FRAMES = 2  # a track may keep a person's last frame or two after another track took them over
+DUPLICATE_FRAMES = 10  # two tracks on one person (a duplicate detection) may run side by side this long
+DUPLICATE_IOU = 0.5  # ... when the ending one's last box and the other's first box overlap this much
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(...,) IoU of xyxy boxes ``a`` and ``b`` (..., 4), broadcast; 0 where either is unknown (NaN)."""
+    w = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    h = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = inter / (area(a) + area(b) - inter)
+    return np.nan_to_num(iou, nan=0.0)
+
+
+def clash(
+    first_a: np.ndarray, last_a: np.ndarray, first_b: np.ndarray, last_b: np.ndarray,
+    boxes_a: tuple[np.ndarray, np.ndarray] | None = None, boxes_b: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Elementwise bool: spans [first_a, last_a] and [first_b, last_b] (frames, one camera) share frames
+    beyond a hand-off. A hand-off: one span ends on at most :data:`HANDOFF_FRAMES` frames of the other's start
+    (a tracker that swaps two people, or starts a new track on someone, often leaves the old track a frame or
+    two on them), or on at most :data:`DUPLICATE_FRAMES` when the ending track's last box and the other's
+    first box overlap by :data:`DUPLICATE_IOU` (two tracks on one person; ``boxes_a``, ``boxes_b``: (first,
+    last) xyxy boxes, (..., 4)). Nested spans and longer overlaps clash."""
+    common = np.minimum(last_a, last_b) - np.maximum(first_a, first_b) + 1
+    a_first, b_first = (first_a < first_b) & (last_a < last_b), (first_b < first_a) & (last_b < last_a)
+    handoff = (a_first | b_first) & (common <= HANDOFF_FRAMES)
+    if boxes_a is not None and boxes_b is not None:
+        end_box = np.where(a_first[..., None], boxes_a[1], boxes_b[1])
+        start_box = np.where(a_first[..., None], boxes_b[0], boxes_a[0])
+        same = box_iou(end_box, start_box) >= DUPLICATE_IOU
+        handoff |= (a_first | b_first) & (common <= DUPLICATE_FRAMES) & same
+    return (common > 0) & ~handoff
+
+
 def cannot_link(tracklets: list[Tracklet]) -> np.ndarray:
-    """(N, N) bool: pairs of distinct tracklets of one camera active on a common frame."""
+    """(N, N) bool: pairs of distinct tracklets of one camera active on common frames (:func:`clash`)."""
     n = len(tracklets)
     if n == 0:
         return np.zeros((0, 0), dtype=bool)
     cams = np.unique([t.camera_id for t in tracklets], return_inverse=True)[1]
     first = np.array([t.first_frame for t in tracklets], dtype=np.int64)
     last = np.array([t.last_frame for t in tracklets], dtype=np.int64)
-    out = (cams[:, None] == cams[None, :]) & (first[:, None] <= last[None, :]) & (first[None, :] <= last[:, None])
+    out = (cams[:, None] == cams[None, :]) & clash(first[:, None], last[:, None], first[None, :], last[None, :])
+    i, j = np.nonzero(out)  # only these can be duplicate tracks of one person: their boxes decide
+    if len(i):
+        fb = np.stack([np.asarray(t.first_box, np.float32) for t in tracklets])
+        lb = np.stack([np.asarray(t.last_box, np.float32) for t in tracklets])
+        out[i, j] = clash(first[i], last[i], first[j], last[j], (fb[i], lb[i]), (fb[j], lb[j]))
     np.fill_diagonal(out, False)
     return out
 
@@ -118,17 +175,17 @@ def implausible_motion(
 
     Re-stitching guard: one person who lost their track reappears within ``gap`` seconds at most
     ``(MOTION_SLACK_HEIGHTS + MOTION_HEIGHTS_PER_S * gap)`` box heights (the larger of the two boxes) from the
-    earlier tracklet's last box, centre to centre. Unknown boxes (NaN) or overlapping spans are never called
-    implausible here (overlaps are cannot-links already).
+    earlier tracklet's last box, centre to centre (a hand-off overlap, :func:`clash`, counts as no gap). Unknown
+    boxes (NaN) or nested spans are never called implausible here (those are cannot-links already).
     """
-    a_first = last_a <= first_b  # a ends before b starts
+    a_first = (first_a <= first_b) & (last_a <= last_b)  # a ends first (before b starts, or as it starts)
     gap = np.where(a_first, first_b - last_a, first_a - last_b)
     end = np.where(a_first[:, None], last_box_a, last_box_b)
     start = np.where(a_first[:, None], first_box_b, first_box_a)
     centre = lambda box: (box[:, :2] + box[:, 2:]) / 2  # noqa: E731
     height = np.maximum(end[:, 3] - end[:, 1], start[:, 3] - start[:, 1])
     dist = np.linalg.norm(centre(end) - centre(start), axis=1)
-    sequential = a_first | (last_b <= first_a)
+    sequential = a_first | ((first_b <= first_a) & (last_b <= last_a))
     with np.errstate(invalid="ignore"):
         too_far = dist > height * (MOTION_SLACK_HEIGHTS + MOTION_HEIGHTS_PER_S * np.maximum(gap, 0.0))
     return sequential & np.isfinite(dist) & np.isfinite(height) & too_far
@@ -195,8 +252,8 @@ class TrackletStore:
         self._open: dict[str, dict[int, int]] = {}  # camera -> track id -> row of its open tracklet
         self._exemplars: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # row -> (m, D) unit rows, (m,) quality
         self._updated: set[int] = set()
-        # row -> its latest crops as (weighted unit embedding, weight, counted in the odd half), for split()
-        self._recent: dict[int, deque[tuple[np.ndarray, float, bool]]] = {}
+        self._recent: dict[int, deque[_Crop]] = {}  # row -> its latest SWITCH_WINDOW crops, for split()
+        self._kept: dict[int, _Crop] = {}  # row -> its latest crop before those (where a split ends it)
         self.split_parent: dict[int, int] = {}  # tracklet id cut off by split() -> the tracklet it was cut from
         self._alloc(64)
 
@@ -306,9 +363,12 @@ class TrackletStore:
         usable = usable_rows(emb)
         if not usable.any():
             return
-        self._add_embeddings(rows[usable], emb[usable], quality[keep][usable])
+        self._add_embeddings(rows[usable], emb[usable], quality[keep][usable], int(frame_index), float(timestamp),
+                             boxes[usable])  # fmt: skip
 
-    def _add_embeddings(self, rows: np.ndarray, emb: np.ndarray, quality: np.ndarray) -> None:
+    def _add_embeddings(
+        self, rows: np.ndarray, emb: np.ndarray, quality: np.ndarray, frame: int, timestamp: float, boxes: np.ndarray
+    ) -> None:
         if self.dim is None:
             self.dim = emb.shape[1]
             self._sum = np.zeros((len(self._cam), self.dim), dtype=np.float64)
@@ -322,10 +382,13 @@ class TrackletStore:
         self._odd[rows[odd]] += weight[odd, None] * emb[odd]
         self._weight[rows] += weight
         self._n_embedded[rows] += 1
-        for row, vec, q, w, o in zip(rows.tolist(), emb, quality.tolist(), weight.tolist(), odd.tolist()):
+        for k, (row, vec, q, w, o) in enumerate(zip(rows.tolist(), emb, quality.tolist(), weight.tolist(), odd)):
             if q >= self.exemplar_min_quality or row not in self._exemplars:
                 self._add_exemplar(row, vec, q)
-            self._recent.setdefault(row, deque(maxlen=SWITCH_WINDOW)).append((w * vec.astype(np.float64), w, o))
+            recent = self._recent.setdefault(row, deque(maxlen=SWITCH_WINDOW))
+            if len(recent) == SWITCH_WINDOW:
+                self._kept[row] = recent[0]
+            recent.append(_Crop(w * vec.astype(np.float64), w, o, frame, timestamp, boxes[k], int(self._n_boxes[row])))
 
     def _add_exemplar(self, row: int, vec: np.ndarray, q: float) -> None:
         """Keep up to M exemplars spread out: when full, drop the most redundant of the M + 1."""
@@ -362,7 +425,7 @@ class TrackletStore:
         rows = [r for r in rows.tolist() if self._is_open(r) and len(self._recent.get(r, ())) == SWITCH_WINDOW]
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, dim)), np.zeros((0, dim)), []
-        window = np.stack([sum(v for v, _, _ in self._recent[r]) for r in rows])
+        window = np.stack([sum(c.vec for c in self._recent[r]) for r in rows])
         before = self._sum[rows] - window
         return self._id[rows].copy(), before, window, [self._cameras[self._cam[r]] for r in rows]
 
@@ -373,9 +436,13 @@ class TrackletStore:
         """Cut an open tracklet before its latest ``SWITCH_WINDOW`` crops (the tracker switched people):
         those crops, and every later box of its track, make a new tracklet; returns its id.
 
-        The new tracklet starts on the frame after the old one's last box, so the two never share a frame
-        (no cannot-link: a wrong cut can still be linked back by appearance). The boxes between the first
-        moved crop and the cut stay with the old tracklet.
+        The switch happened between the old tracklet's last crop before those and the first moved one, so
+        each keeps only the span its own crops vouch for: the old tracklet now ends on its last crop (frame,
+        time, box), the new one starts on the first moved crop. The two never share a frame (no cannot-link: a
+        wrong cut can still be linked back by appearance), and a track that followed someone else for a while
+        before the cut was noticed no longer clashes with that person's own track. The boxes between the two
+        crops stay counted with the old tracklet; which of the two their rows in the track files go to is
+        decided at the end, with the final ids (:func:`pipeline.identity.outputs.assign_cut_rows`).
         """
         (row,) = self._rows_of([tracklet_id]).tolist()
         recent = self._recent.pop(row, None)
@@ -384,24 +451,31 @@ class TrackletStore:
         camera = self._cameras[self._cam[row]]
         track = np.array([self._track[row]], np.int64)
         self._open[camera].pop(int(track[0]))
-        (new,) = self._rows_for(camera, track, int(self._last_frame[row]) + 1, float(self._last_ts[row])).tolist()
-        self._last_frame[new] = self._last_frame[row] + 1
-        self._last_ts[new] = self._last_ts[row]
+        first, kept = recent[0], self._kept.pop(row, None)
+        (new,) = self._rows_for(camera, track, first.frame, first.timestamp)
+        self._first_box[new], self._last_box[new] = first.box, self._last_box[row]
+        self._last_frame[new], self._last_ts[new] = max(self._last_frame[row], first.frame), self._last_ts[row]
+        self._n_boxes[new] = self._n_boxes[row] - first.n_boxes + 1
+        self._n_boxes[row] = first.n_boxes - 1
+        if kept is not None and kept.frame < first.frame:
+            self._last_frame[row], self._last_ts[row], self._last_box[row] = kept.frame, kept.timestamp, kept.box
+        else:  # no earlier crop known: it ends just before the first moved one
+            self._last_frame[row] = first.frame - 1
         moved = deque(maxlen=SWITCH_WINDOW)
-        for k, (vec, w, was_odd) in enumerate(recent):
-            self._sum[row] -= vec
-            self._weight[row] -= w
-            if was_odd:
-                self._odd[row] -= vec
-            self._sum[new] += vec
-            self._weight[new] += w
+        for k, crop in enumerate(recent):
+            self._sum[row] -= crop.vec
+            self._weight[row] -= crop.weight
+            if crop.odd:
+                self._odd[row] -= crop.vec
+            self._sum[new] += crop.vec
+            self._weight[new] += crop.weight
             if k % 2 == 1:
-                self._odd[new] += vec
-            moved.append((vec, w, k % 2 == 1))
+                self._odd[new] += crop.vec
+            moved.append(dataclasses.replace(crop, odd=k % 2 == 1))
         self._n_embedded[row] -= len(recent)
         self._n_embedded[new] = len(recent)
         self._recent[new] = moved
-        units = np.stack([v / max(np.linalg.norm(v), 1e-12) for v, _, _ in recent]).astype(np.float32)
+        units = np.stack([c.vec / max(np.linalg.norm(c.vec), 1e-12) for c in recent]).astype(np.float32)
         if row in self._exemplars:  # the moved crops are no exemplars of the old tracklet any more
             ex, qs = self._exemplars[row]
             keep = (ex @ units.T).max(axis=1) < 1.0 - 1e-5
@@ -409,8 +483,8 @@ class TrackletStore:
                 self._exemplars[row] = (ex[keep], qs[keep])
             else:
                 del self._exemplars[row]
-        for unit, (_, w, _) in zip(units, recent):
-            self._add_exemplar(new, unit, float(w))
+        for unit, crop in zip(units, recent):
+            self._add_exemplar(new, unit, float(crop.weight))
         self._updated.update((int(tracklet_id), int(self._id[new])))
         self.split_parent[int(self._id[new])] = int(tracklet_id)
         return int(self._id[new])
@@ -492,12 +566,10 @@ class TrackletStore:
         """(K,) bool, pair by pair: tracklets ``a[i]`` and ``b[i]`` (``a`` may be one id) are distinct, of one
         camera and active on a common frame."""
         ra, rb = self._rows_of(np.atleast_1d(a)), self._rows_of(b)
-        return (
-            (self._cam[ra] == self._cam[rb])
-            & (self._first_frame[rb] <= self._last_frame[ra])
-            & (self._first_frame[ra] <= self._last_frame[rb])
-            & (ra != rb)
-        )
+        ff, lf, fb, lb = self._first_frame, self._last_frame, self._first_box, self._last_box
+        ra = np.broadcast_to(ra, rb.shape)
+        near = clash(ff[ra], lf[ra], ff[rb], lf[rb], (fb[ra], lb[ra]), (fb[rb], lb[rb]))
+        return (self._cam[ra] == self._cam[rb]) & near & (ra != rb)
 
     def implausible(self, a: np.ndarray | list[int] | int, b: np.ndarray | list[int]) -> np.ndarray:
         """(K,) bool, pair by pair: distinct tracklets of one camera, one after the other, whose boxes are
@@ -546,6 +618,7 @@ class TrackletStore:
             if self._is_open(row):  # a tracklet cut by split() no longer holds its track
                 self._open[self._cameras[self._cam[row]]].pop(int(self._track[row]))
             self._recent.pop(row, None)
+            self._kept.pop(row, None)
         return self._snapshots(closing)
 
     def embedded_count(self) -> int:
