@@ -45,6 +45,37 @@ ids, the first passer-by two) and two tracks where the tracker followed two acto
 whose crops show both men. ``pipeline.relink RUN`` re-clusters from ``tracklets.npz``, which records which
 tracklet each cut came from, and gives lonely pieces back as the run does (0.839 before it did, 0.844 now).
 
+**Cut spans and hand-offs (2026-12-02, session 11; same command, deterministic, one run):**
+
+| data | embedder | ids scored | IDF1 | HOTA | ids (GT) | before (session 10) |
+|---|---|---|---|---|---|---|
+| samples (3 cams) | classical | online / offline, multi-camera | 0.943 / 0.943 | - | 10 (8) | same |
+| samples (3 cams) | OSNet MSMT17 | online / offline, multi-camera | 0.948 / 0.948 | - | 9 (8) | same |
+| PETS S2L1 | - | tracker ids (mot/) | 0.773 | 0.574 | 27 (19) | same |
+| PETS S2L1 | OSNet MSMT17 | online global ids | **0.874** | **0.620** | 21 (19) | 0.841, 0.606, 23 |
+| PETS S2L1 | OSNet MSMT17 | offline (relink) | **0.874** | **0.620** | 22 (19) | 0.844, 0.607, 23 |
+| EPFL campus4 (3 real cams) | OSNet MSMT17 | online / offline | - | - | 9 / 9 | 10 / 10 |
+
+Two changes. (1) A cut (``split_switches``) used to end the old tracklet on the frame the cut was noticed,
+which with crops ever sparser on long tracks (``embed.slow_after``) is up to two crop intervals after the
+switch: the old piece then overlapped the person's own new track and could never join it (PETS: person 9,
+lost by track 1 at frame 151 and picked up as track 11 at frame 161, got two ids because the cut came at
+frame 172). Now each side keeps the span its own crops vouch for (the old one ends on its last crop, the
+piece starts on its first) and the boxes between go, at the end, to whichever side clashes with no other
+box of its final identity (``pipeline.identity.outputs.assign_cut_rows``). That alone: PETS 0.874 / 0.874,
+EPFL 11 ids (one more: a swap at the very end of a c2 track left its last two boxes on a frame the other
+piece now starts on). (2) Hand-offs: two tracklets of one camera sharing at most 2 frames, one ending as the
+other starts, or at most 10 frames when the ending one's last box and the other's first box overlap (IoU
+>= 0.5: two tracks on one person), are no cannot-link any more; a frame both carry keeps the id on the
+later track. EPFL: 9 ids, nothing else moved. By eye (contact sheets of the offline run): the men in the
+dark sweater and in the light shirt each hold one id over the three views (the light-shirt man's c1 tracks
+7 and 10, apart before, are now in his; the sheets of the cut tracks c1#1 and c2#7 show both men, as
+thumbnails are kept per track, not per piece); two ids hold a man in an olive sweater each, over all three
+views: one bearded, one not, both in c2 on frames 497-525, so two people (the earlier count of 5 people,
+3 actors and 2 passers-by, took them for one man; 6 by this count). The remaining errors are splits of the
+passers-by: the woman in the brown jacket has two ids (her c2 track apart from c0/c1), the man with the bag
+three (c1 track 8 alone, and c0 track 10, a second track on him for 52 frames beside track 9).
+
 Before this work (2026-11-30, fixed thresholds): PETS online global ids 0.632 (13 ids, below the tracker's
 0.770); samples with OSNet at the config defaults 0.628 online / 0.779 offline.
 """

@@ -153,6 +153,12 @@ Every target of issue 10 on these tracklets now holds at auto without re-ranking
 -4.6 (its tuned threshold moved with the timing); every mode beats the own-id floor. At twice the weight
 (0.2 per nat) MSMT17 all-people offline is 69.5, online 66.1, re-ranked 70.3, and the supervised model's
 offline 89.9; the default stays at 0.1 (see ``reid/handover.py`` and ``benchmarks/pets_split.py``).
+
+Re-run 2026-12-02 (session 11) after the cut spans and same-camera hand-offs (``pipeline/identity/tracklets.py``;
+same command, deterministic): every offline figure is unchanged (whole tracklets: no cuts, no hand-offs);
+the streamed online linker moves by at most 0.2 (MSMT17 all online 66.9, live 61.2, B online 70.8 (+1.0 gap),
+live 64.8 (+0.8); Market-supervised unchanged but B live 87.9; classical all online 55.9, B online 61.5
+(+0.8), live 55.8 (+0.9), B offline 62.0 (-4.7)).
 """
 
 from __future__ import annotations

@@ -29,6 +29,14 @@ changes EPFL campus4 (11 ids instead of 10) where 0.1 leaves every other scene a
 clustering does not move: its errors are look-alikes merged minutes apart, where the learned ratio is near
 1 (the candidate links at long gaps are themselves mostly such look-alikes, so timing cannot unmask them).
 
+With cut spans and hand-offs (2026-12-02, session 11: each side of an identity-switch cut keeps the span
+its own crops vouch for, the boxes between go to whichever side clashes with no box of its final identity;
+two tracklets of one camera sharing at most 2 frames at a hand-off, or 10 with coinciding boxes, are no
+cannot-link; same command, deterministic): floor 0.512, online **0.643** (IDP 0.627, IDR 0.660, 28 ids),
+offline 0.590 (18 ids). The cut spans alone gave the same 0.643 / 0.590. Half a point each way: the split's
+errors are the look-alike links, which neither change touches (``pets_ceiling.py``: 0.881 for perfect
+linking of these tracklets).
+
 History of this figure on the same code path: 0.606 / 0.624 with every 3rd crop of every track embedded;
 0.550 / 0.562 once ``embed.slow_after: 10`` became the default (half the crops, for ReID speed, issue 13;
 the single PETS view was unchanged at 0.810, this split was not scored then); 0.617 / 0.595 with the
