@@ -57,6 +57,12 @@ How the drawing got cheaper, each step measured on this benchmark (median videos
 - x264 at constant QP 24 with ``tune=zerolatency`` instead of CRF 23 (x264's CRF rate control analyses
   every frame; constant QP skips that; 0.55 -> 0.35 ms a frame, files 30 % of the size): 0.51 s;
 - PyAV imported on a spare thread while the loop runs, not after it: 0.46 s.
+2026-12-02 (session 11, ``--repeats 7``, machine idle, loop 232-242 fps): videos 0.49 s, fps incl. videos
+16.9 % (yaml) / 12.7 % (mcpa) lower, wall time +14.3 / +10.8 %, IDF1 0.943 in all four variants, stderr
+909 / 984 bytes (the linker's INFO lines, hand-over timing among them), 0 CR, 0 faiss lines. The two pairs
+run the same work; their 4-point spread is the loop's run-to-run noise (yaml --video's loop ran at 232
+against its plain pair's 242), so the target holds on one pair and not the other.
+
 What is left is CPU on the 2 cores, about 0.9 ms a frame: x264 0.35, decoding 0.2, drawing 0.14, the
 colour conversion 0.09. On EPFL campus4 (YOLOv8n + OSNet, 3 x 1999 frames) drawing took 7.4 s of a 271.6 s
 run (2.7 %, before the QP change).
