@@ -34,6 +34,19 @@ offline identities score 0.595): 965 crops, 73 tracklets, check 0.780 -> 0.777 (
 forced: 0.596 -> 0.605 like for like, next run 0.604 (16 / 16 -> 21 / 17 ids), 5.1 min of training. Timing
 changes the labels little here, where the errors are look-alikes minutes apart (``pets_split.py``).
 
+Re-run 2026-12-02 (session 11, ``python benchmarks/adapt_scenes.py``, all three scenes) after the cut spans
+and same-camera hand-offs (the crops of a cut track now carry the tracklet their box went to):
+
+| scene | crops | tracklets | check start -> best (epoch) | promoted | multi-camera IDF1 | global ids | train min |
+|---|---|---|---|---|---|---|---|
+| samples | 242 | 21 | 0.983 -> 0.982 (1) | no | 0.948 / 0.948 -> 0.948 / 0.948 | 8 / 8 -> 8 / 8 | 1.3 |
+| pets_split | 965 | 73 | 0.782 -> 0.747 (2) | no | 0.590 / 0.591 -> 0.602 / 0.615 | 16 / 15 -> 22 / 16 | 2.3 |
+| campus4 | 2243 | 49 | 0.672 -> 0.800 (2) | no | - | 9 / 13 -> 19 / 18 | 5.3 |
+
+Again nothing is promoted, so each deployment keeps its identities (samples 0.948, PETS split 0.590 offline,
+campus4 9 ids). Forced, PETS split gains 1.1 points like for like and 2.5 in the next run (0.590 -> 0.615),
+short of issue 11's +5; campus4's candidate again splits people (18 ids in the next run).
+
 None of the three small scenes is promoted at the defaults, so the deployment keeps its identities (samples
 0.948, PETS split 0.624, campus4 11 ids for 5 people). Forced (``--promote-anyway``): PETS split gains 2
 points like for like (0.585 -> 0.605) and none in the next run (0.624); campus4's candidate raised the
