@@ -255,7 +255,7 @@ def test_rewrite_maps_rows_by_tracklet_frame_span(tmp_path: Path) -> None:
         Tracklet(2, "b", 1, 2, 2, 0.2, 0.2),
     ]
     counts = rewrite_tracks(tmp_path, tracklets, {0: 7, 1: -1, 2: 7})
-    assert counts == {"rows": 4, "linked_rows": 3, "unlinked_rows": 1}
+    assert counts == {"rows": 4, "linked_rows": 3, "unlinked_rows": 1, "duplicate_tracklets": 0}
     with open(tmp_path / "tracks.csv") as fh:
         assert [r["global_id"] for r in csv.DictReader(fh)] == ["7", "7", "-1", "7"]
     mot_a = np.loadtxt(tmp_path / "mot_global" / "a.txt", delimiter=",", ndmin=2)

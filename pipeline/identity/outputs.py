@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,9 +21,12 @@ from typing import IO, Any
 import numpy as np
 
 from pipeline.durable import atomic_open, write_text
+from pipeline.identity.duplicates import duplicate_tracklets, fold_duplicates
 from pipeline.identity.tracklets import Tracklet
 from pipeline.review import write_review
 from pipeline.sinks import LEGACY_TRACK_COLUMNS, MANIFEST_COLUMNS, TRACK_COLUMNS
+
+logger = logging.getLogger(__name__)
 
 TRACKLETS_FILE = "tracklets.npz"
 MANIFEST_FILE = "manifest.csv"
@@ -270,17 +274,23 @@ def assign_cut_rows(
     return out, unlinked
 
 
-def repeated_ids(cameras: np.ndarray, frames: np.ndarray, gids: np.ndarray, tracklet_ids: np.ndarray) -> np.ndarray:
+def repeated_ids(
+    cameras: np.ndarray, frames: np.ndarray, gids: np.ndarray, tracklet_ids: np.ndarray,
+    yielding: Sequence[int] = (),
+) -> np.ndarray:  # fmt: skip
     """(N,) bool: rows whose global id another row of the same camera and frame also carries, from a later
     tracklet (larger id); those keep it. Tracklets of one identity may share a frame or two at a hand-off
-    (:func:`pipeline.identity.tracklets.clash`); the track that carries on keeps the id there."""
+    (:func:`pipeline.identity.tracklets.clash`); the track that carries on keeps the id there. Rows of the
+    ``yielding`` tracklets (the shorter of duplicate tracks, :mod:`pipeline.identity.duplicates`) give it up
+    to any other first."""
     gids = np.asarray(gids, np.int64)
     out = np.zeros(len(gids), bool)
     if not len(gids):
         return out
     cam = np.unique(np.asarray(cameras), return_inverse=True)[1]
     frames = np.asarray(frames).astype(np.int64)
-    order = np.lexsort((-np.asarray(tracklet_ids, np.int64), gids, frames, cam))
+    tids = np.asarray(tracklet_ids, np.int64)
+    order = np.lexsort((-tids, np.isin(tids, np.asarray(yielding, np.int64)), gids, frames, cam))
     same = (cam[order][1:] == cam[order][:-1]) & (frames[order][1:] == frames[order][:-1])
     same &= (gids[order][1:] == gids[order][:-1]) & (gids[order][1:] >= 0)
     out[order[1:][same]] = True
@@ -291,16 +301,29 @@ def rewrite_tracks(
     out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int], split_parent: Mapping[int, int] | None = None
 ) -> dict[str, int]:
     """Write final global ids into tracks.csv/jsonl and mot_global/ (the rows of identity-switch cuts given to
-    their pieces first, :func:`assign_cut_rows`); return row counts."""
+    their pieces first, :func:`assign_cut_rows`; duplicate tracks folded into the longer one,
+    :func:`pipeline.identity.duplicates.fold_duplicates`); return row counts."""
+    return _rewrite_tracks(out_dir, tracklets, mapping, split_parent)[0]
+
+
+def _rewrite_tracks(
+    out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int], split_parent: Mapping[int, int] | None
+) -> tuple[dict[str, int], dict[int, int]]:
+    """:func:`rewrite_tracks`, also returning ``mapping`` with the duplicate tracks folded in."""
     out_dir = Path(out_dir)
     cams, values = read_tracks(out_dir / "tracks.csv")
     cuts = cuts_of(tracklets, split_parent)
     tids, no_id = assign_cut_rows(values[:, 9].astype(np.int64), values[:, 0], cams, mapping, cuts)
     tracked = values[:, 9] >= 0
     values[tracked, 9] = tids[tracked]
+    duplicates = duplicate_tracklets(cams, values[:, 0], values[:, 9], values[:, 4:8])
+    mapping = fold_duplicates(mapping, duplicates)
+    for short, host in duplicates:
+        logger.info("tracklet %d is a duplicate track of tracklet %d (their boxes stand on one spot): global id %d",
+                    short, host, mapping.get(short, -1))  # fmt: skip
     gids = row_global_ids(values[:, 9].astype(np.int64), mapping)
     gids[no_id & tracked] = -1
-    gids[repeated_ids(cams, values[:, 0], gids, values[:, 9])] = -1
+    gids[repeated_ids(cams, values[:, 0], gids, values[:, 9], [s for s, _ in duplicates])] = -1
     legacy = values[:, 9] < 0  # rows written before they carried their tracklet id: matched by frame span
     if legacy.any():
         gids[legacy] = _row_global_ids(cams[legacy], values[legacy], tracklets, mapping)
@@ -327,7 +350,9 @@ def rewrite_tracks(
     manifest = out_dir / "crops" / MANIFEST_FILE
     if manifest.is_file():
         rewrite_manifest(manifest, mapping, _row_ids(cams, values))
-    return {"rows": len(cams), "linked_rows": int((~unlinked).sum()), "unlinked_rows": int(unlinked.sum())}
+    counts = {"rows": len(cams), "linked_rows": int((~unlinked).sum()), "unlinked_rows": int(unlinked.sum()),
+              "duplicate_tracklets": len(duplicates)}  # fmt: skip
+    return counts, mapping
 
 
 def _row_ids(cams: np.ndarray, values: np.ndarray) -> dict[tuple[str, int, int], tuple[int, int]]:
@@ -417,7 +442,7 @@ def write_identity_outputs(
     """Rewrite track files with ``mapping`` (the rows of the identity-switch cuts in ``split_parent`` given to
     their pieces, :func:`assign_cut_rows`), write the identities summary and the review page (contact sheets, timeline;
     ``run_info`` heads the page, see :mod:`pipeline.review`); return counts."""
-    rows = rewrite_tracks(out_dir, tracklets, mapping, split_parent)
+    rows, mapping = _rewrite_tracks(out_dir, tracklets, mapping, split_parent)
     records = identities_summary(tracklets, mapping)
     write_identities(out_dir, records)
     write_review(out_dir, tracklets, mapping, thumbs, records, run_info)
