@@ -22,6 +22,7 @@ import numpy as np
 
 from pipeline.durable import atomic_open, write_text
 from pipeline.identity.duplicates import duplicate_tracklets, fold_duplicates
+from pipeline.identity.ground import colocated_pairs, fit_ground_maps, merge_colocated
 from pipeline.identity.tracklets import Tracklet
 from pipeline.review import write_review
 from pipeline.sinks import LEGACY_TRACK_COLUMNS, MANIFEST_COLUMNS, TRACK_COLUMNS
@@ -321,6 +322,7 @@ def _rewrite_tracks(
     for short, host in duplicates:
         logger.info("tracklet %d is a duplicate track of tracklet %d (their boxes stand on one spot): global id %d",
                     short, host, mapping.get(short, -1))  # fmt: skip
+    mapping = _join_on_ground(cams, values, tracklets, mapping)
     gids = row_global_ids(values[:, 9].astype(np.int64), mapping)
     gids[no_id & tracked] = -1
     gids[repeated_ids(cams, values[:, 0], gids, values[:, 9], [s for s, _ in duplicates])] = -1
@@ -359,6 +361,18 @@ def _row_ids(cams: np.ndarray, values: np.ndarray) -> dict[tuple[str, int, int],
     """{(camera, frame, track id): (tracklet id, global id)} of the rows of a track file."""
     keys = zip(cams.tolist(), values[:, 0].astype(np.int64).tolist(), values[:, 2].astype(np.int64).tolist())
     return dict(zip(keys, zip(values[:, 9].astype(np.int64).tolist(), values[:, 3].astype(np.int64).tolist())))
+
+
+def _join_on_ground(
+    cams: np.ndarray, values: np.ndarray, tracklets: list[Tracklet], mapping: dict[int, int]
+) -> dict[int, int]:
+    """``mapping`` with the identities of tracklets that stand on one spot in two overlapping views joined
+    (:mod:`pipeline.identity.ground`; the views' ground maps are fitted on ``mapping``'s own identities)."""
+    tids, frames, boxes = values[:, 9].astype(np.int64), values[:, 0], values[:, 4:8]
+    maps = fit_ground_maps(cams, frames, row_global_ids(tids, mapping), boxes)
+    if not maps:
+        return mapping
+    return merge_colocated(mapping, colocated_pairs(cams, frames, tids, boxes, maps), tracklets)
 
 
 def rewrite_manifest(
