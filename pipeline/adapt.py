@@ -48,6 +48,7 @@ from pipeline.identity.outputs import (
     load_tracklets,
     read_tracks,
     save_tracklets,
+    settle_identities,
     write_identity_outputs,
 )
 from pipeline.identity.relink import check_out_folder, run_linking
@@ -245,6 +246,7 @@ def relink(run_dir: Path, out: Path, tracklets: list[Tracklet], thumbs: dict) ->
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, out / name)
     split_parent = load_split_parent(run_dir)
+    mapping = settle_identities(out, tracklets, mapping, split_parent)
     save_tracklets(out, [replace(t, global_id=mapping[t.tracklet_id]) for t in tracklets], thumbs, split_parent)
     run_info = {"run folder": str(out), "adapted from": str(run_dir),
                 "linking": f"offline re-clustering, threshold {round(report['threshold'], 4)}"}  # fmt: skip

@@ -23,7 +23,7 @@ from configs.schema import EmbedConfig, PipelineConfig
 from detectors.boxes import clip_boxes, valid_boxes
 from pipeline.durable import ctrl_c_deferred, write_text
 from pipeline.identity.gallery import Gallery
-from pipeline.identity.outputs import save_tracklets, write_identity_outputs
+from pipeline.identity.outputs import save_tracklets, settle_identities, write_identity_outputs
 from pipeline.identity.stage import IdentityStage
 from pipeline.identity.tracklets import TrackletNumbers
 from pipeline.latency import FrameAges
@@ -318,9 +318,20 @@ def finish_identities(
     identity: IdentityStage, out_dir: Path, offline: bool, run_info: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Final global ids into every output, identities summary, review page, saved gallery."""
-    conclusion = identity.link.conclude(offline)
+    conclusion = settled(identity.link.conclude(offline), out_dir)
+    identity.record.assign_all(conclusion["mapping"])  # the record publishes what settling changed
+    identity.record.publish(max((t.last_timestamp for t in conclusion["tracklets"]), default=0.0))
     identity.save_gallery(out_dir / "gallery.npz")
     return write_identities(out_dir, conclusion, identity.thumbnails.thumbs, identity.crops_embedded, run_info)
+
+
+def settled(conclusion: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """A :meth:`LinkStep.conclude` result with the final ids of :func:`settle_identities` (what the run's track
+    rows show: duplicate tracks, people standing on one spot in overlapping views) in its mapping and tracklets."""
+    tracklets = conclusion["tracklets"]
+    mapping = settle_identities(out_dir, tracklets, conclusion["mapping"], conclusion.get("split_parent"))
+    tracklets = [dataclasses.replace(t, global_id=mapping.get(t.tracklet_id, t.global_id)) for t in tracklets]
+    return {**conclusion, "mapping": mapping, "tracklets": tracklets}
 
 
 def write_identities(
@@ -328,12 +339,13 @@ def write_identities(
 ) -> dict[str, Any]:
     """The identity outputs of a :meth:`LinkStep.conclude` result (either engine); returns the summary part."""
     tracklets, mapping, linking = conclusion["tracklets"], conclusion["mapping"], conclusion["linking"]
-    save_tracklets(out_dir, tracklets, thumbs, conclusion.get("split_parent"))
+    split_parent = conclusion.get("split_parent")
+    save_tracklets(out_dir, tracklets, thumbs, split_parent)
     decided = "offline re-clustering" if conclusion["offline"] else "online"
     threshold = linking.get("offline_threshold", linking["online_threshold"])
     run_info = {**(run_info or {}), "linking": f"{decided}, threshold {threshold} (self-calibrated unless set)"}
     return {
-        **write_identity_outputs(out_dir, tracklets, mapping, thumbs, run_info, conclusion.get("split_parent")),
+        **write_identity_outputs(out_dir, tracklets, mapping, thumbs, run_info, split_parent),
         "tracklets": len(tracklets),
         "crops_embedded": crops_embedded,
         "offline": conclusion["offline"],

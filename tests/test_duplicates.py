@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.identity.duplicates import duplicate_tracklets, fold_duplicates, same_ground
-from pipeline.identity.outputs import repeated_ids, rewrite_tracks
+from pipeline.identity.outputs import repeated_ids, rewrite_tracks, settle_identities
 from pipeline.identity.tracklets import Tracklet
 
 PERSON = [100, 100, 140, 200]  # xyxy, 100 px tall, feet at (120, 200)
@@ -92,14 +92,16 @@ def test_on_shared_frames_the_longer_track_keeps_the_id() -> None:
     assert repeated_ids(cams, frames, gids, tids, yielding=[2]).tolist() == [False, True, False, True]
 
 
-def test_rewrite_folds_a_duplicate_track_into_its_host(tmp_path: Path) -> None:
+def test_settling_folds_a_duplicate_track_into_its_host(tmp_path: Path) -> None:
     header = "camera_id,frame,timestamp,track_id,global_id,x1,y1,x2,y2,confidence,tracklet_id\n"
     lines = [f"a,{f},{f / 10:.1f},1,-1,100,100,140,200,0.9,0" for f in range(8)]
     lines += [f"a,{f},{f / 10:.1f},2,-1,102,150,138,200,0.6,1" for f in range(2, 8)]  # the legs, frames 2-7
     lines += ["a,9,0.9,2,-1,102,150,138,200,0.6,1"]  # one frame alone: keeps the folded id
     (tmp_path / "tracks.csv").write_text(header + "\n".join(lines) + "\n")
     tracklets = [Tracklet(0, "a", 1, 0, 7, 0.0, 0.7), Tracklet(1, "a", 2, 2, 9, 0.2, 0.9)]
-    counts = rewrite_tracks(tmp_path, tracklets, {0: 3, 1: 4})
+    mapping = settle_identities(tmp_path, tracklets, {0: 3, 1: 4})
+    assert mapping == {0: 3, 1: 3}
+    counts = rewrite_tracks(tmp_path, tracklets, mapping)
     assert counts["duplicate_tracklets"] == 1
     with open(tmp_path / "tracks.csv") as fh:
         rows = list(csv.DictReader(fh))

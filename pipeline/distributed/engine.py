@@ -28,7 +28,7 @@ from pipeline.distributed.embedder import EmbedService
 from pipeline.distributed.service import IdentityService
 from pipeline.distributed.worker import CameraWorker, StepResult
 from pipeline.durable import atomic_open, ctrl_c_deferred, write_text
-from pipeline.engine import _progress_bars, _videos, prepare_sources, run_summary, write_identities
+from pipeline.engine import _progress_bars, _videos, prepare_sources, run_summary, settled, write_identities
 from pipeline.identity.outputs import read_tracks
 from pipeline.identity.record import IdentityRecord
 from pipeline.identity.tracklets import Tracklet
@@ -313,6 +313,7 @@ def _finish(
     conclusion = ray.get(service.conclude.remote(config.linking.offline))
     if ray.get(service.stats.remote())["restarts"]:  # tracklets of the interval its restart lost
         conclusion = _with_orphans(conclusion, out_dir / "tracks.csv")
+    conclusion = settled(conclusion, out_dir)
     events, _ = ray.get(service.events_since.remote(len(replica.events)))
     replica.apply(events)
     replica.assign_all(conclusion["mapping"])  # what a restart of the service lost: corrected here

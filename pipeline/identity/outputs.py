@@ -298,33 +298,46 @@ def repeated_ids(
     return out
 
 
+def settle_identities(
+    out_dir: Path, tracklets: list[Tracklet], mapping: Mapping[int, int], split_parent: Mapping[int, int] | None = None
+) -> dict[int, int]:
+    """The final {tracklet id: global id}: ``mapping`` with what the run's track rows (``out_dir/tracks.csv``)
+    show about people that appearance cannot: duplicate tracks of one person folded into the longer one
+    (:mod:`pipeline.identity.duplicates`), then tracklets of overlapping views that stand on one spot joined
+    (:mod:`pipeline.identity.ground`). Call it before saving anything that carries global ids."""
+    cams, values, _ = _settled_rows(Path(out_dir), tracklets, mapping, split_parent)
+    duplicates = duplicate_tracklets(cams, values[:, 0], values[:, 9], values[:, 4:8])
+    settled = fold_duplicates(mapping, duplicates)
+    for short, host in duplicates:
+        logger.info("tracklet %d is a duplicate track of tracklet %d (their boxes stand on one spot): global id %d",
+                    short, host, settled.get(short, -1))  # fmt: skip
+    return _join_on_ground(cams, values, tracklets, settled)
+
+
+def _settled_rows(
+    out_dir: Path, tracklets: list[Tracklet], mapping: Mapping[int, int], split_parent: Mapping[int, int] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """tracks.csv's cameras and values with the rows of identity-switch cuts given to their pieces
+    (:func:`assign_cut_rows`), and (N,) bool rows that must stay without a global id."""
+    cams, values = read_tracks(out_dir / "tracks.csv")
+    cuts = cuts_of(tracklets, split_parent)
+    tids, no_id = assign_cut_rows(values[:, 9].astype(np.int64), values[:, 0], cams, dict(mapping), cuts)
+    tracked = values[:, 9] >= 0
+    values[tracked, 9] = tids[tracked]
+    return cams, values, no_id & tracked
+
+
 def rewrite_tracks(
     out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int], split_parent: Mapping[int, int] | None = None
 ) -> dict[str, int]:
     """Write final global ids into tracks.csv/jsonl and mot_global/ (the rows of identity-switch cuts given to
-    their pieces first, :func:`assign_cut_rows`; duplicate tracks folded into the longer one,
-    :func:`pipeline.identity.duplicates.fold_duplicates`); return row counts."""
-    return _rewrite_tracks(out_dir, tracklets, mapping, split_parent)[0]
-
-
-def _rewrite_tracks(
-    out_dir: Path, tracklets: list[Tracklet], mapping: dict[int, int], split_parent: Mapping[int, int] | None
-) -> tuple[dict[str, int], dict[int, int]]:
-    """:func:`rewrite_tracks`, also returning ``mapping`` with the duplicate tracks folded in."""
+    their pieces first, :func:`assign_cut_rows`; on frames where duplicate tracks of one person,
+    :mod:`pipeline.identity.duplicates`, both carry it, the longer keeps the id); return row counts."""
     out_dir = Path(out_dir)
-    cams, values = read_tracks(out_dir / "tracks.csv")
-    cuts = cuts_of(tracklets, split_parent)
-    tids, no_id = assign_cut_rows(values[:, 9].astype(np.int64), values[:, 0], cams, mapping, cuts)
-    tracked = values[:, 9] >= 0
-    values[tracked, 9] = tids[tracked]
+    cams, values, no_id = _settled_rows(out_dir, tracklets, mapping, split_parent)
     duplicates = duplicate_tracklets(cams, values[:, 0], values[:, 9], values[:, 4:8])
-    mapping = fold_duplicates(mapping, duplicates)
-    for short, host in duplicates:
-        logger.info("tracklet %d is a duplicate track of tracklet %d (their boxes stand on one spot): global id %d",
-                    short, host, mapping.get(short, -1))  # fmt: skip
-    mapping = _join_on_ground(cams, values, tracklets, mapping)
     gids = row_global_ids(values[:, 9].astype(np.int64), mapping)
-    gids[no_id & tracked] = -1
+    gids[no_id] = -1
     gids[repeated_ids(cams, values[:, 0], gids, values[:, 9], [s for s, _ in duplicates])] = -1
     legacy = values[:, 9] < 0  # rows written before they carried their tracklet id: matched by frame span
     if legacy.any():
@@ -352,9 +365,8 @@ def _rewrite_tracks(
     manifest = out_dir / "crops" / MANIFEST_FILE
     if manifest.is_file():
         rewrite_manifest(manifest, mapping, _row_ids(cams, values))
-    counts = {"rows": len(cams), "linked_rows": int((~unlinked).sum()), "unlinked_rows": int(unlinked.sum()),
-              "duplicate_tracklets": len(duplicates)}  # fmt: skip
-    return counts, mapping
+    return {"rows": len(cams), "linked_rows": int((~unlinked).sum()), "unlinked_rows": int(unlinked.sum()),
+            "duplicate_tracklets": len(duplicates)}  # fmt: skip
 
 
 def _row_ids(cams: np.ndarray, values: np.ndarray) -> dict[tuple[str, int, int], tuple[int, int]]:
@@ -456,7 +468,7 @@ def write_identity_outputs(
     """Rewrite track files with ``mapping`` (the rows of the identity-switch cuts in ``split_parent`` given to
     their pieces, :func:`assign_cut_rows`), write the identities summary and the review page (contact sheets, timeline;
     ``run_info`` heads the page, see :mod:`pipeline.review`); return counts."""
-    rows, mapping = _rewrite_tracks(out_dir, tracklets, mapping, split_parent)
+    rows = rewrite_tracks(out_dir, tracklets, mapping, split_parent)
     records = identities_summary(tracklets, mapping)
     write_identities(out_dir, records)
     write_review(out_dir, tracklets, mapping, thumbs, records, run_info)

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.identity.linker import check_threshold, offline_relink
-from pipeline.identity.outputs import TRACKLETS_FILE, load_split_parent, load_tracklets, write_identity_outputs
+from pipeline.identity.outputs import (
+    TRACKLETS_FILE,
+    load_split_parent,
+    load_tracklets,
+    settle_identities,
+    write_identity_outputs,
+)
 from pipeline.identity.tracklets import rejoin_lonely_cuts
 from reid.console import end_summary, setup_logging
 
@@ -114,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     run_info = {"run folder": str(out), "relinked from": str(run_dir),
                 "linking": f"offline re-clustering, threshold {round(report['threshold'], 4)}"}  # fmt: skip
+    mapping = settle_identities(out, tracklets, mapping, split_parent)
     counts = write_identity_outputs(out, tracklets, mapping, thumbs, run_info, split_parent)
     result = {"run": str(run_dir), "out": str(out), "tracklets": len(tracklets), **counts,
               "threshold": round(report["threshold"], 4), "center_cameras": bool(center), "linkage": args.linkage,
