@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("pipeline", "reid", "detectors", "configs")
 
 SUBPACKAGES = {
-    "pipeline.identity": {"stage", "tracklets", "gallery", "linker", "outputs", "relink", "record", "updates"},
+    "pipeline.identity": {"stage", "tracklets", "gallery", "linker", "outputs", "relink", "record", "updates",
+                          "duplicates", "ground"},
     "pipeline.evaluation": {"evaluate", "metrics_mot", "metrics_hota", "mot_io"},
     "reid.trainer": {
         "config", "data", "model", "run", "check", "model_check", "memory", "losses", "pseudo_labels",
