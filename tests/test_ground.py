@@ -106,6 +106,11 @@ def test_a_join_that_would_put_two_tracks_of_one_camera_at_one_time_together_is_
     b0 = Tracklet(10, "b", 1, 0, 90, 0.0, 9.0)
     mapping = {0: 1, 1: 2, 10: 2}
     assert merge_colocated(mapping, [(40, 0, 10)], [a0, a1, b0]) == mapping  # 1 would hold a0 and a1 at once
+    # ... on 11 frames (40-50): a join needs 10 times as many frames on one spot, summed over the two identities
+    assert merge_colocated(mapping, [(100, 0, 10), (9, 0, 1)], [a0, a1, b0]) == mapping  # 100 < 110
+    b1 = Tracklet(11, "b", 2, 0, 30, 0.0, 3.0)  # identity 2 in camera b again: 80 + 30 frames on one spot
+    assert merge_colocated({**mapping, 11: 2}, [(80, 0, 10), (30, 0, 11)], [a0, a1, b0, b1]) == {
+        0: 1, 1: 1, 10: 1, 11: 1}  # fmt: skip
     assert merge_colocated({0: 1, 1: 3, 10: -1}, [(40, 0, 10)], [a0, a1, b0]) == {0: 1, 1: 3, 10: 1}
     assert merge_colocated({0: -1, 10: -1}, [(40, 0, 10)], [a0, b0]) == {0: -1, 10: -1}  # no id to give
     assert merge_colocated({0: 1, 10: 1}, [(40, 0, 10)], [a0, b0]) == {0: 1, 10: 1}

@@ -33,6 +33,7 @@ MIN_MATCHES = 50  # foot-point correspondences (same identity, same frame) a cam
 MIN_INLIERS = 0.5  # ... of which RANSAC must keep this share (else the views do not share a ground)
 RANSAC_HEIGHTS = 0.15  # RANSAC tolerance, in median box heights of the target camera
 MIN_COMMON = 10  # frames two tracklets must be seen together on
+OUTWEIGH = 10  # frames on one spot that outweigh one frame of one camera holding both identities
 NEAR_HEIGHTS = 0.1  # median distance of the mapped foot points, in the target boxes' heights: one spot
 
 
@@ -151,24 +152,45 @@ def merge_colocated(
     mapping: Mapping[int, int], pairs: Sequence[tuple[int, int, int]], tracklets: Sequence[Tracklet]
 ) -> dict[int, int]:
     """``mapping`` (tracklet id -> global id) with the identities of each co-located pair joined (the lower
-    global id kept; a tracklet without one joins the other's), in order, unless the joined identity would
-    hold two tracklets of one camera active on common frames (:meth:`Tracklet.overlaps`)."""
+    global id kept; a tracklet without one joins the other's), in order.
+
+    A join that would give the identity two tracklets of one camera active on common frames
+    (:meth:`Tracklet.overlaps`) is made only when the two identities stand on one spot on at least
+    :data:`OUTWEIGH` times as many frames (summed over every co-located pair between them) as they clash on: a
+    tracker that starts a track on one box and jumps to the person a moment later makes such a short clash;
+    two people cannot share a spot for long. On the frames of the clash one of the two tracks keeps the id
+    (:func:`pipeline.identity.outputs.repeated_ids`)."""
     out = dict(mapping)
     by_id = {t.tracklet_id: t for t in tracklets}
     for n, x, y in pairs:
         gx, gy = out.get(x, -1), out.get(y, -1)
         if x not in by_id or y not in by_id or (gx == gy and gx >= 0):
             continue
-        side_x = [by_id[t] for t, g in out.items() if g == gx and t in by_id] if gx >= 0 else [by_id[x]]
-        side_y = [by_id[t] for t, g in out.items() if g == gy and t in by_id] if gy >= 0 else [by_id[y]]
-        if any(p.overlaps(q) for p in side_x for q in side_y):
-            continue
         keep = min(g for g in (gx, gy) if g >= 0) if max(gx, gy) >= 0 else -1
         if keep < 0:
             continue
+        side_x = [by_id[t] for t, g in out.items() if g == gx and t in by_id] if gx >= 0 else [by_id[x]]
+        side_y = [by_id[t] for t, g in out.items() if g == gy and t in by_id] if gy >= 0 else [by_id[y]]
+        clash = sum(_shared_frames(p, q) for p in side_x for q in side_y if p.overlaps(q))
+        if clash:
+            sides = ({gx} if gx >= 0 else {x}, {gy} if gy >= 0 else {y})
+            support = sum(m for m, a, b in pairs if _between(out, a, b, sides))
+            if support < OUTWEIGH * clash:
+                continue
         moved = {t.tracklet_id for t in side_x + side_y}
         out.update(dict.fromkeys(moved, keep))
         logger.info("tracklets %d (camera %s) and %d (camera %s) stand on one spot on %d common frames: "
-                    "global ids %d and %d joined as %d", x, by_id[x].camera_id, y, by_id[y].camera_id, n, gx, gy,
-                    keep)  # fmt: skip
+                    "global ids %d and %d joined as %d%s", x, by_id[x].camera_id, y, by_id[y].camera_id, n, gx, gy,
+                    keep, f" (despite {clash} frames of one camera holding both)" if clash else "")  # fmt: skip
     return out
+
+
+def _shared_frames(a: Tracklet, b: Tracklet) -> int:
+    return max(0, min(a.last_frame, b.last_frame) - max(a.first_frame, b.first_frame) + 1)
+
+
+def _between(out: Mapping[int, int], a: int, b: int, sides: tuple[set[int], set[int]]) -> bool:
+    """Tracklets ``a`` and ``b`` belong one to each side (a side: a global id, or a tracklet without one)."""
+    key = lambda t: out.get(t, -1) if out.get(t, -1) >= 0 else t  # noqa: E731
+    first, second = sides
+    return (key(a) in first and key(b) in second) or (key(a) in second and key(b) in first)
