@@ -7,9 +7,9 @@ import pytest
 
 from pipeline.identity.ground import (
     MIN_MATCHES,
-    colocated_pairs,
     fit_ground_maps,
     foot_points,
+    ground_pairs,
     merge_colocated,
     project,
 )
@@ -80,7 +80,7 @@ def test_inconsistent_matches_give_no_map() -> None:
 def test_the_split_person_is_found_and_joined() -> None:
     cams, frames, tids, boxes, gids = _scene()
     maps = fit_ground_maps(cams, frames, gids, boxes)
-    pairs = colocated_pairs(cams, frames, tids, boxes, maps)
+    pairs, apart = ground_pairs(cams, frames, tids, boxes, maps)
     assert sorted((x, y) for _, x, y in pairs) == [(0, 10), (1, 11), (2, 12)]
     assert all(n == 120 for n, _, _ in pairs)
     tracklets = [Tracklet(t, "a" if t < 10 else "b", t, 0, 119, 0.0, 11.9) for t in (0, 1, 2, 10, 11, 12)]
@@ -95,9 +95,12 @@ def test_people_side_by_side_are_two_spots_a_tenth_of_a_height_apart(offset: flo
     boxes are one spot to the map, so persons 1 and 2 cannot be told apart by where they stand."""
     cams, frames, tids, boxes, gids = _scene(offset)
     maps = fit_ground_maps(cams, frames, gids, boxes)
-    pairs = {(x, y) for _, x, y in colocated_pairs(cams, frames, tids, boxes, maps)}
+    near, far = ground_pairs(cams, frames, tids, boxes, maps)
+    pairs = {(x, y) for _, x, y in near}
     assert {(0, 10), (1, 11), (2, 12)} <= pairs
     assert ({(1, 12), (2, 11)} & pairs == set()) == apart
+    # 200 px (2.7 heights in b) is two places at once; 12 px (0.16) is neither one spot nor two places
+    assert ({(1, 12), (2, 11)} <= {(x, y) for _, x, y in far}) == (offset > 100)
 
 
 def test_a_join_that_would_put_two_tracks_of_one_camera_at_one_time_together_is_refused() -> None:
@@ -114,3 +117,19 @@ def test_a_join_that_would_put_two_tracks_of_one_camera_at_one_time_together_is_
     assert merge_colocated({0: 1, 1: 3, 10: -1}, [(40, 0, 10)], [a0, a1, b0]) == {0: 1, 1: 3, 10: 1}
     assert merge_colocated({0: -1, 10: -1}, [(40, 0, 10)], [a0, b0]) == {0: -1, 10: -1}  # no id to give
     assert merge_colocated({0: 1, 10: 1}, [(40, 0, 10)], [a0, b0]) == {0: 1, 10: 1}
+
+
+def test_a_look_alike_in_someone_elses_identity_moves_alone() -> None:
+    """Identity 1 is mostly tracklet 1 (200 boxes) and holds tracklet 0 (20 boxes), which stands on the spot
+    of identity 2's tracklet 10: only tracklet 0 moves; joining the identities whole would join two people."""
+    ts = [Tracklet(0, "a", 1, 0, 19, 0.0, 1.9, n_boxes=20), Tracklet(1, "a", 2, 100, 299, 10.0, 29.9, n_boxes=200),
+          Tracklet(10, "b", 1, 0, 29, 0.0, 2.9, n_boxes=30), Tracklet(11, "b", 2, 200, 229, 20.0, 22.9, n_boxes=30)]
+    mapping = {0: 1, 1: 1, 10: 2, 11: 2}
+    assert merge_colocated(mapping, [(20, 0, 10)], ts) == {0: 2, 1: 1, 10: 2, 11: 2}
+    # the geometry vouches for half of each identity's boxes: one person, joined whole
+    confirmed = [*ts[:3], Tracklet(11, "b", 2, 200, 229, 20.0, 22.9, n_boxes=25), Tracklet(2, "a", 3, 0, 9, 0, 1)]
+    assert merge_colocated({0: 1, 10: 2, 11: 2}, [(20, 0, 10)], confirmed[:1] + confirmed[2:4]) == {
+        0: 1, 10: 1, 11: 1}  # fmt: skip
+    # two places at once (apart) weigh against like a clash
+    assert merge_colocated({0: 1, 10: 2, 11: 2}, [(20, 0, 10)], confirmed[:1] + confirmed[2:4], apart=[(5, 0, 11)]) == {
+        0: 1, 10: 2, 11: 2}  # fmt: skip

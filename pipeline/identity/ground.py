@@ -9,10 +9,11 @@ and gets no map.
 
 With a map, two tracklets of the two cameras that are seen on common frames and stand on the same mapped
 spot on them (within a tenth of a person's height, the median over those frames: people in a group stand
-further apart than that) are one person (:func:`colocated_pairs`), whatever their crops look like (a man
+further apart than that) are one person (:func:`ground_pairs`), whatever their crops look like (a man
 seen from the front in one view and from the back in another; the light of one view against the other).
-:func:`merge_colocated` joins their identities at the end of a run, strongest evidence first, never into an
-identity that would then hold two tracklets of one camera at one time.
+Two tracklets seen together at two places (a person's height or more apart) are two people.
+:func:`merge_colocated` joins identities at the end of a run, strongest evidence first, weighing the frames
+on one spot against those that say two people (one camera holding both, or two places at once).
 
 Assumptions: people walk on one ground plane (a homography holds for foot points); the run's identities
 are mostly right where several cameras see people together (RANSAC tolerates the rest).
@@ -33,8 +34,10 @@ MIN_MATCHES = 50  # foot-point correspondences (same identity, same frame) a cam
 MIN_INLIERS = 0.5  # ... of which RANSAC must keep this share (else the views do not share a ground)
 RANSAC_HEIGHTS = 0.15  # RANSAC tolerance, in median box heights of the target camera
 MIN_COMMON = 10  # frames two tracklets must be seen together on
+CONFIRMED = 0.5  # share of an identity's boxes the geometry must vouch for before it is joined whole
 OUTWEIGH = 10  # frames on one spot that outweigh one frame of one camera holding both identities
 NEAR_HEIGHTS = 0.1  # median distance of the mapped foot points, in the target boxes' heights: one spot
+APART_HEIGHTS = 0.5  # ... at least this: two places at once, two people
 
 
 def foot_points(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,14 +101,15 @@ def fit_ground_maps(
     return maps
 
 
-def colocated_pairs(
+def ground_pairs(
     cameras: np.ndarray, frames: np.ndarray, tracklet_ids: np.ndarray, boxes: np.ndarray,
     maps: Mapping[tuple[str, str], np.ndarray],
-) -> list[tuple[int, int, int]]:  # fmt: skip
-    """(common frames, tracklet x, tracklet y) for tracklets of two cameras with a map that are seen together
-    on :data:`MIN_COMMON` frames or more and whose median distance, the foot point of one mapped into the
-    other's image, in the other's box heights (both ways where both maps exist, pooled), is at most
-    :data:`NEAR_HEIGHTS`; most common frames first."""
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:  # fmt: skip
+    """Tracklets of two cameras with a map that are seen together on :data:`MIN_COMMON` frames or more, by the
+    median distance between the foot point of one mapped into the other's image and the other's, in the
+    other's box heights (both ways where both maps exist, pooled): (near, apart), each a list of (common
+    frames, tracklet x, tracklet y), most common frames first. Near: at most :data:`NEAR_HEIGHTS` (one person);
+    apart: at least :data:`APART_HEIGHTS` (two people, at two places at once)."""
     cameras, tids = np.asarray(cameras), np.asarray(tracklet_ids, np.int64)
     frames = np.asarray(frames, np.int64)
     feet, heights = foot_points(boxes)
@@ -118,7 +122,7 @@ def colocated_pairs(
         ways[frozenset((a, b))] = ways.get(frozenset((a, b)), 0) + 1
     key, dist = np.concatenate(keys), np.concatenate(dists)
     if not len(key):
-        return []
+        return [], []
     pairs, inverse = np.unique(key, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     order = np.lexsort((dist, inverse))
@@ -128,9 +132,13 @@ def colocated_pairs(
     cam_of = dict(zip(tids.tolist(), cameras.tolist()))
     n_ways = np.array([ways[frozenset((cam_of[x], cam_of[y]))] for x, y in pairs.tolist()])
     common = count // n_ways
-    ok = (common >= MIN_COMMON) & (median <= NEAR_HEIGHTS)
-    found = [(int(n), int(x), int(y)) for n, (x, y) in zip(common[ok], pairs[ok].tolist())]
-    return sorted(found, key=lambda p: (-p[0], p[1], p[2]))
+
+    def listed(ok: np.ndarray) -> list[tuple[int, int, int]]:
+        found = [(int(n), int(x), int(y)) for n, (x, y) in zip(common[ok], pairs[ok].tolist())]
+        return sorted(found, key=lambda p: (-p[0], p[1], p[2]))
+
+    seen = common >= MIN_COMMON
+    return listed(seen & (median <= NEAR_HEIGHTS)), listed(seen & (median >= APART_HEIGHTS))
 
 
 def _pairs_on_frames(
@@ -149,48 +157,103 @@ def _pairs_on_frames(
 
 
 def merge_colocated(
-    mapping: Mapping[int, int], pairs: Sequence[tuple[int, int, int]], tracklets: Sequence[Tracklet]
-) -> dict[int, int]:
-    """``mapping`` (tracklet id -> global id) with the identities of each co-located pair joined (the lower
-    global id kept; a tracklet without one joins the other's), in order.
+    mapping: Mapping[int, int], pairs: Sequence[tuple[int, int, int]], tracklets: Sequence[Tracklet],
+    apart: Sequence[tuple[int, int, int]] = (),
+) -> dict[int, int]:  # fmt: skip
+    """``mapping`` (tracklet id -> global id) corrected by the co-located pairs (``pairs``, from
+    :func:`ground_pairs`: each pair is one person), identity pair by identity pair, most frames on one spot
+    first. A tracklet without a global id counts as an identity of its own.
 
-    A join that would give the identity two tracklets of one camera active on common frames
-    (:meth:`Tracklet.overlaps`) is made only when the two identities stand on one spot on at least
-    :data:`OUTWEIGH` times as many frames (summed over every co-located pair between them) as they clash on: a
-    tracker that starts a track on one box and jumps to the person a moment later makes such a short clash;
-    two people cannot share a spot for long. On the frames of the clash one of the two tracks keeps the id
-    (:func:`pipeline.identity.outputs.repeated_ids`)."""
+    Two identities whose co-located tracklets hold at least :data:`CONFIRMED` of the boxes of each are one
+    person and are joined (the lower global id kept). Otherwise the geometry vouches only for those
+    tracklets: the ones that are the smaller share of their identity (a look-alike that appearance put with
+    someone else) move to the other. Evidence against a change: frames on which the result would have two
+    tracklets of one camera at once (:meth:`Tracklet.overlaps`) or two tracklets at two places of overlapping
+    views (``apart``). A change against any is made only when the frames on one spot are :data:`OUTWEIGH`
+    times as many (a tracker that starts a track on a stray box and jumps to the person a moment later makes a
+    short clash; two people cannot share a spot for long). On the frames of a clash one of the two tracks
+    keeps the id (:func:`pipeline.identity.outputs.repeated_ids`)."""
     out = dict(mapping)
     by_id = {t.tracklet_id: t for t in tracklets}
-    for n, x, y in pairs:
-        gx, gy = out.get(x, -1), out.get(y, -1)
-        if x not in by_id or y not in by_id or (gx == gy and gx >= 0):
+    pairs = [p for p in pairs if p[1] in by_id and p[2] in by_id]
+    refused: set[tuple[int, ...]] = set()
+    moved_once: set[int] = set()  # a tracklet moves at most once (two moves could undo each other for ever)
+    for _ in range(4 * len(pairs) + 1):  # every step joins identities or moves new tracklets: it ends
+        groups: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        for n, x, y in pairs:
+            kx, ky = _side(out, x), _side(out, y)
+            if kx != ky:
+                groups.setdefault((min(kx, ky), max(kx, ky)), []).append((n, x, y) if kx < ky else (n, y, x))
+        todo = [(sum(n for n, _, _ in g), k) for k, g in groups.items()]
+        todo = sorted((t for t in todo if _key(t[1], groups[t[1]]) not in refused), reverse=True)
+        if not todo:
+            return out
+        support, (ka, kb) = todo[0]
+        near = groups[(ka, kb)]
+        moved = _change(out, by_id, ka, kb, near)
+        against = _against(out, by_id, moved[0], apart)
+        keep = _keep(out, ka, kb, moved)
+        shifted = set() if moved[1] else moved[0] - moved[2]
+        if keep < 0 or shifted & moved_once or (against and support < OUTWEIGH * against):
+            refused.add(_key((ka, kb), near))
             continue
-        keep = min(g for g in (gx, gy) if g >= 0) if max(gx, gy) >= 0 else -1
-        if keep < 0:
-            continue
-        side_x = [by_id[t] for t, g in out.items() if g == gx and t in by_id] if gx >= 0 else [by_id[x]]
-        side_y = [by_id[t] for t, g in out.items() if g == gy and t in by_id] if gy >= 0 else [by_id[y]]
-        clash = sum(_shared_frames(p, q) for p in side_x for q in side_y if p.overlaps(q))
-        if clash:
-            sides = ({gx} if gx >= 0 else {x}, {gy} if gy >= 0 else {y})
-            support = sum(m for m, a, b in pairs if _between(out, a, b, sides))
-            if support < OUTWEIGH * clash:
-                continue
-        moved = {t.tracklet_id for t in side_x + side_y}
-        out.update(dict.fromkeys(moved, keep))
-        logger.info("tracklets %d (camera %s) and %d (camera %s) stand on one spot on %d common frames: "
-                    "global ids %d and %d joined as %d%s", x, by_id[x].camera_id, y, by_id[y].camera_id, n, gx, gy,
-                    keep, f" (despite {clash} frames of one camera holding both)" if clash else "")  # fmt: skip
+        moved_once |= shifted
+        out.update(dict.fromkeys(moved[0], keep))
+        logger.info("tracklets %s stand on one spot with %s in overlapping views on %d frames: %s global id %d%s",
+                    sorted({x for _, x, _ in near}), sorted({y for _, _, y in near}), support,
+                    "joined as" if moved[1] else "moved to", keep,
+                    f" (despite {against} frames against)" if against else "")  # fmt: skip
     return out
+
+
+def _side(out: Mapping[int, int], tid: int) -> int:
+    """A tracklet's identity key: its global id, or -1 - its id when it has none."""
+    gid = out.get(tid, -1)
+    return gid if gid >= 0 else -1 - tid
+
+
+def _members(out: Mapping[int, int], by_id: Mapping[int, Tracklet], key: int) -> list[int]:
+    return [-1 - key] if key < 0 else [t for t, g in out.items() if g == key and t in by_id]
+
+
+def _key(pair: tuple[int, int], near: list[tuple[int, int, int]]) -> tuple[int, ...]:
+    return (*pair, *sorted({t for _, x, y in near for t in (x, y)}))
+
+
+def _change(
+    out: Mapping[int, int], by_id: Mapping[int, Tracklet], ka: int, kb: int, near: list[tuple[int, int, int]]
+) -> tuple[set[int], bool, set[int]]:
+    """What the geometry asks of identities ``ka`` and ``kb``: (tracklets that get one id, whether the two
+    identities are joined whole, the tracklets they join)."""
+    members = {ka: _members(out, by_id, ka), kb: _members(out, by_id, kb)}
+    shown = {ka: {x for _, x, _ in near}, kb: {y for _, _, y in near}}
+    boxes = lambda ts: sum(max(by_id[t].n_boxes, 1) for t in ts)  # noqa: E731
+    share = {k: boxes(shown[k]) / boxes(members[k]) for k in (ka, kb)}
+    if min(share.values()) >= CONFIRMED or min(ka, kb) < 0:  # a tracklet without an id joins whole
+        both = set(members[ka]) | set(members[kb])
+        return both, True, both
+    small, large = (ka, kb) if share[ka] < share[kb] else (kb, ka)
+    return set(shown[small]) | set(members[large]), False, set(members[large])
+
+
+def _against(
+    out: Mapping[int, int], by_id: Mapping[int, Tracklet], group: set[int], apart: Sequence[tuple[int, int, int]]
+) -> int:
+    """Frames that say two tracklets about to share one id, of two identities until now, are two people."""
+    ts = [by_id[t] for t in sorted(group)]
+    new = lambda a, b: _side(out, a) != _side(out, b)  # noqa: E731
+    clash = sum(_shared_frames(p, q) for i, p in enumerate(ts) for q in ts[i + 1 :]
+                if new(p.tracklet_id, q.tracklet_id) and p.overlaps(q))  # fmt: skip
+    return clash + sum(n for n, a, b in apart if a in group and b in group and new(a, b))
+
+
+def _keep(out: Mapping[int, int], ka: int, kb: int, moved: tuple[set[int], bool, set[int]]) -> int:
+    """The global id the changed tracklets share: the lower of the two when joined, else the receiving one's."""
+    if moved[1]:
+        ids = [k for k in (ka, kb) if k >= 0]
+        return min(ids) if ids else -1
+    return {_side(out, t) for t in moved[2]}.pop()
 
 
 def _shared_frames(a: Tracklet, b: Tracklet) -> int:
     return max(0, min(a.last_frame, b.last_frame) - max(a.first_frame, b.first_frame) + 1)
-
-
-def _between(out: Mapping[int, int], a: int, b: int, sides: tuple[set[int], set[int]]) -> bool:
-    """Tracklets ``a`` and ``b`` belong one to each side (a side: a global id, or a tracklet without one)."""
-    key = lambda t: out.get(t, -1) if out.get(t, -1) >= 0 else t  # noqa: E731
-    first, second = sides
-    return (key(a) in first and key(b) in second) or (key(a) in second and key(b) in first)

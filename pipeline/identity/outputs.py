@@ -22,7 +22,7 @@ import numpy as np
 
 from pipeline.durable import atomic_open, write_text
 from pipeline.identity.duplicates import duplicate_tracklets, fold_duplicates
-from pipeline.identity.ground import colocated_pairs, fit_ground_maps, merge_colocated
+from pipeline.identity.ground import fit_ground_maps, ground_pairs, merge_colocated
 from pipeline.identity.tracklets import Tracklet
 from pipeline.review import write_review
 from pipeline.sinks import LEGACY_TRACK_COLUMNS, MANIFEST_COLUMNS, TRACK_COLUMNS
@@ -384,7 +384,8 @@ def _join_on_ground(
     maps = fit_ground_maps(cams, frames, row_global_ids(tids, mapping), boxes)
     if not maps:
         return mapping
-    return merge_colocated(mapping, colocated_pairs(cams, frames, tids, boxes, maps), tracklets)
+    near, apart = ground_pairs(cams, frames, tids, boxes, maps)
+    return merge_colocated(mapping, near, tracklets, apart)
 
 
 def rewrite_manifest(
