@@ -76,6 +76,33 @@ views: one bearded, one not, both in c2 on frames 497-525, so two people (the ea
 passers-by: the woman in the brown jacket has two ids (her c2 track apart from c0/c1), the man with the bag
 three (c1 track 8 alone, and c0 track 10, a second track on him for 52 frames beside track 9).
 
+**Settled identities (2026-12-02, session 12; same command, deterministic, one run):** at the end of a run
+the track rows settle what crops cannot: duplicate tracks of one person (``pipeline/identity/duplicates.py``)
+and tracklets of overlapping views standing on one spot under ground maps fitted on the run's own
+identities (``pipeline/identity/ground.py``).
+
+| data | embedder | ids scored | IDF1 | HOTA | ids (GT) | before (session 11) |
+|---|---|---|---|---|---|---|
+| samples (3 cams) | classical | online / offline, multi-camera | **0.962** / **0.962** | - | 9 (8) | 0.943, 10 |
+| samples (3 cams) | OSNet MSMT17 | online / offline, multi-camera | **0.968** / **0.968** | - | 8 (8) | 0.948, 9 |
+| PETS S2L1 | - | tracker ids (mot/) | 0.773 | 0.574 | 27 (19) | same |
+| PETS S2L1 | OSNet MSMT17 | online global ids | 0.874 | 0.620 | 21 (19) | same (one view) |
+| PETS S2L1 | OSNet MSMT17 | offline (relink) | 0.874 | 0.620 | 22 (19) | same |
+| EPFL campus4 (3 real cams) | OSNet MSMT17 | online / offline | - | - | **5 / 5** (5 by eye) | 9 / 9 |
+
+The samples' three cameras overlap: the ground maps join a man's 6-frame track that appearance left without
+an id (classical) and the last split identity (OSNet: 8 ids for 8 people). EPFL campus4, by eye (contact
+sheets and frames 450, 800, 1000, 1250 and 1600 of all three views with the final ids drawn): 5 people, 3
+actors and 2 passers-by, each one id over the three views. The session-11 reading of 6 people was wrong: the
+"second olive-sweater man" in c2 on frames 497-525 was c2 track 5 starting on a stray box for 20 frames
+before jumping to the olive-sweater actor, who stands on the same mapped spot as that id's tracks in the
+other views on 1417 frames (joined despite the 29 frames of c2 holding both). What changed, step by step:
+the bag man's 33-box track on his legs and bag (c0 track 10, inside track 9, feet on the same spot) is a
+duplicate (9 -> 8 ids); his c1 track seen from the front, where his crops look like no one else's, stands on
+his c0/c2 spot on 118 frames (-> 7 with the woman: her c2 track stands on her c1 spot on 105 frames); the
+actor above (-> 5). Errors left: two cut pieces of tracks on the two actors walking side by side show the
+other actor on a few thumbnails (c1#1, c2#7).
+
 Before this work (2026-11-30, fixed thresholds): PETS online global ids 0.632 (13 ids, below the tracker's
 0.770); samples with OSNet at the config defaults 0.628 online / 0.779 offline.
 """

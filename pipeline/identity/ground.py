@@ -11,9 +11,12 @@ With a map, two tracklets of the two cameras that are seen on common frames and 
 spot on them (within a tenth of a person's height, the median over those frames: people in a group stand
 further apart than that) are one person (:func:`ground_pairs`), whatever their crops look like (a man
 seen from the front in one view and from the back in another; the light of one view against the other).
-Two tracklets seen together at two places (a person's height or more apart) are two people.
-:func:`merge_colocated` joins identities at the end of a run, strongest evidence first, weighing the frames
-on one spot against those that say two people (one camera holding both, or two places at once).
+Two tracklets seen together at two places (half a person's height or more apart) are two people.
+:func:`merge_colocated` corrects the identities at the end of a run, strongest evidence first: two
+identities the geometry vouches for (half the boxes of each) are joined; otherwise only the co-located
+tracklets move, out of the identity where they are the smaller share, so a correct pair never joins two
+people whom appearance had mixed up. Frames on one spot are weighed against the frames that say two people
+(one camera holding both, or two places at once).
 
 Assumptions: people walk on one ground plane (a homography holds for foot points); the run's identities
 are mostly right where several cameras see people together (RANSAC tolerates the rest).
