@@ -37,6 +37,27 @@ offline 0.590 (18 ids). The cut spans alone gave the same 0.643 / 0.590. Half a 
 errors are the look-alike links, which neither change touches (``pets_ceiling.py``: 0.881 for perfect
 linking of these tracklets).
 
+Overlapping virtual cameras and settled identities (2026-12-02, session 12): ``--overlap PX`` widens both
+halves by PX/2, so both cameras see a band PX wide of the view at once (ground truth: every window holding a
+box's centre), the case the ground maps are for (``pipeline/identity/ground.py``: a homography between the
+two views fitted on the run's own identities, tracklets standing on one spot moved or joined). Same command,
+deterministic, one run each; "before" is the code at commit d1e89d7 run with ``PYTHONPATH`` on its own
+checkout (a benchmark script imports the installed checkout otherwise):
+
+| overlap px | floor | online before -> after | offline before -> after | ids online / offline after |
+|---|---|---|---|---|
+| 0 (the halves) | 0.512 | 0.643 -> 0.644 | 0.590 -> 0.590 | 28 / 18 |
+| 128 | 0.503 | 0.641 -> **0.700** | 0.557 -> 0.553 | 23 / 20 |
+| 256 | 0.515 | 0.575 -> **0.634** | 0.631 -> **0.653** | 28 / 24 |
+| 384 | 0.464 | 0.637 -> **0.679** | 0.597 -> 0.603 | 28 / 21 |
+
+Every co-located pair of the 256-px run (53) is one person by the ground truth. The first version joined the
+two identities of each pair whole and lost 4.5 points offline at 256 px (0.631 -> 0.586): a correct pair
+inside identities that appearance had each mixed with a look-alike joined two people. Identities are now
+joined whole only when the co-located tracklets hold half the boxes of each; otherwise those tracklets move
+out of the identity where they are the smaller share. Without overlap the two halves share no ground, so no
+map is fitted and nothing changes; the halves' errors stay the look-alike links across the cut.
+
 History of this figure on the same code path: 0.606 / 0.624 with every 3rd crop of every track embedded;
 0.550 / 0.562 once ``embed.slow_after: 10`` became the default (half the crops, for ReID speed, issue 13;
 the single PETS view was unchanged at 0.810, this split was not scored then); 0.617 / 0.595 with the
