@@ -83,7 +83,7 @@ def fit_ground_maps(
 
     cameras, gids = np.asarray(cameras), np.asarray(gids, np.int64)
     feet, heights = foot_points(boxes)
-    maps = {}
+    maps, fits = {}, []
     names = sorted(set(cameras.tolist()))
     for a in names:
         for b in names:
@@ -99,8 +99,9 @@ def fit_ground_maps(
             if h is None or kept < max(MIN_MATCHES, MIN_INLIERS * len(i)):
                 continue
             maps[(a, b)] = h
-            logger.info("cameras %s and %s share a ground: %d of %d matched foot points fit one homography",
-                        a, b, kept, len(i))  # fmt: skip
+            fits.append(f"{a}->{b} {kept}/{len(i)}")
+    if fits:
+        logger.info("ground maps (matched foot points that fit one homography): %s", ", ".join(fits))
     return maps
 
 
