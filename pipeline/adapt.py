@@ -52,7 +52,7 @@ from pipeline.identity.outputs import (
     write_identity_outputs,
 )
 from pipeline.identity.relink import check_out_folder, run_linking
-from pipeline.identity.tracklets import Tracklet
+from pipeline.identity.tracklets import Tracklet, rejoin_lonely_cuts
 from reid.console import end_summary, progress, setup_logging
 
 log = logging.getLogger(__name__)
@@ -246,6 +246,7 @@ def relink(run_dir: Path, out: Path, tracklets: list[Tracklet], thumbs: dict) ->
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, out / name)
     split_parent = load_split_parent(run_dir)
+    mapping = rejoin_lonely_cuts(mapping, split_parent, tracklets)  # as the run and pipeline.relink do
     mapping = settle_identities(out, tracklets, mapping, split_parent)
     save_tracklets(out, [replace(t, global_id=mapping[t.tracklet_id]) for t in tracklets], thumbs, split_parent)
     run_info = {"run folder": str(out), "adapted from": str(run_dir),
