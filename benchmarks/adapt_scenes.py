@@ -47,6 +47,25 @@ Again nothing is promoted, so each deployment keeps its identities (samples 0.94
 campus4 9 ids). Forced, PETS split gains 1.1 points like for like and 2.5 in the next run (0.590 -> 0.615),
 short of issue 11's +5; campus4's candidate again splits people (18 ids in the next run).
 
+Re-run 2026-12-02 (session 12, ``python benchmarks/adapt_scenes.py --force``) with settled identities
+(duplicate tracks and overlapping views, ``pipeline/identity/ground.py``, in the run and in adapt's
+re-linking), then again for PETS split and campus4 once adapt gave lonely cut pieces back before settling as
+the run and ``pipeline.relink`` do (the second rows; the samples' row is from the first run):
+
+| scene | crops | tracklets | check start -> best (epoch) | promoted | multi-camera IDF1 | global ids | train min |
+|---|---|---|---|---|---|---|---|
+| samples | 242 | 21 | 0.983 -> 0.982 (1) | no | 0.968 / 0.968 -> 0.968 / 0.968 | 8 / 8 -> 8 / 8 | 1.2 |
+| pets_split (1st) | 965 | 73 | 0.782 -> 0.770 (2) | no | 0.590 / 0.591 -> 0.604 / 0.610 | 16 / 15 -> 21 / 15 | 2.1 |
+| campus4 (1st) | 2243 | 49 | 0.672 -> 0.792 (2) | no | - | 5 / 9 -> 13 / 10 | 3.9 |
+| pets_split | 965 | 73 | 0.782 -> 0.770 (2) | no | 0.590 / 0.591 -> 0.625 / 0.610 | 16 / 15 -> 17 / 15 | 2.0 |
+| campus4 | 2243 | 49 | 0.672 -> 0.792 (2) | no | - | 5 / 7 -> 11 / 10 | 3.7 |
+
+The deployments keep their identities (nothing promoted): campus4 now 5 ids for its 5 people. Forced, PETS
+split gains 3.4 points like for like (0.591 -> 0.625) and 2 in the next run (0.590 -> 0.610), short of
+issue 11's +5; campus4's candidate splits people again (10 ids in the next run, 11 after). Adapt's
+re-embedding of the harvested crops alone ("before", the starting model) gives campus4 7 ids against the
+run's 5: tracklets too short for a crop (``outputs.crop_every``) get no embedding there.
+
 None of the three small scenes is promoted at the defaults, so the deployment keeps its identities (samples
 0.948, PETS split 0.624, campus4 11 ids for 5 people). Forced (``--promote-anyway``): PETS split gains 2
 points like for like (0.585 -> 0.605) and none in the next run (0.624); campus4's candidate raised the
