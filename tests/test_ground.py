@@ -133,3 +133,13 @@ def test_a_look_alike_in_someone_elses_identity_moves_alone() -> None:
     # two places at once (apart) weigh against like a clash
     assert merge_colocated({0: 1, 10: 2, 11: 2}, [(20, 0, 10)], confirmed[:1] + confirmed[2:4], apart=[(5, 0, 11)]) == {
         0: 1, 10: 2, 11: 2}  # fmt: skip
+
+
+def test_matches_on_one_spot_give_no_map_and_no_error() -> None:
+    """A person standing still in both views: every match is one point, no homography to fit."""
+    n = 80
+    cams = np.array(["a"] * n + ["b"] * n)
+    frames = np.concatenate([np.arange(n), np.arange(n)])
+    box = _boxes(np.array([[100.0, 200.0]]))[0]
+    boxes = np.tile(box, (2 * n, 1))
+    assert fit_ground_maps(cams, frames, np.ones(2 * n, int), boxes) == {}

@@ -93,8 +93,12 @@ def fit_ground_maps(
             if len(i) < MIN_MATCHES:
                 continue
             tolerance = RANSAC_HEIGHTS * float(np.median(heights[j]))
-            h, inliers = cv2.findHomography(feet[i].astype(np.float32), feet[j].astype(np.float32), cv2.RANSAC,
-                                            max(tolerance, 1.0))  # fmt: skip
+            try:
+                h, inliers = cv2.findHomography(feet[i].astype(np.float32), feet[j].astype(np.float32),
+                                                cv2.RANSAC, max(tolerance, 1.0))  # fmt: skip
+            except cv2.error as exc:  # degenerate matches (e.g. one person standing still): no map, no lost run
+                logger.info("cameras %s and %s: no ground map (%s)", a, b, str(exc).strip().splitlines()[-1])
+                continue
             kept = 0 if inliers is None else int(inliers.sum())
             if h is None or kept < max(MIN_MATCHES, MIN_INLIERS * len(i)):
                 continue
