@@ -4,7 +4,9 @@ The closed loop in one command, label-free and safe by default:
 
 1. **train** (``reid.train``) from the run's own ReID checkpoint on ``RUN_DIR/crops/manifest.csv``: tracklet
    pseudo-labels joined across cameras by the calibrated linker rule (``reid.trainer.tracklet_labels``), same-camera
-   overlapping tracklets as cannot-links, camera-aware proxies; every epoch is scored by the label-free
+   overlapping tracklets as cannot-links, camera-aware proxies; tracklets of overlapping views that the run saw
+   standing on one spot at once (:func:`pipeline.identity.outputs.ground_links`, written to ``OUT/links.csv``)
+   share a pseudo-label whatever their appearance (``--no-ground-links``: not); every epoch is scored by the label-free
    check on the run's own constraints (``reid.trainer.model_check``), the best epoch is kept, training stops early
    when the check stops improving; the training run lives in ``OUT/model/``;
 2. **decide**: the kept model is promoted only when its check beats the starting model's by more than
@@ -28,6 +30,7 @@ promoted, 2 bad input, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import shutil
@@ -40,10 +43,12 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.durable import atomic_open
 from pipeline.embed import coverage, quality
 from pipeline.identity.linker import offline_relink
 from pipeline.identity.outputs import (
     TRACKLETS_FILE,
+    ground_links,
     load_split_parent,
     load_tracklets,
     read_tracks,
@@ -100,6 +105,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3.5e-4, help="Adam learning rate (default: 3.5e-4)")
     p.add_argument("--label-fraction", type=float, default=None,
                    help="pseudo-labels: threshold position, strangers to halves (default: the trainer's)")  # fmt: skip
+    p.add_argument("--ground-links", action=argparse.BooleanOptionalAction, default=True,
+                   help="tracklets of overlapping views on one spot share a pseudo-label (default: on)")  # fmt: skip
     p.add_argument("--min-gain", type=float, default=0.0,
                    help="promote only when the check beats the start by more than this (default: 0)")  # fmt: skip
     p.add_argument("--promote-anyway", action="store_true",
@@ -130,10 +137,22 @@ def refusal(start: dict[str, float], kept: dict[str, float] | None, min_gain: fl
     return f"part of its check got worse than the starting model's ({', '.join(worse)})" if worse else None
 
 
+def write_links(run_dir: Path, path: Path) -> int:
+    """Write the run's overlapping-view pairs (:func:`~pipeline.identity.outputs.ground_links`) as the trainer's
+    ``--links`` CSV; returns how many."""
+    pairs = ground_links(run_dir)
+    with atomic_open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("tracklet_a", "tracklet_b", "common_frames"))
+        writer.writerows((a, b, n) for n, a, b in pairs)
+    return len(pairs)
+
+
 def train_candidate(
-    args: argparse.Namespace, manifest: Path, weights: str, arch: str | None, out: Path
+    args: argparse.Namespace, manifest: Path, weights: str, arch: str | None, out: Path, links: Path | None = None
 ) -> tuple[dict, dict | None]:
-    """Train from the run's model; returns the trainer's checks and the kept epoch's metrics row."""
+    """Train from the run's model (``links``: the trainer's must-link CSV); returns the trainer's checks and the
+    kept epoch's metrics row."""
     from reid.train import train
     from reid.trainer.config import make_config
     from reid.trainer.run import load_train_state
@@ -142,6 +161,7 @@ def train_candidate(
                        "epochs": args.epochs, "iters": args.iters, "patience": args.patience,
                        "batch_size": args.batch_size, "lr": args.lr, "device": args.device,
                        "threads": args.threads, "seed": args.seed, "evaluate": False,
+                       "links": None if links is None else str(links),
                        **({} if args.label_fraction is None else {"label_fraction": args.label_fraction})})  # fmt: skip
     train(cfg, created_by="python -m pipeline.adapt " + " ".join(sys.argv[1:]))
     state = load_train_state(out)
@@ -275,9 +295,13 @@ def adapt(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     weights, arch, config, embed = run_model(run_dir)
     _prepare(run_dir, out, args.force)
     t0 = time.perf_counter()
-    checks, kept = train_candidate(args, run_dir / "crops/manifest.csv", weights, arch, out / "model")
+    links = out / "links.csv" if args.ground_links else None
+    n_links = write_links(run_dir, links) if links is not None else 0
+    if links is not None:
+        log.info("%d tracklet pairs of overlapping views on one spot: one pseudo-label each (%s)", n_links, links)
+    checks, kept = train_candidate(args, run_dir / "crops/manifest.csv", weights, arch, out / "model", links)
     best = checks["best"]
-    record: dict[str, Any] = {"run": str(run_dir), "out": str(out), "start_model": weights,
+    record: dict[str, Any] = {"run": str(run_dir), "out": str(out), "start_model": weights, "ground_links": n_links,
                               "start_check": checks["start"], "best_check": best,
                               "best_epoch": checks["best_epoch"],
                               "train_s": round(time.perf_counter() - t0, 1)}  # fmt: skip

@@ -129,9 +129,10 @@ def _tracklet_labels(features: torch.Tensor, data: TrainData, cfg: TrainConfig):
     """Step 2 with ``--labels tracklets`` (hybrid memory: every outlier becomes its own instance slot)."""
     result = tracklet_pseudo_labels(features.numpy(), data.tracklets, data.cameras, data.frames,
                                     fraction=cfg.label_fraction, min_crops=cfg.min_samples,
-                                    timestamps=data.timestamps)  # fmt: skip
-    log.info("tracklet pseudo-labels: %s; %d clusters span cameras, %d tracklets merged",
-             result.calibration.describe(), result.cross_camera, result.merged)  # fmt: skip
+                                    timestamps=data.timestamps, links=data.links)  # fmt: skip
+    log.info("tracklet pseudo-labels: %s; %d clusters span cameras, %d tracklets merged%s",
+             result.calibration.describe(), result.cross_camera, result.merged,
+             "" if data.links is None else f", {result.linked} must-links")  # fmt: skip
     if result.num_clusters == 0:
         raise NoClustersError(f"tracklet pseudo-labels: every cluster has fewer than {cfg.min_samples} crops "
                               "(--min-samples); harvest more crops per person (outputs.crop_every)")  # fmt: skip

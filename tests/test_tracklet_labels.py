@@ -151,3 +151,41 @@ def test_hand_over_timing_joins_a_pair_appearance_alone_leaves_apart() -> None:
     assert timed.num_clusters == 30 and timed.cross_camera == 30
     with pytest.raises(ValueError, match="timestamps"):
         tracklet_pseudo_labels(*args, timestamps=stamps[:-1])
+
+
+def test_must_links_join_views_appearance_keeps_apart() -> None:
+    """Person 0's two views look like strangers (camera 1 shows someone else's appearance, as a back view
+    can): alone the labels keep them apart; a must-link from the overlapping views joins them. A must-link
+    between two tracklets of one camera at once (a cannot-link) and unknown tracklet ids are dropped."""
+    feats, tracklets, cameras, frames, person = two_camera_crops(noise=0.3)
+    rng = np.random.default_rng(3)
+    feats[tracklets == 4] = rng.normal(size=(int((tracklets == 4).sum()), D)) * 3.0
+    plain = tracklet_pseudo_labels(feats, tracklets, cameras, frames, min_crops=1)
+    assert plain.labels[tracklets == 0][0] != plain.labels[tracklets == 4][0] and plain.linked == 0
+    links = np.array([[0, 4], [1, 2], [4, 99]])
+    linked = tracklet_pseudo_labels(feats, tracklets, cameras, frames, min_crops=1, links=links)
+    assert linked.linked == 1
+    assert linked.labels[tracklets == 0][0] == linked.labels[tracklets == 4][0]
+    assert linked.labels[tracklets == 1][0] != linked.labels[tracklets == 2][0]
+    for p in range(4):  # still one label per person
+        assert len(np.unique(linked.labels[person == p])) == 1
+    with pytest.raises(ValueError, match="links"):
+        tracklet_pseudo_labels(feats, tracklets, cameras, frames, links=np.array([1, 2, 3]))
+
+
+def test_links_csv_reads_pairs_and_names_bad_rows(tmp_path) -> None:
+    from reid.trainer.data import read_links
+
+    good = tmp_path / "links.csv"
+    good.write_text("tracklet_a,tracklet_b,common_frames\n3,7,40\n1,2,12\n")
+    assert read_links(good).tolist() == [[3, 7], [1, 2]]
+    (tmp_path / "empty.csv").write_text("tracklet_a,tracklet_b\n")
+    assert read_links(tmp_path / "empty.csv").shape == (0, 2)
+    (tmp_path / "header.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="tracklet_a,tracklet_b"):
+        read_links(tmp_path / "header.csv")
+    (tmp_path / "row.csv").write_text("tracklet_a,tracklet_b\n1,x\n")
+    with pytest.raises(ValueError, match="row.csv:2"):
+        read_links(tmp_path / "row.csv")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_links(tmp_path / "missing.csv")

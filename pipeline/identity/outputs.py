@@ -388,6 +388,18 @@ def _join_on_ground(
     return merge_colocated(mapping, near, tracklets, apart)
 
 
+def ground_links(out_dir: Path) -> list[tuple[int, int, int]]:
+    """(common frames, tracklet x, tracklet y) of every two tracklets of overlapping views that stand on one
+    spot in a finished run (``out_dir/tracks.csv``, final ids: the ground maps are fitted on them), most
+    common frames first; empty where no two views share ground (:mod:`pipeline.identity.ground`)."""
+    cams, values = read_tracks(Path(out_dir) / "tracks.csv")
+    tids, frames, boxes = values[:, 9].astype(np.int64), values[:, 0], values[:, 4:8]
+    tracked = tids >= 0
+    cams, tids, frames, boxes, gids = cams[tracked], tids[tracked], frames[tracked], boxes[tracked], values[tracked, 3]
+    maps = fit_ground_maps(cams, frames, gids.astype(np.int64), boxes)
+    return ground_pairs(cams, frames, tids, boxes, maps)[0] if maps else []
+
+
 def rewrite_manifest(
     path: Path, mapping: dict[int, int], rows_by_box: Mapping[tuple[str, int, int], tuple[int, int]] | None = None
 ) -> int:

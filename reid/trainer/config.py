@@ -56,6 +56,7 @@ class TrainConfig:
     labels: LabelKind = "auto"
     label_fraction: float = field(0.8, check=in_range(0.0, 0.99, low_open=True))
     must_link: bool = True
+    links: str | None = None
     cannot_link: bool = True
     # memory and losses
     memory: MemoryKind = "camera"
@@ -127,6 +128,8 @@ HELP = {
     "label_fraction": "tracklet labels: where the merge threshold sits between strangers and tracklet halves "
     "(higher: fewer, purer merges)",
     "must_link": "crops of one tracklet share a pseudo label; whole tracklets are clustered (manifest)",
+    "links": "tracklet labels: CSV of tracklet_a,tracklet_b pairs that are one person by other evidence "
+    "(pipeline.adapt writes the run's overlapping-view pairs); each pair shares a pseudo label",
     "cannot_link": "two boxes of one camera in one frame are never one pseudo label",
     "memory": "camera (camera-aware proxies, the default: best on Market), cluster (Cluster-Contrast) or hybrid (SpCL)",
     "hard": "cluster memory: update centroids with the hardest batch sample instead of the mean",
@@ -234,6 +237,8 @@ def make_config(raw: dict[str, Any]) -> TrainConfig:
             "data: expected exactly one of --dataset market1501 --root PATH or --manifest PATH, "
             f"got dataset={cfg.dataset!r}, manifest={cfg.manifest!r}"
         )
+    if cfg.links is not None and cfg.manifest is None:
+        raise ConfigError(f"links: expected with --manifest (tracklet ids of harvested crops), got {cfg.links!r}")
     if cfg.dataset is not None and cfg.root is None:
         raise ConfigError(f"root: --dataset {cfg.dataset} needs --root (its zip or folder)")
     if cfg.batch_size % cfg.num_instances:

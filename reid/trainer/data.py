@@ -8,6 +8,7 @@ does not even depend on the ids' order on disk.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,6 +42,8 @@ class TrainData:
         camera (two crops of one camera with one key are two people) or None. skipped: undecodable crops
         dropped. evaluation: labelled query/gallery or None. description: for logs and the checkpoint.
         timestamps: (N,) float64 seconds on the cameras' shared clock, or None (no hand-over timing).
+        links: (L, 2) int64 tracklet id pairs that are one person by evidence other than appearance
+            (``--links``), or None.
     """
 
     train: UnlabeledImages
@@ -51,6 +54,32 @@ class TrainData:
     evaluation: EvalSet | None
     description: str
     timestamps: np.ndarray | None = None
+    links: np.ndarray | None = None
+
+
+def read_links(path: str | Path) -> np.ndarray:
+    """(L, 2) int64 tracklet id pairs of a links CSV (header ``tracklet_a,tracklet_b``, more columns allowed).
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: another header, or a row that is not two integer ids.
+    """
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"links: expected a CSV of tracklet_a,tracklet_b pairs, {path} does not exist")
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or header[:2] != ["tracklet_a", "tracklet_b"]:
+            raise ValueError(f"{path}: expected a header starting tracklet_a,tracklet_b, got {header}")
+        pairs = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                pairs.append((int(row[0]), int(row[1])))
+            except (IndexError, ValueError):
+                raise ValueError(f"{path}:{line}: expected two integer tracklet ids, got {row}") from None
+    return np.array(pairs, np.int64).reshape(-1, 2)
 
 
 def _label_free_name(path: str) -> str:
@@ -103,5 +132,5 @@ def load_manifest(cfg: TrainConfig) -> TrainData:
     train = UnlabeledImages(crops.store, [crops.paths[i] for i in keep], cameras, tracklet_ids=tracklets)
     return TrainData(
         train, cameras, tracklets, crops.frame_index[keep], crops.skipped, None, f"manifest {cfg.manifest}",
-        crops.timestamps[keep].astype(np.float64),
+        crops.timestamps[keep].astype(np.float64), None if cfg.links is None else read_links(cfg.links),
     )

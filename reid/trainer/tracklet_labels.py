@@ -17,6 +17,14 @@ Here the units are tracklets (must-link), described by what the linker uses (:mo
    merges tracklets, across cameras and within one, while the linkage similarity is above the threshold;
 5. every crop takes its tracklet's cluster; clusters with fewer than ``min_crops`` crops are outliers (-1).
 
+Must-links beyond the tracklet (``links``): pairs of tracklets that evidence other than appearance shows to
+be one person (the run's overlapping views, where two cameras see one person on one spot at once:
+:mod:`pipeline.identity.ground`, passed by ``pipeline.adapt``) are merged before any appearance evidence
+(their distance is set to :data:`MUST_LINK_DIST`, below any similarity), unless a cannot-link forbids it.
+These are exactly the cross-camera positives appearance misses (a person's front in one view and back in the
+other), which the model must learn to bring together; without them the labels keep the views apart and
+training teaches the model that one person seen by two cameras is two people.
+
 Intra-camera association is the tracker's (tracklets), inter-camera association is the calibrated
 clustering: the two stages of the camera-aware methods, with the run's own threshold.
 """
@@ -35,6 +43,7 @@ from reid.handover import fit_handover
 from reid.trainer.pseudo_labels import canonical_labels, crop_units
 
 CAMERA_PRIOR = 10.0  # pseudo-tracklets shrinking a camera's mean towards zero, as the linker does
+MUST_LINK_DIST = -100.0  # a must-linked pair's distance: merged first, and its clusters after, however large
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,7 @@ class TrackletLabels:
         labels: (N,) int64 crop labels 0..C-1, -1 = outlier. num_clusters, num_outliers: counts.
         calibration: the fitted threshold and its evidence. cross_camera: clusters spanning several cameras.
         merged: tracklet units that share their cluster with another unit.
+        linked: must-link pairs given that joined two units (those a cannot-link forbids are dropped).
     """
 
     labels: np.ndarray
@@ -151,14 +161,36 @@ class TrackletLabels:
     calibration: Calibration
     cross_camera: int
     merged: int
+    linked: int = 0
+
+
+def link_units(ts: TrackletSet, tracklets: np.ndarray, links: np.ndarray | None) -> np.ndarray:
+    """(L, 2) int64 unit pairs of the must-linked tracklet id pairs ``links`` (L, 2) whose tracklets both
+    have crops here, are two units and no cannot-link keeps apart."""
+    if links is None or not len(links):
+        return np.zeros((0, 2), np.int64)
+    links = np.asarray(links, np.int64)
+    if links.ndim != 2 or links.shape[1] != 2:
+        raise ValueError(f"links: expected (L, 2) tracklet id pairs, got shape {links.shape}")
+    tracklets = np.asarray(tracklets, np.int64)
+    ids, first = np.unique(tracklets, return_index=True)
+    unit_of = dict(zip(ids.tolist(), ts.of_crop[first].tolist()))
+    pairs = np.array([(unit_of[a], unit_of[b]) for a, b in links.tolist() if a >= 0 and b >= 0
+                      and a in unit_of and b in unit_of], np.int64).reshape(-1, 2)  # fmt: skip
+    if not len(pairs):
+        return pairs
+    ok = (pairs[:, 0] != pairs[:, 1]) & ~ts.cannot_link()[pairs[:, 0], pairs[:, 1]]
+    return np.unique(np.sort(pairs[ok], axis=1), axis=0)
 
 
 def cluster_tracklets(
-    ts: TrackletSet, fraction: float = DEFAULT_FRACTION, times: tuple[np.ndarray, np.ndarray] | None = None
-) -> tuple[np.ndarray, Calibration]:
+    ts: TrackletSet, fraction: float = DEFAULT_FRACTION, times: tuple[np.ndarray, np.ndarray] | None = None,
+    linked: np.ndarray | None = None,
+) -> tuple[np.ndarray, Calibration]:  # fmt: skip
     """(U,) int64 cluster of each tracklet unit and the calibration whose threshold cut the clustering.
     ``times``: (U,) first and last seconds of each unit: the hand-over timing learned from them
-    (:mod:`reid.handover`, as the linker) joins the similarities."""
+    (:mod:`reid.handover`, as the linker) joins the similarities. ``linked``: (L, 2) unit pairs that are one
+    person whatever their appearance (:func:`link_units`)."""
     calibration = fit_threshold(ts.means, ts.even, ts.odd, ts.cameras, ts.first, ts.last, fraction=fraction)
     means = ts.means.astype(np.float64)
     sims = means @ means.T
@@ -168,6 +200,8 @@ def cluster_tracklets(
         span = calibration.m_pos - calibration.m_neg
         timing = fit_handover(sims, cams, times[0], times[1], calibration.threshold, span)
         dist = dist - timing.bonus_matrix(cams, times[0], times[1])
+    if linked is not None and len(linked):
+        dist[linked[:, 0], linked[:, 1]] = dist[linked[:, 1], linked[:, 0]] = MUST_LINK_DIST
     labels = constrained_agglomerative(dist, ts.cannot_link(), 1.0 - calibration.threshold, "average")
     return labels.astype(np.int64), calibration
 
@@ -175,7 +209,7 @@ def cluster_tracklets(
 def tracklet_pseudo_labels(
     features: np.ndarray, tracklets: np.ndarray, cameras: np.ndarray, frames: np.ndarray | None, *,
     fraction: float = DEFAULT_FRACTION, min_crops: int = 4, center_cameras: bool = True,
-    timestamps: np.ndarray | None = None,
+    timestamps: np.ndarray | None = None, links: np.ndarray | None = None,
 ) -> TrackletLabels:  # fmt: skip
     """Pseudo-labels of N crops from their tracklets, joined across cameras (module docstring).
 
@@ -185,6 +219,7 @@ def tracklet_pseudo_labels(
         min_crops: a cluster with fewer crops is left out of training (-1).
         timestamps: (N,) seconds of each crop on the cameras' shared clock: cross-camera similarities gain the
             hand-over timing learned from them (the linker's, :mod:`reid.handover`); None: none.
+        links: (L, 2) tracklet id pairs that are one person (module docstring, "Must-links"); None: none.
     """
     if min_crops < 1:
         raise ValueError(f"min_crops: expected >= 1, got {min_crops}")
@@ -199,7 +234,8 @@ def tracklet_pseudo_labels(
         np.minimum.at(first, ts.of_crop, stamps)
         np.maximum.at(last, ts.of_crop, stamps)
         times = (first, last)
-    unit_labels, calibration = cluster_tracklets(ts, fraction, times)
+    linked = link_units(ts, tracklets, links)
+    unit_labels, calibration = cluster_tracklets(ts, fraction, times, linked)
     num = int(unit_labels.max(initial=-1)) + 1
     crops = np.bincount(unit_labels, weights=ts.sizes, minlength=num)
     unit_labels = np.where(crops[unit_labels] >= min_crops, unit_labels, -1)
@@ -210,4 +246,4 @@ def tracklet_pseudo_labels(
     cross = int((np.bincount(pairs[:, 0], minlength=num) > 1).sum()) if len(pairs) else 0
     num_clusters = int(labels.max(initial=-1)) + 1
     return TrackletLabels(labels, num_clusters, int((labels < 0).sum()), calibration, cross,
-                          int((per_cluster[kept] > 1).sum()))  # fmt: skip
+                          int((per_cluster[kept] > 1).sum()), len(linked))  # fmt: skip
