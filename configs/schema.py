@@ -194,6 +194,7 @@ class LinkingConfig:
     restitch_window_s: float = field(5.0, check=in_range(0.0, None))
     split_switches: bool = True  # cut a tracklet whose latest crops look like a stranger to the rest of it
     handover: bool = True  # learn the cameras' hand-over timing from the run (reid/handover.py)
+    handoffs: bool = True  # adjacent views that hand people over: must-links, one camera (pipeline/identity/handoff.py)
 
 
 @dataclass(frozen=True)

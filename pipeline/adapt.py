@@ -260,6 +260,7 @@ def relink(run_dir: Path, out: Path, tracklets: list[Tracklet], thumbs: dict) ->
         tracklets, threshold=settings["offline_threshold"], center_cameras=bool(settings["center_cameras"]),
         calibration_fraction=float(settings["calibration_fraction"]),
         restitch_window_s=float(settings["restitch_window_s"]), handover=bool(settings["handover"]),
+        handoffs=bool(settings.get("handoffs", True)),
         report=report,
     )  # fmt: skip
     for name in COPIED:

@@ -143,3 +143,18 @@ def test_matches_on_one_spot_give_no_map_and_no_error() -> None:
     box = _boxes(np.array([[100.0, 200.0]]))[0]
     boxes = np.tile(box, (2 * n, 1))
     assert fit_ground_maps(cams, frames, np.ones(2 * n, int), boxes) == {}
+
+
+def test_a_finished_runs_overlapping_view_pairs_are_read_from_its_track_file(tmp_path) -> None:
+    """``ground_links``: the pairs the trainer gets as must-links (pipeline.adapt), from tracks.csv alone."""
+    from pipeline.identity.outputs import _write_tracks, ground_links
+
+    cams, frames, tids, boxes, gids = _scene()
+    values = np.column_stack([frames, frames / 10.0, tids, gids, boxes, np.ones(len(frames)), tids])
+    _write_tracks(tmp_path, cams, values)
+    assert sorted((x, y) for _, x, y in ground_links(tmp_path)) == [(0, 10), (1, 11), (2, 12)]
+    far = cams == "b"
+    values[far, 4:8] += 1e4  # camera b sees the people nowhere near a's ground: no map, no pairs
+    values[far, 3] += 100
+    _write_tracks(tmp_path, cams, values)
+    assert ground_links(tmp_path) == []

@@ -67,6 +67,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from pipeline.identity.gallery import Gallery, GalleryFullError
+from pipeline.identity.handoff import MAX_GAP_S as HANDOFF_GAP_S
+from pipeline.identity.handoff import NO_HANDOFFS, Handoffs, find_handoffs, handed_over_from
 from pipeline.identity.record import IdentityRecord, IdEvent
 from pipeline.identity.tracklets import (
     RESTITCH_WINDOW_S,
@@ -93,6 +95,9 @@ logger = logging.getLogger(__name__)
 Transit = Mapping[tuple[str, str], tuple[float, float]]
 Threshold = float | str  # a cosine similarity, or "auto" (calibrated)
 MAX_CALIBRATION_TRACKLETS = 1500  # the latest tracklets an online refit reads
+GROUP_FAR = True
+HANDOFF_BONUS = 1.0  # similarity added to the identity that handed a new tracklet over: it wins
+MUST_LINK_DIST = -100.0  # a must-linked pair's distance: merged first, and their clusters after
 RERANK_JACCARD = 0.79  # "auto" with re-ranking: the neighbourhood distance a pair at the cosine threshold may have
 
 
@@ -154,6 +159,8 @@ class OnlineLinker:
         split_switches: cut a tracklet whose latest crops look like a stranger to the rest (module docstring).
         handover: learn the cameras' hand-over timing from the run and add it to cross-camera similarities
             (:mod:`reid.handover`).
+        handoffs: adjacent views that hand people over count as one camera for ``restitch_window_s``
+            (:mod:`pipeline.identity.handoff`; refitted with the threshold).
     """
 
     def __init__(
@@ -176,10 +183,13 @@ class OnlineLinker:
         record: IdentityRecord | None = None,
         split_switches: bool = True,
         handover: bool = True,
+        handoffs: bool = True,
     ) -> None:
         threshold = check_threshold(threshold)
         self.handover = handover
         self.timing: Handover = NO_HANDOVER  # refitted with the threshold (also with a given one)
+        self.handoffs = handoffs
+        self.adjacent: Handoffs = NO_HANDOFFS  # refitted with the threshold
         self.split_switches = split_switches
         self.restitch_window_s = float(restitch_window_s)
         if min_crops < 1 or revise_until_crops < 0 or k < 1 or max_prototypes < 1:
@@ -237,7 +247,16 @@ class OnlineLinker:
                 logger.info("linking calibrated on %d tracklets: %s", len(cams), self.calibration.describe())
         if self.handover:
             self._fit_timing(ev)
+        if self.handoffs:
+            self._fit_handoffs(store)
         return self.calibration
+
+    def _fit_handoffs(self, store: TrackletStore) -> None:
+        before = self.adjacent
+        ts = store.mature(1)
+        self.adjacent = find_handoffs(ts, {t.tracklet_id: self.record.global_id(t.tracklet_id) or -1 for t in ts})
+        if set(self.adjacent.maps) != set(before.maps):
+            logger.info("linking: adjacent views %s", sorted(self.adjacent.maps) or "none")
 
     def _fit_timing(self, ev: dict) -> None:
         before = self.timing
@@ -254,7 +273,7 @@ class OnlineLinker:
         return centre_finite_rows(vecs, cams, self._cam_sum, self._cam_n, self.camera_prior)
 
     def _maybe_recalibrate(self, store: TrackletStore) -> None:
-        if self.calibration.negatives == "given" and not self.handover:
+        if self.calibration.negatives == "given" and not (self.handover or self.handoffs):
             return
         self._steps_since_fit += 1
         size = store.embedded_count()
@@ -363,17 +382,28 @@ class OnlineLinker:
         """The identity ``t`` should join (candidates: gallery hits, identities changed this step, its own),
         or None to found a new one."""
         current = self.record.global_id(t.tracklet_id)
-        gids = {int(g) for g in row_ids if g >= 0} | set(fresh) | ({current} - {None})
+        handed = self._handed_over(store, t)
+        gids = {int(g) for g in row_ids if g >= 0} | set(fresh) | ({current, handed} - {None})
         gids = sorted(g for g in gids if self.record.is_live(g) or g in self.gallery)
         if not gids:
             return None
         scores = self._scores(store, t, gids, cache)
+        if handed in gids:  # a person crossing the seam of two adjacent views: whatever their crops look like
+            scores[gids.index(handed)] += HANDOFF_BONUS
         ok = self._allowed(store, t, gids) & np.isfinite(scores)
         allowed = sorted(zip(scores[ok].tolist(), np.asarray(gids)[ok].tolist()), reverse=True)
         if not allowed or allowed[0][0] < self.current_threshold:
             return None
         runner_up = allowed[1][0] if len(allowed) > 1 else -np.inf
         return allowed[0][1] if allowed[0][0] - runner_up >= self.margin else None
+
+    def _handed_over(self, store: TrackletStore, t: Tracklet) -> int | None:
+        """The identity of the tracklet that handed ``t`` over from an adjacent view, or None."""
+        if not self.adjacent.maps or t.camera_id not in self.adjacent.groups():
+            return None
+        around = store.active_since(t.first_timestamp - 2 * HANDOFF_GAP_S)
+        source = handed_over_from(self.adjacent, t, around)
+        return None if source is None else self.record.global_id(source)
 
     def _scores(self, store: TrackletStore, t: Tracklet, gids: list[int], cache: Cache) -> np.ndarray:
         """(G,) float64 similarity of ``t`` to each identity: mean (or max) over the identity's latest
@@ -383,7 +413,8 @@ class OnlineLinker:
         flat = [m for ms in candidates for m in ms]
         # one camera's fragments far apart in time are no evidence (module docstring)
         far = (
-            set(np.asarray(flat)[store.same_camera_far(t.tracklet_id, flat, self.restitch_window_s)].tolist())
+            set(np.asarray(flat)[store.same_camera_far(t.tracklet_id, flat, self.restitch_window_s,
+                                                       self.adjacent.groups())].tolist())  # fmt: skip
             if flat
             else set()
         )
@@ -610,6 +641,7 @@ def offline_relink(
     calibration_fraction: float = DEFAULT_FRACTION,
     restitch_window_s: float = RESTITCH_WINDOW_S,
     handover: bool = True,
+    handoffs: bool = True,
     report: dict | None = None,
 ) -> dict[int, int]:
     """Cluster all tracklets on their mean embeddings; return {tracklet_id: global id 1..K}.
@@ -627,6 +659,9 @@ def offline_relink(
     camera's mean over all tracklets (module docstring; ``camera_prior`` as online). Tracklets without an
     embedding get -1. Ids are numbered by each cluster's smallest tracklet id. ``report``, when given,
     receives ``threshold`` and, with "auto", ``calibration`` (the :class:`Calibration`).
+    ``handoffs``: people crossing the seam of two adjacent views are must-links
+    (:mod:`pipeline.identity.handoff`, its maps fitted on a first clustering without them; the clustering is
+    then redone with them; ``report["handoffs"]``: how many).
     """
     threshold = check_threshold(threshold)
     if linkage not in ("average", "complete", "single"):
@@ -677,6 +712,19 @@ def offline_relink(
     forbidden = cannot_link(with_mean) | motion_cannot_link(with_mean)
     ignored = same_camera_far(with_mean, restitch_window_s)
     labels = constrained_agglomerative(dist, forbidden, 1.0 - threshold, linkage, ignored)
+    if handoffs:
+        found = find_handoffs(with_mean, {t.tracklet_id: int(c) for t, c in zip(with_mean, labels)})
+        index = {t.tracklet_id: i for i, t in enumerate(with_mean)}
+        i, j = (np.array([index[p[k]] for p in found.pairs], np.int64) for k in (0, 1))
+        allowed = ~forbidden[i, j]
+        if report is not None:
+            report["handoffs"] = int(allowed.sum())
+        if found.maps:
+            logger.info("offline linking: %d hand-overs between adjacent views are must-links", int(allowed.sum()))
+            dist = dist.copy()
+            dist[i[allowed], j[allowed]] = dist[j[allowed], i[allowed]] = MUST_LINK_DIST
+            ignored = same_camera_far(with_mean, restitch_window_s, found.groups()) if GROUP_FAR else ignored
+            labels = constrained_agglomerative(dist, forbidden, 1.0 - threshold, linkage, ignored)
     order = np.argsort([t.tracklet_id for t in with_mean], kind="stable")
     _, first_seen = np.unique(labels[order], return_index=True)
     renumber = np.empty(labels.max() + 1, np.int64)

@@ -33,7 +33,7 @@ from reid.console import end_summary, setup_logging
 
 COPIED = ("tracks.csv", "tracks.jsonl", TRACKLETS_FILE)
 DEFAULT_LINKING = {"offline_threshold": "auto", "center_cameras": True, "calibration_fraction": 0.6,
-                   "restitch_window_s": 5.0, "handover": True}  # fmt: skip
+                   "restitch_window_s": 5.0, "handover": True, "handoffs": True}  # fmt: skip
 
 
 def _threshold(text: str) -> float | str:
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             tracklets, threshold=check_threshold(threshold), linkage=args.linkage, rerank=args.rerank,
             center_cameras=bool(center), calibration_fraction=float(settings["calibration_fraction"]),
             restitch_window_s=float(settings["restitch_window_s"]), handover=bool(settings["handover"]),
+            handoffs=bool(settings["handoffs"]),
             report=report,
         )  # fmt: skip
         # the run's cuts: a piece left as an identity of its own goes back to its track, as in the run

@@ -148,6 +148,7 @@ class LinkStep:
             center_cameras=linking.center_cameras, calibration_fraction=linking.calibration_fraction,
             restitch_window_s=linking.restitch_window_s, record=self.record, split_switches=linking.split_switches,
             handover=linking.handover,
+            handoffs=linking.handoffs,
         )  # fmt: skip
         self.linking = linking
         self.offline_report: dict = {}
@@ -172,6 +173,7 @@ class LinkStep:
                 tracklets, threshold=self.linking.offline_threshold, rerank=self.linking.rerank,
                 center_cameras=self.linking.center_cameras, calibration_fraction=self.linking.calibration_fraction,
                 restitch_window_s=self.linking.restitch_window_s, handover=self.linking.handover,
+                handoffs=self.linking.handoffs,
                 report=self.offline_report,
             )  # fmt: skip
             log.info(

@@ -194,17 +194,21 @@ def implausible_motion(
 RESTITCH_WINDOW_S = 5.0  # default: the longest gap over which appearance alone re-stitches one camera's fragments
 
 
-def same_camera_far(tracklets: list[Tracklet], window_s: float) -> np.ndarray:
+def same_camera_far(
+    tracklets: list[Tracklet], window_s: float, groups: Mapping[str, str] | None = None
+) -> np.ndarray:
     """(N, N) bool: pairs of one camera, one after the other, more than ``window_s`` seconds apart.
 
     Their similarity is no evidence for the linkers: one camera sees many look-alikes come and go, and the
     tracker's own ids are right unless it lost the person briefly, so a long-separated pair of one camera
-    is joined only through the identity's sightings in other cameras.
+    is joined only through the identity's sightings in other cameras. ``groups`` ({camera: group}) makes
+    adjacent views that hand people over one camera here (:meth:`pipeline.identity.handoff.Handoffs.groups`).
     """
     n = len(tracklets)
     if n == 0:
         return np.zeros((0, 0), dtype=bool)
-    cams = np.unique([t.camera_id for t in tracklets], return_inverse=True)[1]
+    groups = groups or {}
+    cams = np.unique([groups.get(t.camera_id, t.camera_id) for t in tracklets], return_inverse=True)[1]
     first = np.array([t.first_timestamp for t in tracklets], np.float64)
     last = np.array([t.last_timestamp for t in tracklets], np.float64)
     gap = np.maximum(first[None, :] - last[:, None], first[:, None] - last[None, :])
@@ -555,6 +559,10 @@ class TrackletStore:
             last_box=self._last_box[row].copy(),
         )
 
+    def active_since(self, timestamp: float) -> list[Tracklet]:
+        """Snapshots of the tracklets last seen at or after ``timestamp`` (seconds)."""
+        return self._snapshots(self._last_ts[: self._n] >= timestamp)
+
     def _snapshots(self, mask: np.ndarray) -> list[Tracklet]:
         return [self._snapshot(int(r)) for r in np.flatnonzero(mask)]
 
@@ -581,11 +589,18 @@ class TrackletStore:
             self._last_ts[rb], self._first_ts[rb], self._first_box[rb], self._last_box[rb],
         )  # fmt: skip
 
-    def same_camera_far(self, a: int, b: np.ndarray | list[int], window_s: float) -> np.ndarray:
-        """(K,) bool: ``b[i]`` is of ``a``'s camera and more than ``window_s`` seconds before or after it."""
+    def same_camera_far(
+        self, a: int, b: np.ndarray | list[int], window_s: float, groups: Mapping[str, str] | None = None
+    ) -> np.ndarray:
+        """(K,) bool: ``b[i]`` is of ``a``'s camera (or of its group in ``groups``, {camera: group}: adjacent
+        views, :func:`same_camera_far`) and more than ``window_s`` seconds before or after it."""
         ra, rb = self._rows_of([a])[0], self._rows_of(b)
         gap = np.maximum(self._first_ts[rb] - self._last_ts[ra], self._first_ts[ra] - self._last_ts[rb])
-        return (self._cam[rb] == self._cam[ra]) & (gap > window_s)
+        cam = self._cam
+        if groups:
+            names = [groups.get(c, c) for c in self._cameras]
+            cam = np.unique(names, return_inverse=True)[1][cam[: self._n]]
+        return (cam[rb] == cam[ra]) & (gap > window_s)
 
     def times(self, tracklet_ids: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
         """(K,) float64 first and last timestamps of ``tracklet_ids``."""

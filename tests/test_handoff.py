@@ -1,0 +1,127 @@
+"""Adjacent views: hand-over maps fitted on the run's own identities, people crossing the seam found."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.identity.handoff import (
+    NO_HANDOFFS,
+    Handoffs,
+    find_handoffs,
+    handed_over_from,
+    tracklet_ends,
+)
+from pipeline.identity.linker import offline_relink
+from pipeline.identity.tracklets import Tracklet, same_camera_far
+
+WIDTH, HEIGHT = 380.0, 80.0  # each view is WIDTH px wide; left's x = WIDTH is right's x = 0
+
+
+def _box(x: float, y: float) -> np.ndarray:
+    return np.array([x - 15, y - HEIGHT, x + 15, y], np.float32)
+
+
+def _tracklet(tid: int, cam: str, t0: float, t1: float, start: tuple[float, float], end: tuple[float, float],
+              gid: int = -1) -> Tracklet:  # fmt: skip
+    return Tracklet(tid, cam, tid, int(t0 * 10), int(t1 * 10), t0, t1, n_boxes=int((t1 - t0) * 10) + 1,
+                    global_id=gid, first_box=_box(*start), last_box=_box(*end))  # fmt: skip
+
+
+def _crossings(n: int, seed: int = 0, gid_of=lambda i: i) -> list[Tracklet]:
+    """``n`` people, one every 20 s, walking across the seam at a random height, alternately left -> right and
+    right -> left, each seen by a tracklet per view; the views meet at x = WIDTH in left, 0 in right."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        y, t = float(rng.uniform(150, 500)), 20.0 * i
+        if i % 2 == 0:  # left to right: leaves left at its right edge, enters right at its left edge
+            out.append(_tracklet(2 * i, "left", t, t + 5, (50, y), (WIDTH - 5, y), gid_of(i)))
+            out.append(_tracklet(2 * i + 1, "right", t + 5.2, t + 10, (5, y + 2), (300, y), gid_of(i)))
+        else:
+            out.append(_tracklet(2 * i, "right", t, t + 5, (300, y), (5, y), gid_of(i)))
+            out.append(_tracklet(2 * i + 1, "left", t + 5.1, t + 10, (WIDTH - 5, y - 2), (40, y), gid_of(i)))
+    return out
+
+
+def test_the_seam_is_learned_from_the_identities_and_crossings_are_found() -> None:
+    people = _crossings(12)
+    found = find_handoffs(people)
+    assert list(found.maps) == [("left", "right")]
+    m = found.maps[("left", "right")]
+    assert np.allclose(m @ np.array([WIDTH - 5, 300.0, 1.0]), [5.0, 300.0], atol=6.0)  # left's edge -> right's
+    assert sorted(found.pairs) == [(2 * i, 2 * i + 1) for i in range(12)]
+    assert found.groups() == {"left": "left", "right": "left"}
+
+
+def test_identities_that_hand_over_nowhere_in_particular_give_no_map() -> None:
+    # the same people, but each enters the other view at a random place: no seam, no map, no pairs
+    rng = np.random.default_rng(1)
+    people = _crossings(12)
+    for t in people[1::2]:
+        t.first_box = _box(float(rng.uniform(0, WIDTH)), float(rng.uniform(150, 500)))
+    found = find_handoffs(people)
+    assert found.maps == {} and found.pairs == [] and found.groups() == {}
+
+
+def test_without_identities_there_is_nothing_to_learn_from() -> None:
+    people = _crossings(12, gid_of=lambda i: -1)
+    assert find_handoffs(people) == Handoffs({}, [])
+
+
+def test_a_person_found_again_on_the_same_side_is_no_hand_over() -> None:
+    # person 0 reaches the seam and turns back: their track is lost and found again in left; at the same
+    # moment someone else steps into right at the matching place. The crossing is ambiguous: left out.
+    people = _crossings(12)
+    maps = find_handoffs(people).maps
+    y = float(people[0].last_box[3])
+    turned = _tracklet(100, "left", 5.3, 9.0, (WIDTH - 20, y), (100, y), 0)
+    found = find_handoffs([*people, turned], None)
+    assert (0, 1) not in found.pairs and (2, 3) in found.pairs
+    assert handed_over_from(Handoffs(maps, []), people[3], people[2:4]) == 2
+    assert handed_over_from(NO_HANDOFFS, people[3], people[2:4]) is None
+
+
+def test_adjacent_views_are_one_camera_for_the_far_rule() -> None:
+    a = _tracklet(0, "left", 0, 5, (50, 300), (WIDTH - 5, 300))
+    b = _tracklet(1, "right", 60, 65, (5, 300), (300, 300))
+    assert not same_camera_far([a, b], 5.0)[0, 1]
+    assert same_camera_far([a, b], 5.0, {"left": "left", "right": "left"})[0, 1]
+
+
+def test_offline_linking_joins_crossings_and_keeps_look_alikes_minutes_apart_apart() -> None:
+    """Twelve people cross the seam; everyone looks alike (one appearance plus noise) except that each person's
+    two views differ. Appearance alone cannot tell them apart; the hand-overs join each person's two views,
+    and adjacent views count as one camera, so look-alikes minutes apart are not joined by appearance."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=32)
+    people = _crossings(12, gid_of=lambda i: -1)
+    for t in people:
+        v = base + 0.35 * rng.normal(size=32)
+        v /= np.linalg.norm(v)
+        t.n_embedded, t.embedding_sum, t.odd_sum = 4, (v * 4).astype(np.float32), (v * 2).astype(np.float32)
+    report: dict = {}
+    mapping = offline_relink(people, threshold=0.0, report=report)
+    # a threshold of 0 merges every look-alike by appearance; hand-over maps need identities to fit on,
+    # and the first pass gives them: crossings are then must-links, far pairs no evidence
+    assert report["handoffs"] == 12
+    ids = [mapping[t.tracklet_id] for t in people]
+    assert all(ids[2 * i] == ids[2 * i + 1] for i in range(12))
+    assert len(set(ids)) == 12
+    plain = offline_relink(people, threshold=0.0, handoffs=False)
+    assert len(set(plain.values())) < 12
+
+
+def test_tracklet_ends_skip_unknown_boxes() -> None:
+    t = _tracklet(0, "left", 0, 5, (50, 300), (WIDTH - 5, 300), 3)
+    unknown = Tracklet(1, "left", 1, 0, 10, 0.0, 1.0)
+    ends = tracklet_ends([t, unknown])
+    assert ends.ids.tolist() == [0] and ends.gids.tolist() == [3]
+    assert np.allclose(ends.end[0], [WIDTH - 5, 300]) and np.isclose(ends.h0[0], HEIGHT)
+
+
+def test_hand_overs_all_on_one_spot_give_no_map() -> None:
+    # boxes that carry no place (every crop the same box, as Market-1501's tracklets): no seam to map
+    people = _crossings(12)
+    for t in people:
+        t.first_box = t.last_box = _box(100, 300)
+    assert find_handoffs(people).maps == {}
