@@ -63,7 +63,7 @@ from reid.console import end_summary, progress, setup_logging
 log = logging.getLogger(__name__)
 
 NOT_PROMOTED = 3
-CHECK_PARTS = ("separation", "cross_camera", "consistency")
+CHECK_PARTS = ("separation", "cross_camera", "consistency", "continuity")
 COPIED = ("tracks.csv", "tracks.jsonl")
 
 

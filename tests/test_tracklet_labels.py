@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reid.trainer.model_check import cross_camera_links, model_check, rank_auc
+from reid.trainer.model_check import continuations, cross_camera_links, model_check, rank_auc
 from reid.trainer.tracklet_labels import tracklet_pseudo_labels, tracklet_set
 
 D = 32
@@ -189,3 +189,49 @@ def test_links_csv_reads_pairs_and_names_bad_rows(tmp_path) -> None:
         read_links(tmp_path / "row.csv")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_links(tmp_path / "missing.csv")
+
+
+def _broken_walks(people: int = 12, crops: int = 6, seed: int = 0):
+    """One camera; each person's walk is seen as two tracklets (the tracker lost them for 0.5 s), the second
+    starting where the first ended; two people at a time, so their tracklets are cannot-links. Returns
+    features (N, D), tracklets, cameras, frames, stamps, boxes and the person of each crop."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(people, D))
+    rows = []
+    for p in range(people):
+        start, x, y = 10.0 * (p // 2), 100.0 + 300.0 * (p % 2), 200.0 + 10 * p
+        for half in (0, 1):
+            for j in range(crops):
+                t = start + half * (0.5 + 0.4 * (crops - 1)) + 0.4 * j
+                x_now = x + 20.0 * (half * (crops - 1) + j) + (0.0 if half == 0 else 5.0)
+                box = (x_now - 15, y - 80, x_now + 15, y)
+                rows.append((centres[p] + 0.5 * rng.normal(size=D), 2 * p + half, t, box, p))
+    feats = np.stack([r[0] for r in rows]).astype(np.float32)
+    tracklets = np.array([r[1] for r in rows], np.int64)
+    stamps = np.array([r[2] for r in rows])
+    boxes = np.array([r[3] for r in rows], np.float64)
+    person = np.array([r[4] for r in rows])
+    return feats, tracklets, np.zeros(len(rows), np.int64), np.round(stamps * 10).astype(np.int64), stamps, boxes, person
+
+
+def test_continuations_are_the_tracks_that_pick_up_where_another_ended() -> None:
+    feats, tracklets, cameras, frames, stamps, boxes, _ = _broken_walks()
+    units = tracklet_set(feats, tracklets, cameras, frames).of_crop
+    a, b = continuations(units, cameras, stamps, boxes)
+    assert sorted(zip(a.tolist(), b.tolist())) == [(2 * p, 2 * p + 1) for p in range(12)]
+    still = np.tile(boxes[:1], (len(boxes), 1))  # boxes that carry no place: nothing continues anything
+    assert len(continuations(units, cameras, stamps, still)[0]) == 0
+
+
+def test_model_check_sees_a_model_that_splits_one_walk_in_two() -> None:
+    """A model that tells the two stretches of each walk apart (as training on labels that kept them apart
+    does) gains nothing elsewhere here, but loses the continuations."""
+    feats, tracklets, cameras, frames, stamps, boxes, person = _broken_walks()
+    good = model_check(feats, tracklets, cameras, frames, stamps=stamps, boxes=boxes)
+    assert good.continuations == 12 and good.continuity == 1.0
+    split = feats.copy()
+    second = tracklets % 2 == 1
+    split[second] = np.random.default_rng(5).normal(size=(int(second.sum()), D)) * 2 + feats[second] * 0.1
+    bad = model_check(split, tracklets, cameras, frames, stamps=stamps, boxes=boxes)
+    assert bad.continuity < 0.5 and bad.score < good.score
+    assert np.isnan(model_check(feats, tracklets, cameras, frames).continuity)  # no boxes: no such part

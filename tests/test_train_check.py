@@ -46,6 +46,6 @@ def test_a_diverged_model_scores_zero_instead_of_failing() -> None:
     from reid.trainer.check import epoch_check
 
     data = type("Data", (), {"tracklets": np.arange(6) // 2, "cameras": np.zeros(6, np.int64),
-                             "frames": np.arange(6)})()  # fmt: skip
+                             "frames": np.arange(6), "timestamps": None, "boxes": None})()  # fmt: skip
     check = epoch_check(torch.full((6, 4), float("nan")), data, None)
     assert check.score == 0.0 and check.tracklets == 0

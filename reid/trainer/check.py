@@ -32,7 +32,8 @@ def checkable(cfg: TrainConfig, data: TrainData) -> bool:
 def label_free_check(features: torch.Tensor, data: TrainData, cfg: TrainConfig) -> ModelCheck:
     """The label-free check of (N, D) features of the training crops, at the linker's default calibration
     fraction (how the deployment will link), whatever fraction the pseudo-labels use."""
-    return model_check(features.numpy(), data.tracklets, data.cameras, data.frames, DEFAULT_FRACTION)
+    return model_check(features.numpy(), data.tracklets, data.cameras, data.frames, DEFAULT_FRACTION,
+                       data.timestamps, data.boxes)  # fmt: skip
 
 
 def epoch_check(features: torch.Tensor, data: TrainData, cfg: TrainConfig) -> ModelCheck:
@@ -42,7 +43,7 @@ def epoch_check(features: torch.Tensor, data: TrainData, cfg: TrainConfig) -> Mo
         return label_free_check(features, data, cfg)
     except ValueError as err:
         log.warning("the trained model cannot be checked (%s): it scores 0", err)
-        return ModelCheck(0.0, 0.0, 0.0, 0.0, float("nan"), 0, 0, 0)
+        return ModelCheck(0.0, 0.0, 0.0, 0.0, float("nan"), 0, 0, 0, 0.0)
 
 
 def start_checks(features: torch.Tensor, data: TrainData, cfg: TrainConfig) -> dict[str, Any]:

@@ -43,7 +43,7 @@ class TrainData:
         dropped. evaluation: labelled query/gallery or None. description: for logs and the checkpoint.
         timestamps: (N,) float64 seconds on the cameras' shared clock, or None (no hand-over timing).
         links: (L, 2) int64 tracklet id pairs that are one person by evidence other than appearance
-            (``--links``), or None.
+            (``--links``), or None. boxes: (N, 4) float64 xyxy of each crop's box in its frame, or None.
     """
 
     train: UnlabeledImages
@@ -55,6 +55,7 @@ class TrainData:
     description: str
     timestamps: np.ndarray | None = None
     links: np.ndarray | None = None
+    boxes: np.ndarray | None = None
 
 
 def read_links(path: str | Path) -> np.ndarray:
@@ -133,4 +134,5 @@ def load_manifest(cfg: TrainConfig) -> TrainData:
     return TrainData(
         train, cameras, tracklets, crops.frame_index[keep], crops.skipped, None, f"manifest {cfg.manifest}",
         crops.timestamps[keep].astype(np.float64), None if cfg.links is None else read_links(cfg.links),
+        crops.boxes[keep].astype(np.float64),
     )

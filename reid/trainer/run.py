@@ -27,7 +27,7 @@ STATE_FILE = "train_state.pth"
 CHECKPOINT_FILE = "checkpoint.pth"
 METRICS_COLUMNS = ("epoch", "loss", "contrast", "triplet", "pedal", "ipfl", "visibility", "clusters", "outliers", "lr",
                    "extract_s", "cluster_s", "train_s", "check", "separation", "cross_camera",
-                   "consistency", "link_threshold", "kept", "mAP", "rank1")  # fmt: skip
+                   "consistency", "continuity", "link_threshold", "kept", "mAP", "rank1")  # fmt: skip
 _STATE_KEYS = (
     "arch",
     "model_kwargs",
