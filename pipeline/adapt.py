@@ -5,7 +5,8 @@ The closed loop in one command, label-free and safe by default:
 1. **train** (``reid.train``) from the run's own ReID checkpoint on ``RUN_DIR/crops/manifest.csv``: tracklet
    pseudo-labels joined across cameras by the calibrated linker rule (``reid.trainer.tracklet_labels``), same-camera
    overlapping tracklets as cannot-links, camera-aware proxies; tracklets of overlapping views that the run saw
-   standing on one spot at once (:func:`pipeline.identity.outputs.ground_links`, written to ``OUT/links.csv``)
+   standing on one spot at once (:func:`pipeline.identity.outputs.ground_links`), and people crossing the seam
+   of two adjacent views (:func:`pipeline.identity.outputs.handoff_links`), written to ``OUT/links.csv``,
    share a pseudo-label whatever their appearance (``--no-ground-links``: not); every epoch is scored by the label-free
    check on the run's own constraints (``reid.trainer.model_check``), the best epoch is kept, training stops early
    when the check stops improving; the training run lives in ``OUT/model/``;
@@ -49,6 +50,7 @@ from pipeline.identity.linker import offline_relink
 from pipeline.identity.outputs import (
     TRACKLETS_FILE,
     ground_links,
+    handoff_links,
     load_split_parent,
     load_tracklets,
     read_tracks,
@@ -106,7 +108,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--label-fraction", type=float, default=None,
                    help="pseudo-labels: threshold position, strangers to halves (default: the trainer's)")  # fmt: skip
     p.add_argument("--ground-links", action=argparse.BooleanOptionalAction, default=True,
-                   help="tracklets of overlapping views on one spot share a pseudo-label (default: on)")  # fmt: skip
+                   help="tracklets on one spot, or handed over, share a pseudo-label (default: on)")  # fmt: skip
     p.add_argument("--min-gain", type=float, default=0.0,
                    help="promote only when the check beats the start by more than this (default: 0)")  # fmt: skip
     p.add_argument("--promote-anyway", action="store_true",
@@ -138,14 +140,16 @@ def refusal(start: dict[str, float], kept: dict[str, float] | None, min_gain: fl
 
 
 def write_links(run_dir: Path, path: Path) -> int:
-    """Write the run's overlapping-view pairs (:func:`~pipeline.identity.outputs.ground_links`) as the trainer's
-    ``--links`` CSV; returns how many."""
-    pairs = ground_links(run_dir)
+    """Write the run's overlapping-view pairs (:func:`~pipeline.identity.outputs.ground_links`) and hand-overs
+    between adjacent views (:func:`~pipeline.identity.outputs.handoff_links`) as the trainer's ``--links``
+    CSV; returns how many."""
+    ground, handoffs = ground_links(run_dir), handoff_links(run_dir)
     with atomic_open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(("tracklet_a", "tracklet_b", "common_frames"))
-        writer.writerows((a, b, n) for n, a, b in pairs)
-    return len(pairs)
+        writer.writerow(("tracklet_a", "tracklet_b", "evidence", "common_frames"))
+        writer.writerows((a, b, "one spot", n) for n, a, b in ground)
+        writer.writerows((a, b, "hand-over", 0) for a, b in handoffs)
+    return len(ground) + len(handoffs)
 
 
 def train_candidate(
@@ -299,7 +303,7 @@ def adapt(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     links = out / "links.csv" if args.ground_links else None
     n_links = write_links(run_dir, links) if links is not None else 0
     if links is not None:
-        log.info("%d tracklet pairs of overlapping views on one spot: one pseudo-label each (%s)", n_links, links)
+        log.info("%d tracklet pairs on one spot or handed over: one pseudo-label each (%s)", n_links, links)
     checks, kept = train_candidate(args, run_dir / "crops/manifest.csv", weights, arch, out / "model", links)
     best = checks["best"]
     record: dict[str, Any] = {"run": str(run_dir), "out": str(out), "start_model": weights, "ground_links": n_links,

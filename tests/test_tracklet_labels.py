@@ -211,7 +211,8 @@ def _broken_walks(people: int = 12, crops: int = 6, seed: int = 0):
     stamps = np.array([r[2] for r in rows])
     boxes = np.array([r[3] for r in rows], np.float64)
     person = np.array([r[4] for r in rows])
-    return feats, tracklets, np.zeros(len(rows), np.int64), np.round(stamps * 10).astype(np.int64), stamps, boxes, person
+    frames = np.round(stamps * 10).astype(np.int64)
+    return feats, tracklets, np.zeros(len(rows), np.int64), frames, stamps, boxes, person
 
 
 def test_continuations_are_the_tracks_that_pick_up_where_another_ended() -> None:

@@ -400,6 +400,18 @@ def ground_links(out_dir: Path) -> list[tuple[int, int, int]]:
     return ground_pairs(cams, frames, tids, boxes, maps)[0] if maps else []
 
 
+def handoff_links(out_dir: Path) -> list[tuple[int, int]]:
+    """(tracklet x, tracklet y) of every hand-over between adjacent views of a finished run
+    (:mod:`pipeline.identity.handoff`, maps fitted on the final ids of ``out_dir/tracks.csv``)."""
+    from pipeline.identity.handoff import find_handoffs
+
+    out_dir = Path(out_dir)
+    tracklets, _ = load_tracklets(out_dir)
+    _, values = read_tracks(out_dir / "tracks.csv")
+    final = {int(t): int(g) for t, g in zip(values[:, 9], values[:, 3]) if t >= 0 and g >= 0}
+    return find_handoffs(tracklets, {t.tracklet_id: final.get(t.tracklet_id, -1) for t in tracklets}).pairs
+
+
 def rewrite_manifest(
     path: Path, mapping: dict[int, int], rows_by_box: Mapping[tuple[str, int, int], tuple[int, int]] | None = None
 ) -> int:
