@@ -103,6 +103,12 @@ his c0/c2 spot on 118 frames (-> 7 with the woman: her c2 track stands on her c1
 actor above (-> 5). Errors left: two cut pieces of tracks on the two actors walking side by side show the
 other actor on a few thumbnails (c1#1, c2#7).
 
+Re-run 2026-12-02 (session 13) with adjacent views on by default (``linking.handoffs``,
+``pipeline/identity/handoff.py``; same command, deterministic): every row above is unchanged. No scene here
+has a seam that people cross between two views: the samples' and campus4's views overlap (the ground maps'
+case), PETS is one view; no hand-over map is fitted on any of them (checked on each run's tracklets), so the
+one-camera re-stitch window and the must-links never apply. ``benchmarks/pets_split.py`` is where they do.
+
 Before this work (2026-11-30, fixed thresholds): PETS online global ids 0.632 (13 ids, below the tracker's
 0.770); samples with OSNet at the config defaults 0.628 online / 0.779 offline.
 """

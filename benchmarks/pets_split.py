@@ -58,6 +58,28 @@ joined whole only when the co-located tracklets hold half the boxes of each; oth
 out of the identity where they are the smaller share. Without overlap the two halves share no ground, so no
 map is fitted and nothing changes; the halves' errors stay the look-alike links across the cut.
 
+Adjacent views (2026-12-02, session 13, ``pipeline/identity/handoff.py``, ``linking.handoffs`` on by
+default; same commands, deterministic, one run each; "before" is the table above): the run learns the seam
+between the halves from its own identities (a similarity transform of exit -> entry foot points, 21 of 29
+hand-overs consistent: left x 366 -> right x 0, y kept), finds the crossings (19, every one the same person by
+the ground truth, once crossings that another explanation fits are left out: 3 of 27 were not), makes them
+must-links and counts the two halves as one camera for the 5-s re-stitch window, so look-alikes minutes
+apart are no longer joined by appearance alone:
+
+| overlap px | online before -> after | offline before -> after | ids online / offline after |
+|---|---|---|---|
+| 0 (the halves) | 0.644 -> **0.746** | 0.590 -> **0.831** | 30 / 25 |
+| 128 | 0.700 -> **0.717** | 0.553 -> **0.753** | 23 / 27 |
+| 256 | 0.634 -> 0.634 | 0.653 -> 0.653 | 28 / 24 |
+| 384 | 0.679 -> **0.689** | 0.603 -> 0.603 | 28 / 21 |
+
+At 256 and 384 px the views overlap so much that the crossings happen inside the shared band, where the
+ground maps already act; no seam fits there (or too few crossings for the offline pass). The must-links
+alone (without the one-camera window) lifted offline only to 0.596; with 3 wrong must-links (before the
+"another explanation" rule) offline fell to 0.542: a wrong must-link joins two people for good. Online stays
+below offline: early decisions on look-alikes within the 5-s window (a person leaving the right half and a
+look-alike entering 2.6 s later) are never revisited by the seam.
+
 History of this figure on the same code path: 0.606 / 0.624 with every 3rd crop of every track embedded;
 0.550 / 0.562 once ``embed.slow_after: 10`` became the default (half the crops, for ReID speed, issue 13;
 the single PETS view was unchanged at 0.810, this split was not scored then); 0.617 / 0.595 with the

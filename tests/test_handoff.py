@@ -125,3 +125,48 @@ def test_hand_overs_all_on_one_spot_give_no_map() -> None:
     for t in people:
         t.first_box = t.last_box = _box(100, 300)
     assert find_handoffs(people).maps == {}
+
+
+def _walk_across(people: int, seed: int = 0, disguised: tuple[int, ...] = (), handoffs: bool = True):
+    """Online: ``people`` walk from left into right one after the other, 2 s in each view; everyone's two
+    views look alike except the ``disguised`` ones (their right view looks like a stranger). Returns the
+    store and linker after feeding every frame."""
+    import supervision as sv
+
+    from pipeline.identity.gallery import Gallery
+    from pipeline.identity.linker import OnlineLinker
+    from pipeline.identity.tracklets import TrackletStore
+    from pipeline.records import with_embeddings
+
+    fps = 10.0
+    rng = np.random.default_rng(seed)
+    looks = np.linalg.qr(rng.standard_normal((32, 32)))[0][: 2 * people].astype(np.float32)
+    linker = OnlineLinker(Gallery(32, device="cpu"), threshold=0.5, handoffs=handoffs)
+    store = TrackletStore()
+    steps = 20
+    for p in range(people):
+        y = 150.0 + 25 * p
+        for cam, x0, x1, look in (("left", 100.0, WIDTH - 5, looks[p]),
+                                  ("right", 5.0, 280.0, looks[people + p] if p in disguised else looks[p])):  # fmt: skip
+            for j in range(steps):
+                frame = 50 * p + j + (steps if cam == "right" else 0)
+                x = x0 + (x1 - x0) * j / (steps - 1)
+                emb = look + 0.02 * rng.standard_normal(32).astype(np.float32)
+                dets = sv.Detections(xyxy=_box(x, y)[None], confidence=np.array([0.9], np.float32),
+                                     tracker_id=np.array([p + 1]))  # fmt: skip
+                store.update(cam, frame, frame / fps, with_embeddings(dets, (emb / np.linalg.norm(emb))[None]))
+                linker.step(store, now=frame / fps)
+    return store, linker
+
+
+def test_online_a_person_crossing_the_seam_keeps_their_id_whatever_they_look_like() -> None:
+    store, linker = _walk_across(10, disguised=(8, 9))
+    ids = {(t.camera_id, t.track_id): t.global_id for t in linker.record.label(store.all())}
+    assert list(linker.adjacent.maps) == [("left", "right")]  # learned from the first eight crossings
+    for p in range(10):
+        assert ids[("left", p + 1)] == ids[("right", p + 1)] >= 0
+    assert len(set(ids.values())) == 10
+
+    plain_store, plain = _walk_across(10, disguised=(8, 9), handoffs=False)
+    plain_ids = {(t.camera_id, t.track_id): t.global_id for t in plain.record.label(plain_store.all())}
+    assert plain_ids[("left", 9)] != plain_ids[("right", 9)] and plain_ids[("left", 10)] != plain_ids[("right", 10)]

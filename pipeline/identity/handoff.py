@@ -145,7 +145,7 @@ def fit_handoff_maps(e: Ends) -> dict[tuple[str, str], np.ndarray]:
             maps[(a, b)] = m
             fits.append(f"{a}<->{b} {kept}/{len(src)}")
     if fits:
-        logger.info("hand-over maps (the identities' hand-overs that fit one map): %s", ", ".join(fits))
+        logger.debug("hand-over maps (the identities' hand-overs that fit one map): %s", ", ".join(fits))
     return maps
 
 
