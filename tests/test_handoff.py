@@ -146,8 +146,8 @@ def _walk_across(people: int, seed: int = 0, disguised: tuple[int, ...] = (), ha
     steps = 20
     for p in range(people):
         y = 150.0 + 25 * p
-        for cam, x0, x1, look in (("left", 100.0, WIDTH - 5, looks[p]),
-                                  ("right", 5.0, 280.0, looks[people + p] if p in disguised else looks[p])):  # fmt: skip
+        right_look = looks[people + p] if p in disguised else looks[p]
+        for cam, x0, x1, look in (("left", 100.0, WIDTH - 5, looks[p]), ("right", 5.0, 280.0, right_look)):
             for j in range(steps):
                 frame = 50 * p + j + (steps if cam == "right" else 0)
                 x = x0 + (x1 - x0) * j / (steps - 1)
