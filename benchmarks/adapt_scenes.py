@@ -66,6 +66,29 @@ issue 11's +5; campus4's candidate splits people again (10 ids in the next run, 
 re-embedding of the harvested crops alone ("before", the starting model) gives campus4 7 ids against the
 run's 5: tracklets too short for a crop (``outputs.crop_every``) get no embedding there.
 
+Re-run 2026-12-02 (session 13, ``python benchmarks/adapt_scenes.py --force``, all three scenes, harvesting
+runs redone at today's defaults: adjacent views in the linker, so PETS split's run now scores 0.831 offline)
+with must-links in the pseudo-labels (``OUT/links.csv``: the run's overlapping-view pairs, 52 on campus4 and 10
+on the samples, and hand-overs between adjacent views, 19 on PETS split) and the check's fourth part,
+continuity (``reid/trainer/model_check.py``):
+
+| scene | crops | tracklets | check start -> best (epoch) | promoted | multi-camera IDF1 | global ids | train min |
+|---|---|---|---|---|---|---|---|
+| samples | 242 | 21 | 0.983 -> 0.982 (1) | no | 0.968 / 0.968 -> 0.968 / 0.968 | 8 / 8 -> 8 / 8 | 1.5 |
+| pets_split | 965 | 73 | 0.712 -> 0.665 (2) | no | 0.831 / 0.831 -> 0.806 / 0.826 | 22 / 22 -> 24 / 23 | 1.6 |
+| campus4 | 2243 | 49 | 0.623 -> 0.756 (3) | no | - | 5 / 7 -> 10 / 10 | 4.1 |
+
+Nothing is promoted, so every deployment keeps its identities (samples 0.968, PETS split 0.831, campus4 5
+ids for its 5 people). Campus4, part by part (start -> kept epoch): separation 0.98 -> 1.00, cross-camera
+links 0.42 -> 0.64, consistency 0.61 -> 1.00, continuity 0.48 -> 0.38. The must-links made the labels cross
+the views (15 clusters from 49 tracklets instead of 25) and lifted the first three parts; the fourth shows
+the candidate splitting the stretches of one walk (its next run: 10 ids), and refuses it. An earlier run
+this session without the continuity part promoted that candidate (check 0.672 -> 0.881, no part worse):
+the part was added for it. PETS split's candidate merges people (consistency 0.86 -> 0.64); forced, it loses
+2.5 points like for like (0.831 -> 0.806) and 0.5 in the next run. Issue 11's PETS target (+5) is not met:
+the halves' identities now come mostly from the seam, not from appearance, and training on 19 hand-overs
+does not separate the look-alikes.
+
 None of the three small scenes is promoted at the defaults, so the deployment keeps its identities (samples
 0.948, PETS split 0.624, campus4 11 ids for 5 people). Forced (``--promote-anyway``): PETS split gains 2
 points like for like (0.585 -> 0.605) and none in the next run (0.624); campus4's candidate raised the

@@ -7,7 +7,7 @@ The closed loop in one command, label-free and safe by default:
    overlapping tracklets as cannot-links, camera-aware proxies; tracklets of overlapping views that the run saw
    standing on one spot at once (:func:`pipeline.identity.outputs.ground_links`), and people crossing the seam
    of two adjacent views (:func:`pipeline.identity.outputs.handoff_links`), written to ``OUT/links.csv``,
-   share a pseudo-label whatever their appearance (``--no-ground-links``: not); every epoch is scored by the label-free
+   share a pseudo-label whatever their appearance (``--no-links``: not); every epoch is scored by the label-free
    check on the run's own constraints (``reid.trainer.model_check``), the best epoch is kept, training stops early
    when the check stops improving; the training run lives in ``OUT/model/``;
 2. **decide**: the kept model is promoted only when its check beats the starting model's by more than
@@ -107,7 +107,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3.5e-4, help="Adam learning rate (default: 3.5e-4)")
     p.add_argument("--label-fraction", type=float, default=None,
                    help="pseudo-labels: threshold position, strangers to halves (default: the trainer's)")  # fmt: skip
-    p.add_argument("--ground-links", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--links", action=argparse.BooleanOptionalAction, default=True,
                    help="tracklets on one spot, or handed over, share a pseudo-label (default: on)")  # fmt: skip
     p.add_argument("--min-gain", type=float, default=0.0,
                    help="promote only when the check beats the start by more than this (default: 0)")  # fmt: skip
@@ -300,13 +300,13 @@ def adapt(args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
     weights, arch, config, embed = run_model(run_dir)
     _prepare(run_dir, out, args.force)
     t0 = time.perf_counter()
-    links = out / "links.csv" if args.ground_links else None
+    links = out / "links.csv" if args.links else None
     n_links = write_links(run_dir, links) if links is not None else 0
     if links is not None:
         log.info("%d tracklet pairs on one spot or handed over: one pseudo-label each (%s)", n_links, links)
     checks, kept = train_candidate(args, run_dir / "crops/manifest.csv", weights, arch, out / "model", links)
     best = checks["best"]
-    record: dict[str, Any] = {"run": str(run_dir), "out": str(out), "start_model": weights, "ground_links": n_links,
+    record: dict[str, Any] = {"run": str(run_dir), "out": str(out), "start_model": weights, "must_links": n_links,
                               "start_check": checks["start"], "best_check": best,
                               "best_epoch": checks["best_epoch"],
                               "train_s": round(time.perf_counter() - t0, 1)}  # fmt: skip

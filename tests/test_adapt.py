@@ -55,7 +55,7 @@ def test_adaptation_on_the_samples_does_not_lower_their_idf1(harvested_run: Path
     assert _idf1(out) >= _idf1(out / "before") - 1e-9  # like for like: the start model re-embedded the same way
     assert "pipeline.run --cameras" in record["next_run"]
     links = (out / "links.csv").read_text().splitlines()  # the overlapping views' pairs the trainer was given
-    assert links[0] == "tracklet_a,tracklet_b,evidence,common_frames" and len(links) - 1 == record["ground_links"]
+    assert links[0] == "tracklet_a,tracklet_b,evidence,common_frames" and len(links) - 1 == record["must_links"]
 
 
 def test_a_model_ruined_in_training_is_not_promoted(harvested_run: Path, tmp_path: Path) -> None:
