@@ -14,7 +14,7 @@ PACKAGES = ("pipeline", "reid", "detectors", "configs")
 
 SUBPACKAGES = {
     "pipeline.identity": {"stage", "tracklets", "gallery", "linker", "outputs", "relink", "record", "updates",
-                          "duplicates", "ground"},
+                          "duplicates", "ground", "handoff"},
     "pipeline.evaluation": {"evaluate", "metrics_mot", "metrics_hota", "mot_io"},
     "reid.trainer": {
         "config", "data", "model", "run", "check", "model_check", "memory", "losses", "pseudo_labels",
