@@ -99,14 +99,19 @@ def fit_ground_maps(
             except cv2.error as exc:  # degenerate matches (e.g. one person standing still): no map, no lost run
                 logger.info("cameras %s and %s: no ground map (%s)", a, b, str(exc).strip().splitlines()[-1])
                 continue
-            kept = 0 if inliers is None else int(inliers.sum())
-            if h is None or kept < max(MIN_MATCHES, MIN_INLIERS * len(i)):
+            if h is None or not consistent(inliers, MIN_MATCHES, MIN_INLIERS):
                 continue
             maps[(a, b)] = h
-            fits.append(f"{a}->{b} {kept}/{len(i)}")
+            fits.append(f"{a}->{b} {int(inliers.sum())}/{len(i)}")
     if fits:
         logger.info("ground maps (matched foot points that fit one homography): %s", ", ".join(fits))
     return maps
+
+
+def consistent(inliers: np.ndarray | None, minimum: int, share: float) -> bool:
+    """Whether a RANSAC fit's inlier mask (K, 1) keeps at least ``minimum`` matches and ``share`` of them."""
+    kept = 0 if inliers is None else int(np.count_nonzero(inliers))
+    return inliers is not None and kept >= max(minimum, share * len(inliers))
 
 
 def ground_pairs(

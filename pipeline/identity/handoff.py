@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.identity.ground import consistent
 from pipeline.identity.tracklets import Tracklet
 
 logger = logging.getLogger(__name__)
@@ -133,17 +134,14 @@ def fit_handoff_maps(e: Ends) -> dict[tuple[str, str], np.ndarray]:
             tolerance = max(RANSAC_HEIGHTS * float(np.median(hgt)), 1.0)
             m, inliers = cv2.estimateAffinePartial2D(src.astype(np.float32), dst.astype(np.float32),
                                                      method=cv2.RANSAC, ransacReprojThreshold=tolerance)  # fmt: skip
-            kept = 0 if inliers is None else int(inliers.sum())
-            if m is None or kept < max(MIN_HANDOVERS, MIN_INLIERS * len(src)):
+            if m is None or not consistent(inliers, MIN_HANDOVERS, MIN_INLIERS):
                 continue
             on = inliers.ravel().astype(bool)
-            scale = float(np.hypot(m[0, 0], m[1, 0]))
-            if min(_spread(src[on]), _spread(dst[on])) < MIN_SPREAD_HEIGHTS * float(np.median(hgt)) or not (
-                SCALES[0] <= scale <= SCALES[1]
-            ):  # every match on one spot (a door, or boxes that carry no place): no seam to map
-                continue
+            spread = min(_spread(src[on]), _spread(dst[on])) / float(np.median(hgt))
+            if spread < MIN_SPREAD_HEIGHTS or not SCALES[0] <= float(np.hypot(m[0, 0], m[1, 0])) <= SCALES[1]:
+                continue  # every match on one spot (a door, or boxes that carry no place): no seam to map
             maps[(a, b)] = m
-            fits.append(f"{a}<->{b} {kept}/{len(src)}")
+            fits.append(f"{a}<->{b} {int(on.sum())}/{len(src)}")
     if fits:
         logger.debug("hand-over maps (the identities' hand-overs that fit one map): %s", ", ".join(fits))
     return maps
