@@ -159,6 +159,13 @@ same command, deterministic): every offline figure is unchanged (whole tracklets
 the streamed online linker moves by at most 0.2 (MSMT17 all online 66.9, live 61.2, B online 70.8 (+1.0 gap),
 live 64.8 (+0.8); Market-supervised unchanged but B live 87.9; classical all online 55.9, B online 61.5
 (+0.8), live 55.8 (+0.9), B offline 62.0 (-4.7)).
+
+Re-run 2026-12-02 (session 13) with adjacent views (``linking.handoffs``) and the continuity check on by
+default (``python benchmarks/market_tracklets.py --auto --threads 2 --models osnet_x0_25_msmt17
+osnet_x0_25_market1501``, 15 min on the 2-core CPU, deterministic): every figure equals the session-11 re-run
+above (MSMT17 all: online 66.9, live 61.2, offline 66.6, re-ranked 69.6; B 70.8 / 64.8 / 72.7 / 75.1;
+Market-supervised all 86.7 / 84.4 / 89.3 / 93.1, B 89.9 / 87.9 / 94.0 / 95.4). These tracklets' boxes carry no
+place (every crop is one 64x128 box), so no seam is fitted and nothing changes, as intended.
 """
 
 from __future__ import annotations
