@@ -87,12 +87,25 @@ def tracklet_ends(tracklets: Sequence[Tracklet], mapping: Mapping[int, int] | No
     )
 
 
+def _within(times: np.ndarray, pool: np.ndarray, around: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) pairs: ``pool[j]``'s time ``times[pool[j]]`` within ``width`` of ``around[i]`` (a sorted-time join:
+    the pairs, not every pair of the two sets)."""
+    order = pool[np.argsort(times[pool], kind="stable")]
+    lo = np.searchsorted(times[order], around - width, side="left")
+    hi = np.searchsorted(times[order], around + width, side="right")
+    count = hi - lo
+    i = np.repeat(np.arange(len(around)), count)
+    offsets = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    return i, order[np.repeat(lo, count) + offsets]
+
+
 def _candidates(e: Ends, a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) index pairs: x of camera ``a`` may hand over to y of camera ``b`` (y starts within
     :data:`MAX_GAP_S` of x's end, not before x starts, and carries on after x ends)."""
     xs, ys = np.flatnonzero(e.cameras == a), np.flatnonzero(e.cameras == b)
-    x, y = np.repeat(xs, len(ys)), np.tile(ys, len(xs))
-    ok = (np.abs(e.t0[y] - e.t1[x]) <= MAX_GAP_S) & (e.t0[y] >= e.t0[x]) & (e.t1[y] >= e.t1[x])
+    i, y = _within(e.t0, ys, e.t1[xs], MAX_GAP_S)
+    x = xs[i]
+    ok = (e.t0[y] >= e.t0[x]) & (e.t1[y] >= e.t1[x])
     return x[ok], y[ok]
 
 
@@ -177,13 +190,22 @@ def _stays(e: Ends, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     :data:`MAX_GAP_S` of x's end, within :data:`STAY_HEIGHTS` of it (the tracker lost the person there and
     found them again on the same side), or a track of y's view ends within :data:`MAX_GAP_S` of y's start
     within :data:`STAY_HEIGHTS` of it (y carries on that track)."""
-    same = e.cameras[:, None] == e.cameras[None, :]
-    np.fill_diagonal(same, False)
-    resumes = same[x] & (np.abs(e.t0[None, :] - e.t1[x, None]) <= MAX_GAP_S) & (e.t1[None, :] >= e.t1[x, None])
-    resumes &= np.linalg.norm(e.start[None, :, :] - e.end[x, None, :], axis=2) <= STAY_HEIGHTS * e.h1[x, None]
-    feeds = same[y] & (np.abs(e.t1[None, :] - e.t0[y, None]) <= MAX_GAP_S) & (e.t0[None, :] <= e.t0[y, None])
-    feeds &= np.linalg.norm(e.end[None, :, :] - e.start[y, None, :], axis=2) <= STAY_HEIGHTS * e.h0[y, None]
-    return resumes.any(axis=1) | feeds.any(axis=1)
+    out = np.zeros(len(x), bool)
+    for cam in np.unique(e.cameras[np.concatenate([x, y])]):
+        pool = np.flatnonzero(e.cameras == cam)
+        mine = np.flatnonzero(e.cameras[x] == cam)  # x's view: a track that resumes where x ended
+        i, z = _within(e.t0, pool, e.t1[x[mine]], MAX_GAP_S)
+        xi = x[mine][i]
+        hit = (z != xi) & (e.t1[z] >= e.t1[xi])
+        hit &= np.linalg.norm(e.start[z] - e.end[xi], axis=1) <= STAY_HEIGHTS * e.h1[xi]
+        out[mine[np.unique(i[hit])]] = True
+        mine = np.flatnonzero(e.cameras[y] == cam)  # y's view: a track that ended where y starts
+        i, w = _within(e.t1, pool, e.t0[y[mine]], MAX_GAP_S)
+        yi = y[mine][i]
+        hit = (w != yi) & (e.t0[w] <= e.t0[yi])
+        hit &= np.linalg.norm(e.end[w] - e.start[yi], axis=1) <= STAY_HEIGHTS * e.h0[yi]
+        out[mine[np.unique(i[hit])]] = True
+    return out
 
 
 @dataclass(frozen=True)

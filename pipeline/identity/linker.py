@@ -253,7 +253,7 @@ class OnlineLinker:
 
     def _fit_handoffs(self, store: TrackletStore) -> None:
         before = self.adjacent
-        ts = store.mature(1)
+        ts = store.mature(1)[-MAX_CALIBRATION_TRACKLETS:]  # the latest, as the threshold's refit
         self.adjacent = find_handoffs(ts, {t.tracklet_id: self.record.global_id(t.tracklet_id) or -1 for t in ts})
         if set(self.adjacent.maps) != set(before.maps):
             logger.info("linking: adjacent views %s", sorted(self.adjacent.maps) or "none")
