@@ -91,8 +91,12 @@ At 256 and 384 px the views overlap so much that the crossings happen inside the
 ground maps already act; no seam fits there (or too few crossings for the offline pass). The must-links
 alone (without the one-camera window) lifted offline only to 0.596; with 3 wrong must-links (before the
 "another explanation" rule) offline fell to 0.542: a wrong must-link joins two people for good. Online stays
-below offline: early decisions on look-alikes within the 5-s window (a person leaving the right half and a
-look-alike entering 2.6 s later) are never revisited by the seam.
+below offline mostly because the seam is learned only once the identities hold 6 hand-overs: given the
+finished run's map from the first frame (a diagnostic, not a method: the map came from the same run) the
+online linker reaches 0.796. Deciding again, when the map appears, every crossing that went to another
+identity and every tracklet whose identity then held only far look-alikes moved 1 tracklet and changed
+nothing (0.746), so it was not kept. The rest are look-alikes within the 5-s window (a person leaving the
+right half and a look-alike entering 2.6 s later), as in the single view.
 
 History of this figure on the same code path: 0.606 / 0.624 with every 3rd crop of every track embedded;
 0.550 / 0.562 once ``embed.slow_after: 10`` became the default (half the crops, for ReID speed, issue 13;
