@@ -49,6 +49,10 @@ two cores and PyAV's decoding does not run as freely beside them as OpenCV's), s
 reader of the sources, :class:`pipeline.sources.CameraReader`). The idle-host row above was measured with
 the YUV path; the two paths take the same wall time. The target (<= 15 %) is not met on this host.
 
+2026-12-02 (session 13, ``--repeats 7``, machine idle, loop 222-234 fps; no change to the drawing since
+session 12): videos 0.44-0.49 s, fps incl. videos 8.9 % (yaml) / 13.7 % (mcpa) lower, wall +6.4 / +9.5 %,
+IDF1 0.962, stderr 1215 / 1290 bytes (the settling lines of session 12), 0 CR, 0 faiss lines.
+
 How the drawing got cheaper, each step measured on this benchmark (median videos s, then drop):
 - in-loop mp4v writer (before the videos were drawn at the end): 39 %;
 - drawn at the end, a reader thread per camera: 0.85 s, 19.4 %;
