@@ -399,9 +399,11 @@ class OnlineLinker:
 
     def _handed_over(self, store: TrackletStore, t: Tracklet) -> int | None:
         """The identity of the tracklet that handed ``t`` over from an adjacent view, or None."""
-        if not self.adjacent.maps or t.camera_id not in self.adjacent.groups():
+        groups = self.adjacent.groups()
+        if t.camera_id not in groups:
             return None
-        around = store.active_since(t.first_timestamp - 2 * HANDOFF_GAP_S)
+        views = [c for c, g in groups.items() if g == groups[t.camera_id]]
+        around = store.active_since(t.first_timestamp - 2 * HANDOFF_GAP_S, views)
         source = handed_over_from(self.adjacent, t, around)
         return None if source is None else self.record.global_id(source)
 

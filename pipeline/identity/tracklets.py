@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -559,9 +559,13 @@ class TrackletStore:
             last_box=self._last_box[row].copy(),
         )
 
-    def active_since(self, timestamp: float) -> list[Tracklet]:
-        """Snapshots of the tracklets last seen at or after ``timestamp`` (seconds)."""
-        return self._snapshots(self._last_ts[: self._n] >= timestamp)
+    def active_since(self, timestamp: float, cameras: Iterable[str] | None = None) -> list[Tracklet]:
+        """Snapshots of the tracklets (of ``cameras``, default all) last seen at or after ``timestamp`` (s)."""
+        mask = self._last_ts[: self._n] >= timestamp
+        if cameras is not None:
+            codes = [self._cam_index[c] for c in cameras if c in self._cam_index]
+            mask &= np.isin(self._cam[: self._n], codes)
+        return self._snapshots(mask)
 
     def _snapshots(self, mask: np.ndarray) -> list[Tracklet]:
         return [self._snapshot(int(r)) for r in np.flatnonzero(mask)]
