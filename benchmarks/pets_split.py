@@ -98,8 +98,8 @@ identity and every tracklet whose identity then held only far look-alikes moved 
 nothing (0.746), so it was not kept. The rest are look-alikes within the 5-s window (a person leaving the
 right half and a look-alike entering 2.6 s later), as in the single view. The online figure is fragile in
 when the seam is learned: with ``handoff.MIN_HANDOVERS`` at 3, 4 and 6 (the default, chosen before this
-scene was scored and not changed after) online scores 0.783, 0.712 and 0.746, offline 0.831 each time; read the online row as
-0.71-0.78.
+scene was scored and not changed after) online scores 0.783, 0.712 and 0.746, offline 0.831 each time;
+read the online row as 0.71-0.78.
 
 History of this figure on the same code path: 0.606 / 0.624 with every 3rd crop of every track embedded;
 0.550 / 0.562 once ``embed.slow_after: 10`` became the default (half the crops, for ReID speed, issue 13;
