@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+MUST_LINK_DIST = -100.0  # a must-linked pair's distance: merged first, and their clusters after, however large
+
 
 def constrained_agglomerative(
-    dist: np.ndarray, forbidden: np.ndarray, max_dist: float, linkage: str, ignored: np.ndarray | None = None
-) -> np.ndarray:
+    dist: np.ndarray, forbidden: np.ndarray, max_dist: float, linkage: str, ignored: np.ndarray | None = None,
+    must_link: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
     """(N,) int cluster labels of agglomerative clustering with cannot-link constraints.
 
     ``dist`` (N, N) symmetric distances; ``forbidden`` (N, N) bool pairs that may never share a cluster.
@@ -15,11 +18,18 @@ def constrained_agglomerative(
     each cluster's nearest allowed neighbour, so a merge costs O(N) plus a row rescan for the clusters
     whose neighbour was one of the merged two. ``ignored`` (N, N) bool: pairs whose distance is no
     evidence (average linkage averages over the other pairs; two clusters with no counted pair never
-    merge; with single or complete linkage they are forbidden).
+    merge; with single or complete linkage they are forbidden). ``must_link`` (L, 2) index pairs that are
+    one whatever their distance (evidence other than appearance): their distance becomes
+    :data:`MUST_LINK_DIST`, so they merge first and pull their clusters together (with average linkage);
+    a forbidden pair stays forbidden.
     """
     n = len(dist)
     d = np.array(dist, dtype=np.float64)
     ban = np.array(forbidden, dtype=bool) | np.eye(n, dtype=bool)
+    if must_link is not None and len(must_link):
+        i, j = np.asarray(must_link, np.int64).reshape(-1, 2).T
+        keep = ~ban[i, j]
+        d[i[keep], j[keep]] = d[j[keep], i[keep]] = MUST_LINK_DIST
     total = count = None
     if ignored is not None and np.any(ignored):
         if linkage != "average":

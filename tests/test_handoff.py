@@ -50,7 +50,7 @@ def test_the_seam_is_learned_from_the_identities_and_crossings_are_found() -> No
     m = found.maps[("left", "right")]
     assert np.allclose(m @ np.array([WIDTH - 5, 300.0, 1.0]), [5.0, 300.0], atol=6.0)  # left's edge -> right's
     assert sorted(found.pairs) == [(2 * i, 2 * i + 1) for i in range(12)]
-    assert found.groups() == {"left": "left", "right": "left"}
+    assert found.groups == {"left": "left", "right": "left"}
 
 
 def test_identities_that_hand_over_nowhere_in_particular_give_no_map() -> None:
@@ -60,7 +60,7 @@ def test_identities_that_hand_over_nowhere_in_particular_give_no_map() -> None:
     for t in people[1::2]:
         t.first_box = _box(float(rng.uniform(0, WIDTH)), float(rng.uniform(150, 500)))
     found = find_handoffs(people)
-    assert found.maps == {} and found.pairs == [] and found.groups() == {}
+    assert found.maps == {} and found.pairs == [] and found.groups == {}
 
 
 def test_without_identities_there_is_nothing_to_learn_from() -> None:

@@ -363,3 +363,17 @@ def test_one_noisy_person_is_never_cut() -> None:
     schedule = [("a", 1, 0, 300, PEOPLE[0]), ("a", 2, 0, 300, PEOPLE[1]), ("b", 1, 320, 400, PEOPLE[0])]
     run = simulate(new_linker(), schedule, noise=0.15)
     assert run.store.splits == 0 and len(run.tracklets()) == 3
+
+
+def test_constrained_agglomerative_must_links_merge_whatever_their_distance() -> None:
+    # four points: 0-1 close, 2 and 3 far from everything; a must-link joins 2 with 0 (first, so 1 then
+    # stays out: on average it is far from the pair), and one on a forbidden pair (1-3) is ignored
+    pts = np.array([[0.0], [0.1], [5.0], [9.0]])
+    dist = np.abs(pts - pts.T)
+    forbidden = np.zeros((4, 4), bool)
+    forbidden[1, 3] = forbidden[3, 1] = True
+    plain = constrained_agglomerative(dist, forbidden, 0.5, "average")
+    linked = constrained_agglomerative(dist, forbidden, 0.5, "average", must_link=np.array([[2, 0], [1, 3]]))
+    assert len(set(plain.tolist())) == 3
+    assert plain[0] == plain[1]
+    assert linked[0] == linked[2] and len({linked[0], linked[1], linked[3]}) == 3

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -215,17 +216,21 @@ class Handoffs:
     maps: dict[tuple[str, str], np.ndarray]
     pairs: list[tuple[int, int]]
 
+    @cached_property
     def groups(self) -> dict[str, str]:
         """{camera: its group's first camera} for the cameras joined by maps (chains of adjacent views that
         together see one stretch of ground); cameras without a map are not listed."""
-        group: dict[str, str] = {}
-        for a, b in sorted(self.maps):
-            ga, gb = group.get(a, a), group.get(b, b)
-            keep, drop = min(ga, gb), max(ga, gb)
-            for cam in [c for c, g in group.items() if g == drop] + [a, b]:
-                if group.get(cam, cam) in (drop, keep):
-                    group[cam] = keep
-        return group
+        parent: dict[str, str] = {}
+
+        def root(cam: str) -> str:
+            while parent.setdefault(cam, cam) != cam:
+                cam = parent[cam]
+            return cam
+
+        for a, b in self.maps:
+            ra, rb = root(a), root(b)
+            parent[max(ra, rb)] = min(ra, rb)
+        return {cam: root(cam) for cam in list(parent)}
 
 
 NO_HANDOFFS = Handoffs({}, [])

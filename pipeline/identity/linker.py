@@ -95,9 +95,7 @@ logger = logging.getLogger(__name__)
 Transit = Mapping[tuple[str, str], tuple[float, float]]
 Threshold = float | str  # a cosine similarity, or "auto" (calibrated)
 MAX_CALIBRATION_TRACKLETS = 1500  # the latest tracklets an online refit reads
-GROUP_FAR = True
 HANDOFF_BONUS = 1.0  # similarity added to the identity that handed a new tracklet over: it wins
-MUST_LINK_DIST = -100.0  # a must-linked pair's distance: merged first, and their clusters after
 RERANK_JACCARD = 0.79  # "auto" with re-ranking: the neighbourhood distance a pair at the cosine threshold may have
 
 
@@ -399,7 +397,7 @@ class OnlineLinker:
 
     def _handed_over(self, store: TrackletStore, t: Tracklet) -> int | None:
         """The identity of the tracklet that handed ``t`` over from an adjacent view, or None."""
-        groups = self.adjacent.groups()
+        groups = self.adjacent.groups
         if t.camera_id not in groups:
             return None
         views = [c for c, g in groups.items() if g == groups[t.camera_id]]
@@ -416,7 +414,7 @@ class OnlineLinker:
         # one camera's fragments far apart in time are no evidence (module docstring)
         far = (
             set(np.asarray(flat)[store.same_camera_far(t.tracklet_id, flat, self.restitch_window_s,
-                                                       self.adjacent.groups())].tolist())  # fmt: skip
+                                                       self.adjacent.groups)].tolist())  # fmt: skip
             if flat
             else set()
         )
@@ -723,10 +721,9 @@ def offline_relink(
             report["handoffs"] = int(allowed.sum())
         if found.maps:
             logger.info("offline linking: %d hand-overs between adjacent views are must-links", int(allowed.sum()))
-            dist = dist.copy()
-            dist[i[allowed], j[allowed]] = dist[j[allowed], i[allowed]] = MUST_LINK_DIST
-            ignored = same_camera_far(with_mean, restitch_window_s, found.groups()) if GROUP_FAR else ignored
-            labels = constrained_agglomerative(dist, forbidden, 1.0 - threshold, linkage, ignored)
+            ignored = same_camera_far(with_mean, restitch_window_s, found.groups)
+            labels = constrained_agglomerative(dist, forbidden, 1.0 - threshold, linkage, ignored,
+                                               np.column_stack([i[allowed], j[allowed]]))  # fmt: skip
     order = np.argsort([t.tracklet_id for t in with_mean], kind="stable")
     _, first_seen = np.unique(labels[order], return_index=True)
     renumber = np.empty(labels.max() + 1, np.int64)

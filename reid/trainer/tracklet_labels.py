@@ -20,7 +20,7 @@ Here the units are tracklets (must-link), described by what the linker uses (:mo
 Must-links beyond the tracklet (``links``): pairs of tracklets that evidence other than appearance shows to
 be one person (the run's overlapping views, where two cameras see one person on one spot at once:
 :mod:`pipeline.identity.ground`, passed by ``pipeline.adapt``) are merged before any appearance evidence
-(their distance is set to :data:`MUST_LINK_DIST`, below any similarity), unless a cannot-link forbids it.
+(:func:`reid.agglomerative.constrained_agglomerative`'s ``must_link``), unless a cannot-link forbids it.
 These are exactly the cross-camera positives appearance misses (a person's front in one view and back in the
 other), which the model must learn to bring together; without them the labels keep the views apart and
 training teaches the model that one person seen by two cameras is two people.
@@ -43,7 +43,6 @@ from reid.handover import fit_handover
 from reid.trainer.pseudo_labels import canonical_labels, crop_units
 
 CAMERA_PRIOR = 10.0  # pseudo-tracklets shrinking a camera's mean towards zero, as the linker does
-MUST_LINK_DIST = -100.0  # a must-linked pair's distance: merged first, and its clusters after, however large
 
 
 @dataclass(frozen=True)
@@ -200,9 +199,8 @@ def cluster_tracklets(
         span = calibration.m_pos - calibration.m_neg
         timing = fit_handover(sims, cams, times[0], times[1], calibration.threshold, span)
         dist = dist - timing.bonus_matrix(cams, times[0], times[1])
-    if linked is not None and len(linked):
-        dist[linked[:, 0], linked[:, 1]] = dist[linked[:, 1], linked[:, 0]] = MUST_LINK_DIST
-    labels = constrained_agglomerative(dist, ts.cannot_link(), 1.0 - calibration.threshold, "average")
+    labels = constrained_agglomerative(dist, ts.cannot_link(), 1.0 - calibration.threshold, "average",
+                                       must_link=linked)  # fmt: skip
     return labels.astype(np.int64), calibration
 
 
