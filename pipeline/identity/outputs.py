@@ -380,12 +380,18 @@ def _join_on_ground(
 ) -> dict[int, int]:
     """``mapping`` with the identities of tracklets that stand on one spot in two overlapping views joined
     (:mod:`pipeline.identity.ground`; the views' ground maps are fitted on ``mapping``'s own identities)."""
-    tids, frames, boxes = values[:, 9].astype(np.int64), values[:, 0], values[:, 4:8]
-    maps = fit_ground_maps(cams, frames, row_global_ids(tids, mapping), boxes)
-    if not maps:
-        return mapping
-    near, apart = ground_pairs(cams, frames, tids, boxes, maps)
-    return merge_colocated(mapping, near, tracklets, apart)
+    tids = values[:, 9].astype(np.int64)
+    near, apart = _on_ground(cams, values[:, 0], tids, values[:, 4:8], row_global_ids(tids, mapping))
+    return merge_colocated(mapping, near, tracklets, apart) if near or apart else mapping
+
+
+def _on_ground(
+    cams: np.ndarray, frames: np.ndarray, tids: np.ndarray, boxes: np.ndarray, gids: np.ndarray
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    """:func:`~pipeline.identity.ground.ground_pairs` (near, apart) of track rows under ground maps fitted on
+    their global ids ``gids``; both empty where no two views share ground."""
+    maps = fit_ground_maps(cams, frames, gids, boxes)
+    return ground_pairs(cams, frames, tids, boxes, maps) if maps else ([], [])
 
 
 def ground_links(out_dir: Path) -> list[tuple[int, int, int]]:
@@ -393,11 +399,9 @@ def ground_links(out_dir: Path) -> list[tuple[int, int, int]]:
     spot in a finished run (``out_dir/tracks.csv``, final ids: the ground maps are fitted on them), most
     common frames first; empty where no two views share ground (:mod:`pipeline.identity.ground`)."""
     cams, values = read_tracks(Path(out_dir) / "tracks.csv")
-    tids, frames, boxes = values[:, 9].astype(np.int64), values[:, 0], values[:, 4:8]
-    tracked = tids >= 0
-    cams, tids, frames, boxes, gids = cams[tracked], tids[tracked], frames[tracked], boxes[tracked], values[tracked, 3]
-    maps = fit_ground_maps(cams, frames, gids.astype(np.int64), boxes)
-    return ground_pairs(cams, frames, tids, boxes, maps)[0] if maps else []
+    rows = values[:, 9] >= 0
+    v = values[rows]
+    return _on_ground(cams[rows], v[:, 0], v[:, 9].astype(np.int64), v[:, 4:8], v[:, 3].astype(np.int64))[0]
 
 
 def handoff_links(out_dir: Path) -> list[tuple[int, int]]:

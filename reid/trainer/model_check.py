@@ -25,8 +25,8 @@ other's best match. The check scores a model on those:
   such track: mostly the tracker losing a person for a moment (an occlusion, a turn), so mostly one person
   before and after. A model that learned to tell apart the stretches of one person's walk (trained on labels
   that kept them in separate clusters) loses these while every other part rises: on EPFL campus4 a candidate
-  trained with the overlapping views' must-links scored better on the other three parts, linked 27 % of the
-  continuations instead of 41 %, and its next run split the 5 people into 10 identities.
+  trained with the overlapping views' must-links scored better on the other three parts, linked 33 % of the
+  continuations instead of 48 %, and its next run split the 5 people into 10 identities.
 - ``score``: the mean of the parts (without ``cross_camera`` when the crops come from one camera, without
   ``continuity`` when fewer than :data:`MIN_CONTINUATIONS` are found or the boxes carry no place).
 
