@@ -127,10 +127,13 @@ def test_hand_overs_all_on_one_spot_give_no_map() -> None:
     assert find_handoffs(people).maps == {}
 
 
-def _walk_across(people: int, seed: int = 0, disguised: tuple[int, ...] = (), handoffs: bool = True):
+def _walk_across(people: int, seed: int = 0, disguised: tuple[int, ...] = (), handoffs: bool = True,
+                 posing: dict[int, int] | None = None, elsewhere: tuple[int, ...] = ()):  # fmt: skip
     """Online: ``people`` walk from left into right one after the other, 2 s in each view; everyone's two
-    views look alike except the ``disguised`` ones (their right view looks like a stranger). Returns the
-    store and linker after feeding every frame."""
+    views look alike except the ``disguised`` ones (their right view looks like a stranger) and the ``posing``
+    ones ({p: q}: p's right view looks like person q); the ``elsewhere`` ones enter right in its middle, not at
+    the seam. Returns the store and linker after feeding every
+    frame."""
     import supervision as sv
 
     from pipeline.identity.gallery import Gallery
@@ -146,8 +149,9 @@ def _walk_across(people: int, seed: int = 0, disguised: tuple[int, ...] = (), ha
     steps = 20
     for p in range(people):
         y = 150.0 + 25 * p
-        right_look = looks[people + p] if p in disguised else looks[p]
-        for cam, x0, x1, look in (("left", 100.0, WIDTH - 5, looks[p]), ("right", 5.0, 280.0, right_look)):
+        right_look = looks[people + p] if p in disguised else looks[(posing or {}).get(p, p)]
+        entry = 200.0 if p in elsewhere else 5.0
+        for cam, x0, x1, look in (("left", 100.0, WIDTH - 5, looks[p]), ("right", entry, 280.0, right_look)):
             for j in range(steps):
                 frame = 50 * p + j + (steps if cam == "right" else 0)
                 x = x0 + (x1 - x0) * j / (steps - 1)
@@ -170,3 +174,67 @@ def test_online_a_person_crossing_the_seam_keeps_their_id_whatever_they_look_lik
     plain_store, plain = _walk_across(10, disguised=(8, 9), handoffs=False)
     plain_ids = {(t.camera_id, t.track_id): t.global_id for t in plain.record.label(plain_store.all())}
     assert plain_ids[("left", 9)] != plain_ids[("right", 9)] and plain_ids[("left", 10)] != plain_ids[("right", 10)]
+
+
+def test_online_joins_made_before_the_seam_was_known_are_decided_again_with_it() -> None:
+    """Person 3's right view looks like person 0. Before the seam is learned, the two views are separate
+    cameras and person 3's right tracklet joins person 0 by appearance (13 s after person 0 left the right
+    view). Once the seam is learned, the two views are one stretch of ground that person 0 left 13 s earlier
+    (no evidence), and person 3 crossed the seam (a hand-over): the tracklet moves to person 3."""
+    store, linker = _walk_across(10, posing={3: 0})
+    ids = {(t.camera_id, t.track_id): t.global_id for t in linker.record.label(store.all())}
+    assert list(linker.adjacent.maps) == [("left", "right")]
+    assert all(ids[("left", p + 1)] == ids[("right", p + 1)] >= 0 for p in range(10))
+    assert len(set(ids.values())) == 10
+
+    plain_store, plain = _walk_across(10, posing={3: 0}, handoffs=False)
+    plain_ids = {(t.camera_id, t.track_id): t.global_id for t in plain.record.label(plain_store.all())}
+    assert plain_ids[("right", 4)] == plain_ids[("left", 1)] != plain_ids[("left", 4)]
+
+
+def test_online_an_identity_seen_twice_far_apart_in_one_stretch_of_ground_is_split_once_the_seam_is_known() -> None:
+    """Person 3 looks like person 0 in the right view and steps into it away from the seam (no hand-over).
+    Taken for separate cameras, the views join person 3's right tracklet to person 0 by appearance; once the
+    seam shows they are one stretch of ground, person 0 left it 13 s before: no evidence, the tracklet leaves."""
+    store, linker = _walk_across(10, posing={3: 0}, elsewhere=(3,))
+    ids = {(t.camera_id, t.track_id): t.global_id for t in linker.record.label(store.all())}
+    assert list(linker.adjacent.maps) == [("left", "right")]
+    assert ids[("right", 4)] >= 0 and ids[("right", 4)] != ids[("left", 1)]
+    assert ids[("left", 1)] == ids[("right", 1)]
+
+    plain_store, plain = _walk_across(10, posing={3: 0}, elsewhere=(3,), handoffs=False)
+    plain_ids = {(t.camera_id, t.track_id): t.global_id for t in plain.record.label(plain_store.all())}
+    assert plain_ids[("right", 4)] == plain_ids[("left", 1)]
+
+
+def test_adjacent_views_see_one_person_at_once_only_while_crossing() -> None:
+    import supervision as sv
+
+    from pipeline.identity.tracklets import TrackletStore
+
+    store = TrackletStore()
+    spans = {("left", 1): (0, 20), ("right", 1): (19, 30), ("right", 2): (5, 15), ("left", 3): (5, 15)}
+    for t in range(31):  # 1 frame a second
+        for cam in ("left", "right"):
+            ids = [tr for (c, tr), (t0, t1) in spans.items() if c == cam and t0 <= t <= t1]
+            if ids:
+                boxes = np.stack([_box(50.0 * tr, 300.0) for tr in ids])
+                store.update(cam, t, float(t), sv.Detections(xyxy=boxes, tracker_id=np.array(ids)))
+    tid = {(t.camera_id, t.track_id): t.tracklet_id for t in store.all()}
+    others = [tid[("right", 1)], tid[("right", 2)], tid[("left", 3)]]
+    apart = {("left", "right"), ("right", "left")}
+    # 1 s beside it: a crossing; 10 s: someone else; its own camera: the usual cannot-link's business
+    assert store.together(tid[("left", 1)], others, apart).tolist() == [False, True, False]
+    assert not store.together(tid[("left", 1)], others, set()).any()  # views not known to meet at a seam
+
+
+def test_views_that_share_a_band_are_told_from_views_that_meet_at_a_seam() -> None:
+    people = _crossings(12)
+    assert find_handoffs(people).apart == {("left", "right"), ("right", "left")}
+    # the same crossings, but everyone appears in the next view a second before leaving this one: a band
+    # of ground both views see, where one person is in both at once for a while
+    for t in people[1::2]:
+        t.first_timestamp -= 1.2
+    found = find_handoffs(people)
+    assert list(found.maps) == [("left", "right")] and found.shared == {("left", "right")}
+    assert found.apart == frozenset()

@@ -18,6 +18,14 @@ their crops look like (cut in half by the edge of the view, seen from behind on 
 takes these pairs as must-links (:func:`pipeline.identity.linker.offline_relink`), and the trainer's
 pseudo-labels too (``pipeline.adapt``).
 
+Online, the seam is learned while the run goes on, and the linker then decides again what it decided while
+the views were separate cameras (:meth:`pipeline.identity.linker.OnlineLinker._revisit_adjacent`). Views that
+meet at a seam and share no ground (:attr:`Handoffs.apart`) see one person at once only while crossing:
+two tracklets there active together for longer than
+:data:`pipeline.identity.tracklets.TOGETHER_S` are two people. Views whose identities' hand-overs typically
+start in the next view more than :data:`SHARED_S` before they end share a band of ground
+(:attr:`Handoffs.shared`) and are exempt.
+
 Assumptions: people keep walking across the seam (one who stands at the edge for longer than
 :data:`MAX_GAP_S` is no hand-over); the identities the maps are fitted on are mostly right where people
 cross (RANSAC tolerates the rest).
@@ -45,6 +53,7 @@ NEAR_HEIGHTS = 0.3  # the mapped end within this many box heights of the other's
 MIN_SPREAD_HEIGHTS = 0.25  # the matched points on each side must spread along the seam at least this far
 SCALES = (0.25, 4.0)  # a map's scale outside these is no seam (a degenerate fit)
 STAY_HEIGHTS = 1.0  # a track of the same view this near the end (or the start) makes a hand-over ambiguous
+SHARED_S = 0.5  # hand-overs that typically start in the next view this long before leaving: views share a band
 
 
 @dataclass(frozen=True)
@@ -110,19 +119,21 @@ def _candidates(e: Ends, a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
     return x[ok], y[ok]
 
 
-def _identity_handovers(e: Ends, a: str, b: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points of camera ``a``, their matches in camera ``b`` and b's box heights there, of the hand-overs
-    within one identity, both ways (a -> b: a's exit -> b's entry; b -> a: a's entry -> b's exit)."""
-    src, dst, hgt = [np.zeros((0, 2))], [np.zeros((0, 2))], [np.zeros(0)]
+def _identity_handovers(e: Ends, a: str, b: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Points of camera ``a``, their matches in camera ``b``, b's box heights there and the gaps (s, entry's
+    start minus exit's end), of the hand-overs within one identity, both ways (a -> b: a's exit -> b's
+    entry; b -> a: a's entry -> b's exit)."""
+    src, dst, hgt, gap = [np.zeros((0, 2))], [np.zeros((0, 2))], [np.zeros(0)], [np.zeros(0)]
     for p, q in ((a, b), (b, a)):
         x, y = _candidates(e, p, q)
         same = (e.gids[x] == e.gids[y]) & (e.gids[x] >= 0)
         x, y = x[same], y[same]
+        gap.append(e.t0[y] - e.t1[x])
         if p == a:
             src.append(e.end[x]), dst.append(e.start[y]), hgt.append(e.h0[y])
         else:
             src.append(e.start[y]), dst.append(e.end[x]), hgt.append(e.h1[x])
-    return np.concatenate(src), np.concatenate(dst), np.concatenate(hgt)
+    return np.concatenate(src), np.concatenate(dst), np.concatenate(hgt), np.concatenate(gap)
 
 
 def _spread(points: np.ndarray) -> float:
@@ -132,17 +143,19 @@ def _spread(points: np.ndarray) -> float:
     return float(np.sqrt(np.linalg.eigvalsh(np.cov(points.T))[-1]))
 
 
-def fit_handoff_maps(e: Ends) -> dict[tuple[str, str], np.ndarray]:
+def fit_handoff_maps(e: Ends) -> tuple[dict[tuple[str, str], np.ndarray], frozenset[tuple[str, str]]]:
     """{(a, b): 2x3 similarity transform from camera a's side of the seam to camera b's} (a < b) for every
     camera pair whose identities hold :data:`MIN_HANDOVERS` hand-overs, :data:`MIN_INLIERS` of them on one map,
-    spread along the seam (:data:`MIN_SPREAD_HEIGHTS`) with a plausible scale (:data:`SCALES`)."""
+    spread along the seam (:data:`MIN_SPREAD_HEIGHTS`) with a plausible scale (:data:`SCALES`); and the pairs
+    among them whose views share a band of ground: their identities' hand-overs typically start in the next
+    view more than :data:`SHARED_S` before they end in this one (median gap)."""
     import cv2
 
-    maps, fits = {}, []
+    maps, fits, shared = {}, [], set()
     names = sorted(set(e.cameras.tolist()))
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            src, dst, hgt = _identity_handovers(e, a, b)
+            src, dst, hgt, gap = _identity_handovers(e, a, b)
             if len(src) < MIN_HANDOVERS:
                 continue
             tolerance = max(RANSAC_HEIGHTS * float(np.median(hgt)), 1.0)
@@ -155,10 +168,12 @@ def fit_handoff_maps(e: Ends) -> dict[tuple[str, str], np.ndarray]:
             if spread < MIN_SPREAD_HEIGHTS or not SCALES[0] <= float(np.hypot(m[0, 0], m[1, 0])) <= SCALES[1]:
                 continue  # every match on one spot (a door, or boxes that carry no place): no seam to map
             maps[(a, b)] = m
+            if float(np.median(gap)) < -SHARED_S:  # every hand-over: in a shared band the seam map is loose
+                shared.add((a, b))
             fits.append(f"{a}<->{b} {int(on.sum())}/{len(src)}")
     if fits:
         logger.debug("hand-over maps (the identities' hand-overs that fit one map): %s", ", ".join(fits))
-    return maps
+    return maps, frozenset(shared)
 
 
 def handoff_pairs(e: Ends, maps: Mapping[tuple[str, str], np.ndarray]) -> list[tuple[int, int]]:
@@ -215,6 +230,13 @@ class Handoffs:
 
     maps: dict[tuple[str, str], np.ndarray]
     pairs: list[tuple[int, int]]
+    shared: frozenset[tuple[str, str]] = frozenset()  # map pairs whose views share a band of ground
+
+    @cached_property
+    def apart(self) -> frozenset[tuple[str, str]]:
+        """Camera pairs (both orders) that meet at a seam and share no ground: a person is in both views at
+        once only while crossing."""
+        return frozenset(p for a, b in self.maps if (a, b) not in self.shared for p in ((a, b), (b, a)))
 
     @cached_property
     def groups(self) -> dict[str, str]:
@@ -249,5 +271,5 @@ def find_handoffs(tracklets: Sequence[Tracklet], mapping: Mapping[int, int] | No
     """The adjacent views of ``tracklets`` and their hand-overs (:func:`handoff_pairs`), with maps fitted on the
     identities of ``mapping`` (default: the tracklets' own global ids)."""
     ends = tracklet_ends(tracklets, mapping)
-    maps = fit_handoff_maps(ends)
-    return Handoffs(maps, handoff_pairs(ends, maps) if maps else [])
+    maps, shared = fit_handoff_maps(ends)
+    return Handoffs(maps, handoff_pairs(ends, maps) if maps else [], shared)

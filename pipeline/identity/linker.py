@@ -188,6 +188,7 @@ class OnlineLinker:
         self.timing: Handover = NO_HANDOVER  # refitted with the threshold (also with a given one)
         self.handoffs = handoffs
         self.adjacent: Handoffs = NO_HANDOFFS  # refitted with the threshold
+        self._new_views = False  # the adjacent views changed at the last refit: their history is decided again
         self.split_switches = split_switches
         self.restitch_window_s = float(restitch_window_s)
         if min_crops < 1 or revise_until_crops < 0 or k < 1 or max_prototypes < 1:
@@ -255,6 +256,7 @@ class OnlineLinker:
         self.adjacent = find_handoffs(ts, {t.tracklet_id: self.record.global_id(t.tracklet_id) or -1 for t in ts})
         if set(self.adjacent.maps) != set(before.maps):
             logger.info("linking: adjacent views %s", sorted(self.adjacent.maps) or "none")
+            self._new_views = bool(set(self.adjacent.maps) - set(before.maps))
 
     def _fit_timing(self, ev: dict) -> None:
         before = self.timing
@@ -306,6 +308,12 @@ class OnlineLinker:
         detached = self._repair(store, updated, cache)
         self._maybe_recalibrate(store)
         decide, refresh, doubtful = [], [], set()
+        if self._new_views:  # what was decided before the seam was known is decided again with it
+            self._new_views = False
+            revisit = self._revisit_adjacent(store, cache)
+            detached |= revisit
+            decide += sorted(revisit)
+            doubtful |= revisit
         for tid, n in zip(updated.tolist(), n_emb.tolist()):
             gid = self.record.global_id(tid)
             if n < self.min_crops:
@@ -577,7 +585,8 @@ class OnlineLinker:
                     self.gallery.update(gid, None, cam, ts)
 
     def _repair(self, store: TrackletStore, updated: np.ndarray, cache: Cache) -> set[int]:
-        """Detach tracklets whose growth made them overlap a same-camera tracklet of their identity."""
+        """Detach tracklets whose growth made them overlap a tracklet of their identity in their camera, or in
+        an adjacent view for longer than a crossing (:meth:`TrackletStore.together`)."""
         record = self.record
         pairs = [(t, m) for t in updated.tolist() if t in record for m in record.members(record.global_id(t))]
         if not pairs:
@@ -585,17 +594,73 @@ class OnlineLinker:
         a, b = np.array(pairs, dtype=np.int64).T
         detached: set[int] = set()
         clash = store.overlaps(a, b)
+        if self.adjacent.apart:
+            apart = self.adjacent.apart
+            clash |= np.array([bool(store.together(x, [y], apart)[0]) for x, y in pairs], dtype=bool)
         for tid, other in zip(a[clash].tolist(), b[clash].tolist()):
             gid = record.global_id(tid)
             if gid is None or record.global_id(other) != gid:
                 continue  # already resolved by an earlier pair
             loser = max(tid, other)  # the later tracklet leaves
-            logger.info(
-                "tracklet %d left identity %d: it now overlaps tracklet %d of its camera", loser, gid, min(tid, other)
-            )
+            logger.info("tracklet %d left identity %d: it now overlaps tracklet %d", loser, gid, min(tid, other))
             self._leave(store, loser, gid, cache, {})
             detached.add(loser)
         return detached
+
+    def _revisit_adjacent(self, store: TrackletStore, cache: Cache) -> set[int]:
+        """Once adjacent views are known, what was decided while they were taken for separate cameras: the later
+        of two tracklets of one identity in two adjacent views for longer than a crossing
+        (:meth:`TrackletStore.together`: two people), the later runs of identities that now hold one view's
+        fragments far apart in time (:meth:`_far_chains`), and the later tracklet of every hand-over whose two
+        sides are in different identities (the seam now vouches for the crossing). Detaches the first two
+        kinds; returns all three, to be decided again."""
+        out: set[int] = set()
+        for gid, tids in self._by_identity().items():
+            kept = [min(tids)]
+            for tid in sorted(tids)[1:]:
+                if not store.together(tid, kept, self.adjacent.apart).any():
+                    kept.append(tid)
+                    continue
+                logger.info("tracklet %d left identity %d: seen beside it in an adjacent view", tid, gid)
+                self._leave(store, tid, gid, cache, {})
+                out.add(tid)
+        out |= self._far_chains(store, cache)
+        for x, y in self.adjacent.pairs:
+            gx = self.record.global_id(x)
+            if gx is not None and self.record.global_id(y) != gx:
+                out.add(y)
+        return out
+
+    def _far_chains(self, store: TrackletStore, cache: Cache) -> set[int]:
+        """Detach and return the later runs of identities seen only in one group of adjacent views whose
+        members there fall into runs more than ``restitch_window_s`` apart: joined by appearance while the
+        views were taken for separate cameras, now one view's fragments far apart in time (no evidence)."""
+        groups = self.adjacent.groups
+        out: set[int] = set()
+        for gid, tids in self._by_identity().items():
+            cams, last = store.last_seen(tids)
+            if len({groups.get(c) for c in cams}) != 1 or cams[0] not in groups:
+                continue  # seen outside one group of adjacent views: other cameras vouch for it
+            first, _ = store.times(tids)
+            order = np.argsort(first, kind="stable")
+            reach = np.maximum.accumulate(last[order])  # the run so far ends at the latest last sighting
+            breaks = np.flatnonzero(first[order][1:] - reach[:-1] > self.restitch_window_s)
+            if len(breaks) == 0:
+                continue
+            later = np.asarray(tids, np.int64)[order][breaks[0] + 1 :].tolist()
+            logger.info("identity %d: tracklets %s left it: %.0f s after the rest in one view", gid, later,
+                        first[order][breaks[0] + 1] - reach[breaks[0]])  # fmt: skip
+            for tid in later:
+                self._leave(store, tid, gid, cache, {})
+            out.update(later)
+        return out
+
+    def _by_identity(self) -> dict[int, list[int]]:
+        """{global id: its tracklet ids} of the record now."""
+        out: dict[int, list[int]] = {}
+        for tid, gid in self.record.mapping().items():
+            out.setdefault(gid, []).append(tid)
+        return out
 
     def _get(self, store: TrackletStore, tid: int, cache: Cache) -> Tracklet:
         if tid not in cache:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -213,6 +213,9 @@ def same_camera_far(
     last = np.array([t.last_timestamp for t in tracklets], np.float64)
     gap = np.maximum(first[None, :] - last[:, None], first[:, None] - last[None, :])
     return (cams[:, None] == cams[None, :]) & (gap > window_s)
+
+
+TOGETHER_S = 3.0  # views that meet at a seam see one person at once this long at most (twice the hand-over gap)
 
 
 def motion_cannot_link(tracklets: list[Tracklet]) -> np.ndarray:
@@ -605,6 +608,17 @@ class TrackletStore:
             names = [groups.get(c, c) for c in self._cameras]
             cam = np.unique(names, return_inverse=True)[1][cam[: self._n]]
         return (cam[rb] == cam[ra]) & (gap > window_s)
+
+    def together(self, a: int, b: np.ndarray | list[int], apart: Collection[tuple[str, str]]) -> np.ndarray:
+        """(K,) bool: ``b[i]``'s camera and ``a``'s are adjacent views that share no ground (``apart``: camera
+        pairs, :attr:`pipeline.identity.handoff.Handoffs.apart`) and the two were active together for longer
+        than :data:`TOGETHER_S`: a person is in two such views at once only while crossing the seam, so
+        such a pair is two people."""
+        ra, rb = self._rows_of([a])[0], self._rows_of(b)
+        mine = self._cameras[self._cam[ra]]
+        other = np.array([(mine, c) in apart for c in self._cameras], dtype=bool)
+        common = np.minimum(self._last_ts[rb], self._last_ts[ra]) - np.maximum(self._first_ts[rb], self._first_ts[ra])
+        return other[self._cam[rb]] & (common > TOGETHER_S)
 
     def times(self, tracklet_ids: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
         """(K,) float64 first and last timestamps of ``tracklet_ids``."""
