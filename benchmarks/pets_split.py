@@ -101,6 +101,37 @@ when the seam is learned: with ``handoff.MIN_HANDOVERS`` at 3, 4 and 6 (the defa
 scene was scored and not changed after) online scores 0.783, 0.712 and 0.746, offline 0.831 each time;
 read the online row as 0.71-0.78.
 
+Deciding again when the seam appears (2026-12-02, session 14; same commands, deterministic, one run each).
+The errors of the 0.746 run, read tracklet by tracklet against the ground truth: a person who entered the
+left half joined the identity of a look-alike who was still walking in the right half, the two side by
+side for 4.9 s (impossible in two halves that share no ground) and that blocked the look-alike's own
+crossing 5 s later; and a person joined, by appearance through the other half, someone last seen 10 s
+earlier in the same stretch of ground. Both decisions were taken before the seam was known. Once it is,
+the online linker now (``OnlineLinker._revisit_adjacent``) moves out the later of two tracklets of one
+identity in views that meet at a seam and share no ground when they were active together for longer than
+3 s (also while the run goes on), splits off the later runs of an identity seen only in the adjacent views
+whose sightings there are more than the 5-s re-stitch window apart, and re-decides the later side of every
+crossing that sits in another identity. Views whose hand-overs typically start in the next view more than
+0.5 s before they end (the median gap) share a band of ground and are exempt from the 3-s rule (the 128-px
+overlap: median -1.0 s; the halves +0.14 s). "Before" is the table above:
+
+| variant | online before -> after | offline (unchanged) | ids online after |
+|---|---|---|---|
+| halves (``handoff.MIN_HANDOVERS`` 6, the default) | 0.746 -> **0.795** | 0.831 | 32 |
+| halves, MIN_HANDOVERS 3 / 4 / 8 | 0.783 / 0.712 / - -> 0.796 / 0.762 / 0.795 | 0.831 | |
+| x0.75 | 0.777 -> **0.860** | 0.825 | 33 |
+| x0.5 | 0.637 -> 0.637 | 0.659 | 44 |
+| overlap 128 px | 0.717 -> **0.761** | 0.753 | 26 |
+| overlap 256 px | 0.634 -> 0.634 | 0.653 | 28 |
+| overlap 384 px | 0.689 -> 0.681 | 0.603 | 33 |
+
+The online figure no longer depends much on when the seam is learned (0.762-0.796 for 3-8 hand-overs; it
+was 0.712-0.783), and sits at the 0.796 that the finished run's map given from the first frame reached.
+Without the 3-s rule the halves score 0.783 (0.742 with 4 hand-overs), 128 px 0.761 and 384 px 0.693; at
+384 px the views overlap so much that a seam map fitted while the run went on is not a real seam (none is
+left at the end), and the rule costs 0.8 points there. Applying the rule offline too changed nothing on the
+halves and cost 2.6 points at 128 px before the shared-band test existed; offline does not use it.
+
 History of this figure on the same code path: 0.606 / 0.624 with every 3rd crop of every track embedded;
 0.550 / 0.562 once ``embed.slow_after: 10`` became the default (half the crops, for ReID speed, issue 13;
 the single PETS view was unchanged at 0.810, this split was not scored then); 0.617 / 0.595 with the
