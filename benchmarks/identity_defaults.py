@@ -108,6 +108,9 @@ Re-run 2026-12-02 (session 13) with adjacent views on by default (``linking.hand
 has a seam that people cross between two views: the samples' and campus4's views overlap (the ground maps'
 case), PETS is one view; no hand-over map is fitted on any of them (checked on each run's tracklets), so the
 one-camera re-stitch window and the must-links never apply. ``benchmarks/pets_split.py`` is where they do.
+Re-run 2026-12-02 (session 14, the online linker deciding again when adjacent views appear; same command,
+6 min 55 s): every row unchanged (samples 0.962 / 0.968, PETS 0.773 / 0.874 / 0.874, HOTA 0.574 / 0.620,
+campus4 5 / 5 ids): no seam appears in these runs, so nothing is decided again.
 
 Before this work (2026-11-30, fixed thresholds): PETS online global ids 0.632 (13 ids, below the tracker's
 0.770); samples with OSNet at the config defaults 0.628 online / 0.779 offline.

@@ -595,8 +595,7 @@ class OnlineLinker:
         detached: set[int] = set()
         clash = store.overlaps(a, b)
         if self.adjacent.apart:
-            apart = self.adjacent.apart
-            clash |= np.array([bool(store.together(x, [y], apart)[0]) for x, y in pairs], dtype=bool)
+            clash |= store.together(a, b, self.adjacent.apart)
         for tid, other in zip(a[clash].tolist(), b[clash].tolist()):
             gid = record.global_id(tid)
             if gid is None or record.global_id(other) != gid:

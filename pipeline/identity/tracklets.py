@@ -609,16 +609,19 @@ class TrackletStore:
             cam = np.unique(names, return_inverse=True)[1][cam[: self._n]]
         return (cam[rb] == cam[ra]) & (gap > window_s)
 
-    def together(self, a: int, b: np.ndarray | list[int], apart: Collection[tuple[str, str]]) -> np.ndarray:
-        """(K,) bool: ``b[i]``'s camera and ``a``'s are adjacent views that share no ground (``apart``: camera
-        pairs, :attr:`pipeline.identity.handoff.Handoffs.apart`) and the two were active together for longer
-        than :data:`TOGETHER_S`: a person is in two such views at once only while crossing the seam, so
-        such a pair is two people."""
-        ra, rb = self._rows_of([a])[0], self._rows_of(b)
-        mine = self._cameras[self._cam[ra]]
-        other = np.array([(mine, c) in apart for c in self._cameras], dtype=bool)
+    def together(
+        self, a: np.ndarray | list[int] | int, b: np.ndarray | list[int], apart: Collection[tuple[str, str]]
+    ) -> np.ndarray:
+        """(K,) bool, pair by pair (``a`` may be one id): the cameras of ``a[i]`` and ``b[i]`` are adjacent views
+        that share no ground (``apart``: camera pairs, :attr:`pipeline.identity.handoff.Handoffs.apart`) and the
+        two were active together for longer than :data:`TOGETHER_S`: a person is in two such views at once
+        only while crossing the seam, so such a pair is two people."""
+        ra, rb = self._rows_of(np.atleast_1d(a)), self._rows_of(b)
+        ra = np.broadcast_to(ra, rb.shape)
+        names = self._cameras
+        pairs = np.array([[(x, y) in apart for y in names] for x in names], dtype=bool).reshape(len(names), -1)
         common = np.minimum(self._last_ts[rb], self._last_ts[ra]) - np.maximum(self._first_ts[rb], self._first_ts[ra])
-        return other[self._cam[rb]] & (common > TOGETHER_S)
+        return pairs[self._cam[ra], self._cam[rb]] & (common > TOGETHER_S)
 
     def times(self, tracklet_ids: np.ndarray | list[int]) -> tuple[np.ndarray, np.ndarray]:
         """(K,) float64 first and last timestamps of ``tracklet_ids``."""
