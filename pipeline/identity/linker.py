@@ -614,7 +614,7 @@ class OnlineLinker:
         sides are in different identities (the seam now vouches for the crossing). Detaches the first two
         kinds; returns all three, to be decided again."""
         out: set[int] = set()
-        for gid, tids in self._by_identity().items():
+        for gid, tids in self._by_identity().items() if self.adjacent.apart else ():
             kept = [min(tids)]
             for tid in sorted(tids)[1:]:
                 if not store.together(tid, kept, self.adjacent.apart).any():
