@@ -89,6 +89,23 @@ the part was added for it. PETS split's candidate merges people (consistency 0.8
 the halves' identities now come mostly from the seam, not from appearance, and training on 19 hand-overs
 does not separate the look-alikes.
 
+Tried and dropped 2026-12-03 (session 16, ``python benchmarks/adapt_scenes.py``, all three scenes, harvesting
+runs redone): the check's continuations also as must-links of the pseudo-labels (a track that picks up within
+3 s where another of its camera ended, joined unless the two look like strangers, below the strangers'
+median similarity), so that training stops splitting the stretches of one walk:
+
+| scene | crops | tracklets | check start -> best (epoch) | promoted | multi-camera IDF1 | global ids | train min |
+|---|---|---|---|---|---|---|---|
+| samples | 242 | 21 | 0.983 -> 0.965 (1) | no | 0.968 / 0.968 -> 0.916 / 0.876 | 8 / 8 -> 8 / 7 | 1.2 |
+| pets_split | 965 | 73 | 0.712 -> 0.822 (5) | no | 0.831 / 0.831 -> 0.715 / 0.725 | 22 / 22 -> 26 / 25 | 6.6 |
+| campus4 | 2243 | 49 | 0.623 -> 0.816 (2) | **yes** | - | 5 / 7 -> 8 / 8 | 3.5 |
+
+Campus4's candidate splits less (8 ids in the next run instead of 10) and, its continuity now trained on
+(0.48 -> 0.62), passes every part of the check, so the safe default would promote it and turn the
+deployment's 5 ids into 8. On PETS split continuations at crossings join different people (consistency
+0.86 -> 0.73; forced, 0.831 -> 0.725 in the next run) and the samples' candidate loses 9 points (0.968 ->
+0.876). Worse on all three and it defeats the check's fourth part, so the pseudo-labels stay as above.
+
 None of the three small scenes is promoted at the defaults, so the deployment keeps its identities (samples
 0.948, PETS split 0.624, campus4 11 ids for 5 people). Forced (``--promote-anyway``): PETS split gains 2
 points like for like (0.585 -> 0.605) and none in the next run (0.624); campus4's candidate raised the
