@@ -53,6 +53,15 @@ the YUV path; the two paths take the same wall time. The target (<= 15 %) is not
 session 12): videos 0.44-0.49 s, fps incl. videos 8.9 % (yaml) / 13.7 % (mcpa) lower, wall +6.4 / +9.5 %,
 IDF1 0.962, stderr 1215 / 1290 bytes (the settling lines of session 12), 0 CR, 0 faiss lines.
 
+2026-12-03 (session 16, ``--repeats 7``, machine idle but the host slow again: loop 157-171 fps, wall 6.7 s
+against 3.9 on 2026-12-01), with the two estimators that the loop's noise moves less (printed since this
+session): videos 0.72 / 0.74 s; fps incl. videos lower by 8.7 % (yaml) / 15.6 % (mcpa) on the medians, by
+15.8 % / 14.7 % paired by repeat (ranges 6.1-17.4 / 10.8-31.2), and the drawing's share within each
+--video run (its fps incl. videos against its own loop fps) 13.1 % / 13.3 % (ranges 10.9-14.8 / 10.6-13.9:
+under 15 % in all 14 runs); wall +6.3 / +16.3 %; IDF1 0.962 in all four variants, 0 CR, 0 faiss lines. The
+within-run share leaves out any slowing of the loop itself by ``--video`` (PyAV imported on a spare thread);
+the medians and the pairs include it, and they straddle 15 % with the host's noise.
+
 How the drawing got cheaper, each step measured on this benchmark (median videos s, then drop):
 - in-loop mp4v writer (before the videos were drawn at the end): 39 %;
 - drawn at the end, a reader thread per camera: 0.85 s, 19.4 %;
