@@ -155,9 +155,10 @@ def main() -> None:
         print(f"{plain} --video: end-to-end fps incl. drawing the videos {video:.1f} vs {base:.1f} without: "
               f"{100 * (1 - video / base):.1f} % lower; command wall time {100 * (walls[1] / walls[0] - 1):.1f} % "
               "longer")  # fmt: skip
-        # Two estimates that the loop's run-to-run noise (about 10 %) moves less: each repeat's --video run
-        # against the plain run just before it (median over repeats), and each --video run's fps with the
-        # drawing against its own loop fps (the loop does not draw, so this isolates the drawing's share).
+        # Two more estimates: each repeat's --video run against the plain run just before it (median over
+        # repeats; still as noisy as the loop), and each --video run's fps with the drawing against its own
+        # loop fps (the loop does not draw, so this isolates the drawing's share and is free of run-to-run
+        # noise, but it misses any slowing of the loop itself by --video).
         paired = [1 - v["fps_with_videos"] / b["loop_fps"] for b, v in zip(rows[plain], rows[f"{plain} --video"])]
         within = [1 - r["fps_with_videos"] / r["loop_fps"] for r in rows[f"{plain} --video"]]
         print(f"{plain} --video: drop paired by repeat {100 * statistics.median(paired):.1f} % "
