@@ -191,6 +191,7 @@ class LinkingConfig:
     rerank: bool = False
     center_cameras: bool = True
     calibration_fraction: float = field(0.6, check=in_range(0.0, 0.99, low_open=True))
+    consistent_threshold: bool = True  # offline auto: raised to where the nearest outsiders sit (reid/consistency.py)
     restitch_window_s: float = field(5.0, check=in_range(0.0, None))
     split_switches: bool = True  # cut a tracklet whose latest crops look like a stranger to the rest of it
     handover: bool = True  # learn the cameras' hand-over timing from the run (reid/handover.py)

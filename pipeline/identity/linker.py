@@ -88,6 +88,7 @@ from reid.calibration import (
     prior_calibration,
 )
 from reid.camera_centring import camera_sums, centre_by_camera, centre_finite_rows
+from reid.consistency import consistent_threshold
 from reid.handover import NO_HANDOVER, Handover, fit_handover, time_gap
 
 logger = logging.getLogger(__name__)
@@ -706,6 +707,7 @@ def offline_relink(
     restitch_window_s: float = RESTITCH_WINDOW_S,
     handover: bool = True,
     handoffs: bool = True,
+    consistent: bool = True,
     report: dict | None = None,
 ) -> dict[int, int]:
     """Cluster all tracklets on their mean embeddings; return {tracklet_id: global id 1..K}.
@@ -737,12 +739,31 @@ def offline_relink(
     feats = np.stack([t.mean for t in with_mean])
     cams = [t.camera_id for t in with_mean]
     sums, counts = camera_sums(feats, cams)
+    if center_cameras:
+        feats = centre_by_camera(feats, cams, sums, counts, camera_prior)
+    feats = feats.astype(np.float64)
+    sims = feats @ feats.T
+    dist = np.clip(1.0 - sims, 0.0, 2.0)
+    forbidden = cannot_link(with_mean) | motion_cannot_link(with_mean)
+    ignored = same_camera_far(with_mean, restitch_window_s)
     calibration = None
     if threshold == "auto":
         calibration = calibrate_tracklets(
             with_mean, center_cameras=center_cameras, camera_prior=camera_prior, fraction=calibration_fraction
         )
         threshold = cosine_threshold = calibration.threshold
+        if consistent:
+            cosine_threshold, steps = consistent_threshold(
+                sims, np.asarray(cams), forbidden, calibration.threshold, calibration.m_pos,
+                linkage=linkage, ignored=ignored,
+            )  # fmt: skip
+            threshold = cosine_threshold
+            said = (f"raised {calibration.threshold:.3f} -> {cosine_threshold:.3f} in {steps} steps, where the "
+                    "nearest outsiders of other cameras sit" if steps else "kept: nearest outsiders sit below it")
+            if steps:
+                logger.info("offline linking: threshold %s", said)
+            if report is not None:
+                report["consistency"] = said
         if rerank:
             threshold = lambda_value * threshold + (1.0 - lambda_value) * (1.0 - RERANK_JACCARD)
         logger.info("offline linking: %s%s", calibration.describe(), f", re-ranked cut {threshold:.3f}" * rerank)
@@ -752,11 +773,6 @@ def offline_relink(
         cosine_threshold = float(threshold)
     if report is not None:
         report["threshold"] = float(threshold)
-    if center_cameras:
-        feats = centre_by_camera(feats, cams, sums, counts, camera_prior)
-    feats = feats.astype(np.float64)
-    sims = feats @ feats.T
-    dist = np.clip(1.0 - sims, 0.0, 2.0)
     timing = NO_HANDOVER
     if handover:
         first = np.array([t.first_timestamp for t in with_mean], np.float64)
@@ -773,8 +789,6 @@ def offline_relink(
         dist = (1.0 - lambda_value) * jaccard + lambda_value * dist
     if timing.active:  # a plausible hand-over brings a pair closer, an implausible one pushes it apart
         dist = dist - timing.bonus_matrix(cams, first, last) * (lambda_value if rerank else 1.0)
-    forbidden = cannot_link(with_mean) | motion_cannot_link(with_mean)
-    ignored = same_camera_far(with_mean, restitch_window_s)
     labels = constrained_agglomerative(dist, forbidden, 1.0 - threshold, linkage, ignored)
     if handoffs:
         found = find_handoffs(with_mean, {t.tracklet_id: int(c) for t, c in zip(with_mean, labels)})

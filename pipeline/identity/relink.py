@@ -33,7 +33,8 @@ from reid.console import end_summary, setup_logging
 
 COPIED = ("tracks.csv", "tracks.jsonl", TRACKLETS_FILE)
 DEFAULT_LINKING = {"offline_threshold": "auto", "center_cameras": True, "calibration_fraction": 0.6,
-                   "restitch_window_s": 5.0, "handover": True, "handoffs": True}  # fmt: skip
+                   "restitch_window_s": 5.0, "handover": True, "handoffs": True,
+                   "consistent_threshold": True}  # fmt: skip
 
 
 def _threshold(text: str) -> float | str:
@@ -84,6 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="remove each camera's mean embedding before comparing (default: as the run)")  # fmt: skip
     centre.add_argument("--no-center-cameras", dest="center", action="store_const", const=False,
                         help="compare raw embeddings")  # fmt: skip
+    p.add_argument("--consistent", action=argparse.BooleanOptionalAction, default=None,
+                   help="with auto, raise the threshold to where the nearest outsiders of other cameras sit "
+                        "(default: as the run, else on)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="replace an existing --out folder (default: refuse)")
     return p.parse_args(argv)
 
@@ -108,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             center_cameras=bool(center), calibration_fraction=float(settings["calibration_fraction"]),
             restitch_window_s=float(settings["restitch_window_s"]), handover=bool(settings["handover"]),
             handoffs=bool(settings["handoffs"]),
+            consistent=bool(settings["consistent_threshold"] if args.consistent is None else args.consistent),
             report=report,
         )  # fmt: skip
         # the run's cuts: a piece left as an identity of its own goes back to its track, as in the run
@@ -128,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
               "rerank": args.rerank}  # fmt: skip
     if "calibration" in report:
         result["calibration"] = report["calibration"].describe()
+    if "consistency" in report:
+        result["consistency"] = report["consistency"]
     if "handover" in report:
         result["handover"] = report["handover"].describe()
     tmp = out / "relink.json.tmp"

@@ -173,7 +173,7 @@ class LinkStep:
                 tracklets, threshold=self.linking.offline_threshold, rerank=self.linking.rerank,
                 center_cameras=self.linking.center_cameras, calibration_fraction=self.linking.calibration_fraction,
                 restitch_window_s=self.linking.restitch_window_s, handover=self.linking.handover,
-                handoffs=self.linking.handoffs,
+                handoffs=self.linking.handoffs, consistent=self.linking.consistent_threshold,
                 report=self.offline_report,
             )  # fmt: skip
             log.info(
@@ -206,6 +206,8 @@ class LinkStep:
             linking["offline_threshold"] = round(self.offline_report.get("threshold", float("nan")), 4)
             if "calibration" in self.offline_report:
                 linking["offline_calibration"] = self.offline_report["calibration"].describe()
+            if "consistency" in self.offline_report:
+                linking["offline_consistency"] = self.offline_report["consistency"]
             if "handover" in self.offline_report:
                 linking["offline_handover"] = self.offline_report["handover"].describe()
         return {"tracklets": tracklets, "mapping": mapping, "offline": offline, "linking": linking,
