@@ -72,3 +72,44 @@ def test_one_camera_and_the_cap():
 def test_bad_shapes_are_named():
     with pytest.raises(ValueError, match="sims: expected shape"):
         consistent_threshold(np.eye(3), np.array(["a", "b"]), np.zeros((3, 3), bool), 0.5, 0.9)
+
+
+def test_offline_relink_at_auto_raises_its_cut_in_a_crowd_of_lookalikes():
+    """The linker end to end: tracklets of a low-dimensional crowd seen by three cameras, four at a time."""
+    import supervision as sv
+
+    from pipeline.identity.linker import offline_relink
+    from pipeline.identity.tracklets import TrackletStore
+    from pipeline.records import with_embeddings
+
+    rng = np.random.default_rng(1)
+    n, dim, width = 48, 6, 32
+    people = np.zeros((n, width))
+    people[:, :dim] = unit(rng.standard_normal((n, dim)))
+    store, truth = TrackletStore(), {}
+    for cam in "abc":
+        order = rng.permutation(n)
+        for g in range(0, n, 4):
+            group = order[g : g + 4]
+            for f in range(10):
+                frame = 20 * g + f
+                emb = unit(people[group] + 0.08 * unit(rng.standard_normal((len(group), width))))
+                xyxy = np.array([[60 * i, 0, 60 * i + 40, 128] for i in range(len(group))], np.float32)
+                dets = sv.Detections(xyxy=xyxy, confidence=np.full(len(group), 0.9, np.float32),
+                                     tracker_id=group + 1)  # fmt: skip
+                store.update(cam, frame, frame / 10.0, with_embeddings(dets, emb.astype(np.float32)))
+            truth.update({(cam, int(p) + 1): int(p) for p in group})
+    tracklets = store.all()
+    person = np.array([truth[(t.camera_id, t.track_id)] for t in tracklets])
+
+    def f1(consistent: bool) -> tuple[float, dict]:
+        report: dict = {}
+        mapping = offline_relink(tracklets, consistent=consistent, handover=False, handoffs=False, report=report)
+        return pair_f1(np.array([mapping[t.tracklet_id] for t in tracklets]), person), report
+
+    (plain, plain_report), (raised, raised_report) = f1(False), f1(True)
+    assert plain_report["threshold"] == pytest.approx(plain_report["calibration"].threshold)
+    assert "consistency" not in plain_report
+    assert raised_report["consistency"].startswith("raised")
+    assert raised_report["threshold"] > plain_report["threshold"] + 0.05
+    assert raised > plain + 0.1, (plain, raised)
