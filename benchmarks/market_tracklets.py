@@ -558,7 +558,8 @@ def method_ids(method: str, part: Part, t: float, options: argparse.Namespace) -
         return part.runs[key][0 if method == "online (live)" else 1]
     rerank = method == "offline+rerank"
     kw = {"k1": options.k1, "k2": options.k2} if rerank else {}
-    mapping = offline_relink(part.final(), threshold=t, rerank=rerank, center_cameras=True, **kw)
+    report = part.runs.setdefault(("offline report", method, t), {})
+    mapping = offline_relink(part.final(), threshold=t, rerank=rerank, center_cameras=True, report=report, **kw)
     return per_image(data, by_track(part.final(), mapping, len(data)))
 
 
@@ -624,6 +625,8 @@ def auto_rows(name: str, parts: dict[str, Part], options: argparse.Namespace, tu
                 **res,
                 "wall_s": time.perf_counter() - t0,
                 "fitted_t": fitted.threshold if method == "offline" else float("nan"),
+                "used_t": part.runs[("offline report", method, "auto")]["threshold"] if method == "offline"
+                else float("nan"),
                 "tuned_idf1": float("nan"),
             }
             if label == "B" and method != "own id":
@@ -637,12 +640,12 @@ def auto_rows(name: str, parts: dict[str, Part], options: argparse.Namespace, tu
 
 
 def auto_markdown(rows: list[dict]) -> str:
-    lines = ["| model | people | method | IDF1 at auto | pred ids / people | fitted t | IDF1 tuned on A | gap |",
+    lines = ["| model | people | method | IDF1 at auto | pred ids / people | t fitted -> used | tuned on A | gap |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         tuned = "-" if np.isnan(r["tuned_idf1"]) else f"{100 * r['tuned_idf1']:.1f}"
         gap = "-" if np.isnan(r["tuned_idf1"]) else f"{100 * (r['idf1'] - r['tuned_idf1']):+.1f}"
-        t = "-" if np.isnan(r["fitted_t"]) else f"{r['fitted_t']:.3f}"
+        t = "-" if np.isnan(r["fitted_t"]) else f"{r['fitted_t']:.3f} -> {r['used_t']:.3f}"
         lines.append(f"| {r['model']} | {r['people']} | {r['method']} | {100 * r['idf1']:.1f} | "
                      f"{r['pred_ids']} / {r['gt_ids']} | {t} | {tuned} | {gap} |")  # fmt: skip
     return "\n".join(lines)

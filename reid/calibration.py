@@ -41,6 +41,9 @@ to a documented prior for that kind: strangers at 0 and halves at 0.85 in the ca
 (threshold 0.51 at the default fraction when both are missing); with measured strangers but no halves yet,
 the halves are put halfway from the strangers to 1 (at least at 0.85), a cautious guess for any embedder.
 The fallback is logged.
+
+Offline, the position is a floor: :mod:`reid.consistency` raises the threshold where people of different
+cameras look more alike than these two anchors can see (both anchors come from one camera at a time).
 """
 
 from __future__ import annotations

@@ -80,3 +80,30 @@ def test_stream_greedy_sees_only_the_crops_seen_so_far() -> None:
     assert links_to_ids(best, best_sim, [0.5])[0].tolist() == [0, 1, 1]
     full = np.stack([(e[0] + e[1]) / np.sqrt(2), e[1], e[1]])
     assert greedy_ids(full, [0.5])[0].tolist() == [0, 0, 0]  # the clairvoyant rule links tracklet 1 to 0
+
+
+def test_auto_rows_report_the_threshold_offline_linking_used() -> None:
+    import argparse
+
+    from market_tracklets import Part, auto_markdown, auto_rows, split_parts
+
+    rng = np.random.default_rng(0)
+    records, feats = [], []
+    looks = rng.standard_normal((12, 16))
+    for pid in range(1, 13):
+        for cam in (0, 1, 2):
+            for frame in range(4):
+                records.append(record(pid, cam, 1, 10 * pid + frame))
+                feats.append(looks[pid - 1] + 0.2 * rng.standard_normal(16))
+    feats = np.array(feats, np.float32)
+    feats /= np.linalg.norm(feats, axis=1, keepdims=True)
+    offsets = sequence_offsets(records)
+    parts = {k: Part(d, f) for k, (d, f) in split_parts(records, feats, offsets).items()}
+    everyone = group_tracklets(records, offsets)
+    parts["all"] = Part(everyone, feats[everyone.source])
+    options = argparse.Namespace(margin=0.05, split=True, k1=3, k2=2, grid=[0.3, 0.5, 0.7], oracle=False)
+    rows = auto_rows("toy", parts, options, {})
+    offline = [r for r in rows if r["method"] == "offline"]
+    assert len(offline) == 2 and all(r["used_t"] >= r["fitted_t"] for r in offline)
+    assert all(r["idf1"] > 0.9 for r in offline)  # twelve distinct people, each seen by three cameras
+    assert f"{offline[0]['fitted_t']:.3f} -> {offline[0]['used_t']:.3f}" in auto_markdown(rows)
