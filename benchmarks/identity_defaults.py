@@ -111,6 +111,11 @@ one-camera re-stitch window and the must-links never apply. ``benchmarks/pets_sp
 Re-run 2026-12-02 (session 14, the online linker deciding again when adjacent views appear; same command,
 6 min 55 s): every row unchanged (samples 0.962 / 0.968, PETS 0.773 / 0.874 / 0.874, HOTA 0.574 / 0.620,
 campus4 5 / 5 ids): no seam appears in these runs, so nothing is decided again.
+Re-run 2026-12-03 (session 17) with the self-consistent offline threshold on by default
+(``linking.consistent_threshold``, ``reid/consistency.py``; same command, 3 min 53 s): every row unchanged
+(samples 0.962 / 0.968 with 9 / 8 ids, PETS 0.773 / 0.874 / 0.874, HOTA 0.574 / 0.620 / 0.620, 21 / 22 ids,
+campus4 5 / 5 ids). ``pipeline.relink RUN --consistent`` and ``--no-consistent`` on the samples' and campus4's
+runs give the same threshold (0.818, 0.659, 0.633): their nearest outsiders of other cameras sit below it.
 
 Before this work (2026-11-30, fixed thresholds): PETS online global ids 0.632 (13 ids, below the tracker's
 0.770); samples with OSNet at the config defaults 0.628 online / 0.779 offline.

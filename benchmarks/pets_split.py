@@ -154,6 +154,12 @@ wear similar dark clothes at low resolution: different people reach centred cosi
 x0.25 MSMT17, as high as one person across the cut, so the remaining errors are look-alike chains
 (person A, then a look-alike B minutes later) that no threshold separates. ``pets_ceiling.py`` puts the
 run against perfect linking of its own 73 tracklets: 0.883.
+
+Re-run 2026-12-03 (session 17) with the self-consistent offline threshold on by default
+(``linking.consistent_threshold``, ``reid/consistency.py``; the six commands of the session-14 table,
+deterministic): every figure unchanged. Offline 0.831 (halves), 0.825 (x0.75), 0.659 (x0.5), 0.753 / 0.653 /
+0.603 (overlap 128 / 256 / 384 px); online 0.795, 0.860, 0.637, 0.761, 0.634, 0.681. On these runs the
+nearest outsiders of the other view sit below the calibrated threshold, so the threshold stays where it was.
 """
 
 from __future__ import annotations

@@ -62,6 +62,13 @@ under 15 % in all 14 runs); wall +6.3 / +16.3 %; IDF1 0.962 in all four variants
 within-run share leaves out any slowing of the loop itself by ``--video`` (PyAV imported on a spare thread);
 the medians and the pairs include it, and they straddle 15 % with the host's noise.
 
+2026-12-03 (session 17, ``--repeats 7``, 3.2 min, machine idle, loop 163-170 fps; the drawing unchanged since
+session 12): videos 0.63 / 0.63 s; fps incl. videos lower by 14.5 % (yaml) / 11.6 % (mcpa) on the medians,
+14.1 % / 11.8 % paired by repeat (ranges 0.5-27.0 / 5.6-22.5), the drawing's share within each --video run
+12.0 % / 12.5 % (ranges 10.1-14.2 / 11.5-13.3); wall +12.3 / +7.4 %; IDF1 0.962 in all four variants, stderr
+1223 / 1298 bytes, 0 CR, 0 faiss lines. Every estimator is under 15 % in this run; the within-run share has
+been under 15 % in all 28 ``--video`` runs of sessions 16 and 17 (10.1-14.8 %).
+
 How the drawing got cheaper, each step measured on this benchmark (median videos s, then drop):
 - in-loop mp4v writer (before the videos were drawn at the end): 39 %;
 - drawn at the end, a reader thread per camera: 0.85 s, 19.4 %;
