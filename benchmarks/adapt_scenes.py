@@ -118,8 +118,8 @@ Re-run 2026-12-03 (session 17, ``python benchmarks/adapt_scenes.py --force``, al
 self-consistent offline threshold on by default (``reid/consistency.py``): every figure equals the session-13
 table (samples 0.968 / 0.968 -> 0.968 / 0.968, 8 ids; PETS split 0.831 / 0.831 -> 0.806 / 0.826, 22 / 22 -> 24 /
 23; campus4 5 / 7 -> 10 / 10 ids; checks 0.983 -> 0.982, 0.712 -> 0.665, 0.623 -> 0.756; nothing promoted; train
-1.1 / 2.2 / 5.3 min). The scenes' nearest outsiders sit below the calibrated threshold before and after
-adaptation, so no threshold moves.
+1.1 / 2.2 / 5.3 min): in these small scenes the rule never raised a threshold, with the starting model or
+the candidates.
 """
 
 from __future__ import annotations
