@@ -249,7 +249,7 @@ import supervision as sv
 from scipy.optimize import linear_sum_assignment
 
 from pipeline.identity.gallery import Gallery
-from pipeline.identity.linker import OnlineLinker, calibrate_tracklets, offline_relink
+from pipeline.identity.linker import OnlineLinker, offline_relink
 from pipeline.identity.tracklets import Tracklet, TrackletStore
 from pipeline.records import with_embeddings
 from reid.data.market1501 import DISTRACTOR_PID, ImageRecord, Market1501
@@ -647,20 +647,19 @@ def auto_rows(name: str, parts: dict[str, Part], options: argparse.Namespace, tu
     rows = []
     for label in ("all", "B"):
         part = parts[label]
-        fitted = calibrate_tracklets(part.final())
         for method in AUTO_METHODS:
             t0 = time.perf_counter()
             pred = method_ids(method, part, float("nan") if method == "own id" else "auto", options)
             res = image_idf1(part.data.pid, pred)
+            used = part.runs[("offline report", method, "auto")] if method == "offline" else {}
             row = {
                 "model": name,
                 "people": label,
                 "method": method,
                 **res,
                 "wall_s": time.perf_counter() - t0,
-                "fitted_t": fitted.threshold if method == "offline" else float("nan"),
-                "used_t": part.runs[("offline report", method, "auto")]["threshold"] if method == "offline"
-                else float("nan"),
+                "fitted_t": used["calibration"].threshold if used else float("nan"),  # the calibrated floor
+                "used_t": used.get("threshold", float("nan")),  # after the consistent rise
                 "tuned_idf1": float("nan"),
             }
             if label == "B" and method != "own id":

@@ -4,7 +4,7 @@ The position rule of :mod:`reid.calibration` reads two anchors off a run (strang
 active together; same person: the halves of one tracklet). Both are the same for embedders whose
 *cross-camera look-alikes* differ a lot: on Market-1501 tracklets the MSMT17-trained OSNet x0.25 and the
 one adapted to Market without labels (:mod:`reid.train`) have the same strangers (-0.02) and nearly the
-same halves (0.87 / 0.91), so the rule puts both near 0.52, but the adapted model brings look-alikes of
+same halves (0.87 / 0.91), so the rule puts them at 0.51 and 0.54, but the adapted model brings look-alikes of
 other cameras much closer (its median nearest cross-camera impostor is at 0.70 against 0.60) and
 over-merges there: 509 identities for 750 people.
 
