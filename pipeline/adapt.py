@@ -61,6 +61,7 @@ from pipeline.identity.outputs import (
 from pipeline.identity.relink import check_out_folder, run_linking
 from pipeline.identity.tracklets import Tracklet, rejoin_lonely_cuts
 from reid.console import end_summary, progress, setup_logging
+from reid.trainer.model_check import DIGITS
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,11 @@ def refusal(start: dict[str, float], kept: dict[str, float] | None, min_gain: fl
     if not kept["check"] > start["score"] + min_gain:
         return (f"its label-free check {kept['check']:.4f} does not beat the starting model's "
                 f"{start['score']:.4f} by more than {min_gain:g}")  # fmt: skip
+    # The start's parts arrive rounded to DIGITS (ModelCheck.as_dict), the kept epoch's at metrics.csv's
+    # precision: compare both at DIGITS, or an equal count (8/19 = 0.421053 against 0.4211) reads as a loss.
     worse = [f"{part} {kept[part]:.4f} < {start[part]:.4f}" for part in CHECK_PARTS
-             if np.isfinite(start.get(part, np.nan)) and kept.get(part, np.inf) < start[part]]  # fmt: skip
+             if np.isfinite(start.get(part, np.nan))
+             and round(kept.get(part, np.inf), DIGITS) < round(start[part], DIGITS)]  # fmt: skip
     return f"part of its check got worse than the starting model's ({', '.join(worse)})" if worse else None
 
 

@@ -169,6 +169,10 @@ START = {"score": 0.70, "separation": 0.95, "cross_camera": 0.45, "consistency":
         # campus4: consistency bought with lost cross-camera links
         ({"check": 0.79, "separation": 1.00, "cross_camera": 0.38, "consistency": 1.00}, 0.0, "cross_camera 0.3800"),
         (None, 0.0, "no trained epoch"),
+        # PETS split, 128 px overlap: parts equal to the start's counts, the start rounded to 4 decimals
+        ({"check": 0.729357, "separation": 0.994176, "cross_camera": 0.449996, "consistency": 0.699996}, 0.0, None),
+        ({"check": 0.729357, "separation": 0.994176, "cross_camera": 0.44994, "consistency": 0.70}, 0.0,
+         "cross_camera 0.4499"),
     ],
 )
 def test_promotion_needs_a_better_check_and_no_worse_part(kept, min_gain, reason) -> None:

@@ -48,6 +48,7 @@ MAX_CLUSTERED = 4000  # tracklets clustered for ``consistency`` (dense U x U wor
 CONTINUE_S = 3.0  # a continuation starts at most this long after the other track's end (or 0.5 s before)
 CONTINUE_HEIGHTS = 0.5  # ... its first foot point within this many box heights of the other's last
 MIN_CONTINUATIONS = 5  # fewer: no ``continuity`` part
+DIGITS = 4  # decimals a recorded check keeps (``as_dict``)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ class ModelCheck:
                 "link_threshold": self.threshold}  # fmt: skip
 
     def as_dict(self) -> dict[str, float | int]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        """The fields, floats rounded to :data:`DIGITS` (what ``adapt.json`` and the trainer's record keep)."""
+        return {k: (round(v, DIGITS) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 def rank_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
