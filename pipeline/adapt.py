@@ -132,11 +132,11 @@ def refusal(start: dict[str, float], kept: dict[str, float] | None, min_gain: fl
     """
     if kept is None or kept.get("check") is None:
         return "no trained epoch could be checked"
-    if not kept["check"] > start["score"] + min_gain:
+    # The start's check arrives rounded to DIGITS (ModelCheck.as_dict), the kept epoch's at metrics.csv's
+    # precision: compare both at DIGITS, or an equal count (8/19 = 0.421053 against 0.4211) reads as a loss.
+    if not round(kept["check"], DIGITS) > round(start["score"], DIGITS) + min_gain:
         return (f"its label-free check {kept['check']:.4f} does not beat the starting model's "
                 f"{start['score']:.4f} by more than {min_gain:g}")  # fmt: skip
-    # The start's parts arrive rounded to DIGITS (ModelCheck.as_dict), the kept epoch's at metrics.csv's
-    # precision: compare both at DIGITS, or an equal count (8/19 = 0.421053 against 0.4211) reads as a loss.
     worse = [f"{part} {kept[part]:.4f} < {start[part]:.4f}" for part in CHECK_PARTS
              if np.isfinite(start.get(part, np.nan))
              and round(kept.get(part, np.inf), DIGITS) < round(start[part], DIGITS)]  # fmt: skip

@@ -173,6 +173,8 @@ START = {"score": 0.70, "separation": 0.95, "cross_camera": 0.45, "consistency":
         ({"check": 0.729357, "separation": 0.994176, "cross_camera": 0.449996, "consistency": 0.699996}, 0.0, None),
         ({"check": 0.729357, "separation": 0.994176, "cross_camera": 0.44994, "consistency": 0.70}, 0.0,
          "cross_camera 0.4499"),
+        # a check that ties the start's at the recorded 4 decimals does not beat it
+        ({"check": 0.70004, "separation": 0.99, "cross_camera": 0.60, "consistency": 0.81}, 0.0, "does not beat"),
     ],
 )
 def test_promotion_needs_a_better_check_and_no_worse_part(kept, min_gain, reason) -> None:
