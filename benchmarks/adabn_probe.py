@@ -66,9 +66,9 @@ def adabn_checkpoint(run_dir: Path, out: Path, batch: int = 64) -> Path:
     size = tuple(meta.get("input_size", (256, 128)))
     order = np.random.default_rng(0).permutation(len(crops))
     with torch.no_grad():
-        for start in range(0, len(order) - 1, batch):  # a batch of one has no variance
+        for start in range(0, len(order), batch):
             idx = order[start : start + batch]
-            if len(idx) > 1:
+            if len(idx) > 1:  # a batch of one has no variance
                 net(torch.from_numpy(prepare_batch([crops.read(int(i)) for i in idx], size, 0)))
     model.eval()
     return save_checkpoint(out, model, "osnet_x0_25")
